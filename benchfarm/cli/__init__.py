@@ -1,0 +1,1 @@
+"""The ``benchfarm`` command line: one module per subcommand group."""

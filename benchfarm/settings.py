@@ -1,0 +1,136 @@
+"""Typed settings for every part of the farm, in one place.
+
+Values come from, in order of precedence: ``BENCHFARM_*`` environment
+variables, then a YAML config file (``BENCHFARM_CONFIG`` or
+``/etc/benchfarm/config.yaml``), then the defaults below, which describe the
+embedded one-host farm started by ``benchfarm stack up``.  Point benchfarm at
+existing clusters by setting the URLs (for example
+``BENCHFARM_ELASTICSEARCH_URL=https://es.example:9200``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_FILE = Path("/etc/benchfarm/config.yaml")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads settings from a YAML mapping in the config file, if there is one."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = Path(os.environ.get("BENCHFARM_CONFIG", DEFAULT_CONFIG_FILE))
+        self._data: dict[str, Any] = {}
+        if path.is_file():
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: the config file must be a YAML mapping of setting names to values")
+            self._data = loaded
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the one-host farm's defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="BENCHFARM_", extra="ignore")
+
+    # where the embedded stack keeps its data, logs, pid files and downloads
+    state_dir: Path = Path("/var/lib/benchfarm")
+    cache_dir: Path = Path("/var/cache/benchfarm")
+    repo_root: Path = REPO_ROOT
+
+    # Docker engine
+    docker_url: str = "unix:///var/run/docker.sock"
+
+    # Redis: the Celery broker and result backend, and the durable job records
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 16379
+    redis_url: str | None = None
+
+    # Elasticsearch
+    elasticsearch_version: str = "9.5.2"
+    elasticsearch_host: str = "127.0.0.1"
+    elasticsearch_port: int = 19200
+    elasticsearch_transport_port: int = 19300
+    elasticsearch_url: str | None = None
+    elasticsearch_heap: str | None = None  # e.g. "2g"; default sized from the machine's memory
+    elasticsearch_user: str = "benchfarm-es"
+    index_prefix: str = "benchfarm"
+
+    # Salt
+    salt_master_host: str = "127.0.0.1"
+    salt_publish_port: int = 14505
+    salt_ret_port: int = 14506
+    minion_id: str = Field(default_factory=socket.gethostname)
+    pool: str = "default"
+
+    # farm image registry
+    registry_host: str = "127.0.0.1"
+    registry_port: int = 15000
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = 18787
+    api_url: str | None = None
+    api_token: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlFileSource(settings_cls), file_secret_settings
+
+    # derived values ---------------------------------------------------------
+    @property
+    def effective_redis_url(self) -> str:
+        """The Redis URL to use: the explicit one, or the embedded stack's."""
+        return self.redis_url or f"redis://{self.redis_host}:{self.redis_port}/0"
+
+    @property
+    def effective_elasticsearch_url(self) -> str:
+        """The Elasticsearch URL to use: the explicit one, or the embedded stack's."""
+        return self.elasticsearch_url or f"http://{self.elasticsearch_host}:{self.elasticsearch_port}"
+
+    @property
+    def effective_api_url(self) -> str:
+        """The API base URL the CLI talks to."""
+        return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def registry_address(self) -> str:
+        """host:port of the farm registry, as used in image references."""
+        return f"{self.registry_host}:{self.registry_port}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "log"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
