@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     # Elasticsearch
-    elasticsearch_version: str = "9.5.2"
+    elasticsearch_version: str = "9.2.4"  # the one place the version is pinned
     elasticsearch_host: str = "127.0.0.1"
     elasticsearch_port: int = 19200
     elasticsearch_transport_port: int = 19300

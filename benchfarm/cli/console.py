@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
-out = Console()
-err = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def print_json(data: Any) -> None:

@@ -1,0 +1,41 @@
+"""Who listens where: used to refuse a start when a port is taken by someone else."""
+
+from __future__ import annotations
+
+import socket
+
+import psutil
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when a TCP connection to host:port succeeds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def port_owner(port: int) -> tuple[int | None, str | None]:
+    """The (pid, process name) listening on TCP ``port``, when it can be found."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        return None, None
+    for c in conns:
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port:
+            if c.pid is None:
+                return None, None
+            try:
+                return c.pid, psutil.Process(c.pid).name()
+            except psutil.NoSuchProcess:
+                return c.pid, None
+    return None, None
+
+
+def describe_owner(port: int) -> str:
+    """A phrase naming the process on ``port`` for error messages."""
+    pid, name = port_owner(port)
+    if pid is None:
+        return "another process"
+    return f"{name or 'a process'} (pid {pid})"
