@@ -154,7 +154,8 @@ class DockerImages:
                 text = chunk.get("stream") or ""
                 if text.strip():
                     last.append(text)
-                    progress(text.rstrip())
+                    if not text.startswith((" ---> ", "Removing intermediate container")):
+                        progress(text.rstrip())
                     if text.startswith("Successfully built "):
                         image_id = image_id or text.split()[-1]
         if not image_id:
