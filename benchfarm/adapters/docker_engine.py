@@ -51,3 +51,200 @@ class DockerEngine:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+# --- containers and images for the runner --------------------------------------
+
+from dataclasses import dataclass  # noqa: E402
+from datetime import datetime  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
+from benchfarm.errors import NotFoundError  # noqa: E402
+
+if TYPE_CHECKING:
+    from benchfarm.runner.container_spec import ContainerSpec
+
+
+@dataclass
+class ContainerState:
+    """What the engine says about a container after (or while) it runs."""
+
+    id: str
+    status: str
+    exit_code: int | None
+    oom_killed: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str
+
+
+@dataclass
+class ImageInfo:
+    """A resolved image: its content-addressed id, registry digests and labels."""
+
+    id: str
+    tags: list[str]
+    repo_digests: list[str]
+    labels: dict[str, str]
+    created: str
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value or value.startswith("0001-01-01"):
+        return None
+    # Docker gives nanoseconds; Python wants at most microseconds
+    head, _, frac = value.rstrip("Z").partition(".")
+    frac = (frac + "000000")[:6]
+    return datetime.fromisoformat(f"{head}.{frac}+00:00")
+
+
+def _engine_errors(action: str):
+    """Context manager translating docker-py errors for ``action``."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def _cm():
+        try:
+            yield
+        except docker.errors.ImageNotFound as exc:
+            raise NotFoundError(f"{action}: image not found ({exc.explanation})",
+                                hint="build it with `benchfarm image build NAME` or pull it from the farm registry") from exc
+        except docker.errors.NotFound as exc:
+            raise NotFoundError(f"{action}: {exc.explanation}") from exc
+        except docker.errors.APIError as exc:
+            from benchfarm.errors import BenchmarkFailedError
+
+            raise BenchmarkFailedError(f"{action}: the Docker engine refused: {exc.explanation}") from exc
+        except (docker.errors.DockerException, OSError) as exc:
+            raise ServiceUnavailableError(f"{action}: the Docker engine is not answering ({exc})",
+                                          hint="check `benchfarm stack status`") from exc
+
+    return _cm()
+
+
+class ContainerEngine(DockerEngine):
+    """Creates, runs and inspects benchmark containers."""
+
+    def resolve_image(self, ref: str) -> ImageInfo:
+        """The image behind a tag or digest on this engine; NotFoundError if absent."""
+        with _engine_errors(f"resolving image {ref}"):
+            img = self.client.images.get(ref)
+            attrs = img.attrs
+            return ImageInfo(
+                id=img.id,
+                tags=list(img.tags),
+                repo_digests=list(attrs.get("RepoDigests") or []),
+                labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+                created=attrs.get("Created", ""),
+            )
+
+    def create(self, cs: "ContainerSpec") -> str:
+        """Create (not start) the container; returns its id."""
+        kwargs: dict[str, Any] = {
+            "image": cs.image,
+            "command": cs.command,
+            "name": cs.name,
+            "environment": cs.env,
+            "labels": cs.labels,
+            "network_mode": cs.network_mode,
+            "read_only": cs.read_only,
+            "tmpfs": cs.tmpfs,
+            "security_opt": cs.security_opt,
+            "cap_drop": ["ALL"],
+            "cap_add": cs.cap_add or None,
+            "detach": True,
+        }
+        if cs.cpuset:
+            kwargs["cpuset_cpus"] = cs.cpuset
+        if cs.nano_cpus:
+            kwargs["nano_cpus"] = cs.nano_cpus
+        if cs.mem_limit:
+            kwargs["mem_limit"] = cs.mem_limit
+            kwargs["memswap_limit"] = cs.mem_limit  # no swap: a memory-bound benchmark must not page
+        if cs.results_dir is not None:
+            kwargs["volumes"] = {str(cs.results_dir): {"bind": "/results", "mode": "rw"}}
+        if cs.devices:
+            kwargs["devices"] = [d.as_docker() for d in cs.devices]
+        if cs.gpus is not None:
+            kwargs["device_requests"] = [
+                docker.types.DeviceRequest(
+                    driver=cs.gpus.driver,
+                    count=cs.gpus.count if cs.gpus.device_ids is None else None,
+                    device_ids=cs.gpus.device_ids,
+                    capabilities=[list(cs.gpus.capabilities)],
+                )
+            ]
+        with _engine_errors(f"creating container {cs.name}"):
+            return self.client.containers.create(**kwargs).id
+
+    def start(self, container_id: str) -> None:
+        with _engine_errors(f"starting container {container_id[:12]}"):
+            self.client.api.start(container_id)
+
+    def wait(self, container_id: str, timeout: float) -> int | None:
+        """Wait up to ``timeout`` seconds; the exit code, or None if still running."""
+        import requests
+
+        try:
+            return int(self.client.api.wait(container_id, timeout=timeout)["StatusCode"])
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+            if "timed out" in str(exc).lower():
+                return None
+            raise ServiceUnavailableError(f"waiting for container {container_id[:12]}: the engine went away ({exc})",
+                                          hint="check `benchfarm stack status`") from exc
+        except docker.errors.NotFound as exc:
+            raise NotFoundError(f"container {container_id[:12]} disappeared while running") from exc
+
+    def state(self, container_id: str) -> ContainerState:
+        with _engine_errors(f"inspecting container {container_id[:12]}"):
+            attrs = self.client.api.inspect_container(container_id)
+        st = attrs["State"]
+        return ContainerState(
+            id=attrs["Id"],
+            status=st.get("Status", ""),
+            exit_code=st.get("ExitCode") if st.get("Status") in ("exited", "dead") else None,
+            oom_killed=bool(st.get("OOMKilled")),
+            started_at=_parse_time(st.get("StartedAt")),
+            finished_at=_parse_time(st.get("FinishedAt")),
+            error=st.get("Error", ""),
+        )
+
+    def kill(self, container_id: str) -> None:
+        """Kill a running container; a container already stopped is fine."""
+        try:
+            with _engine_errors(f"killing container {container_id[:12]}"):
+                self.client.api.kill(container_id)
+        except Exception as exc:  # noqa: BLE001 - "is not running" conflicts are expected here
+            if "is not running" not in str(exc) and "No such container" not in str(exc):
+                raise
+
+    def logs(self, container_id: str, max_bytes: int) -> tuple[str, bool]:
+        """stdout+stderr, the last ``max_bytes`` of it; returns (text, truncated)."""
+        with _engine_errors(f"reading logs of {container_id[:12]}"):
+            raw = self.client.api.logs(container_id, stdout=True, stderr=True)
+        truncated = len(raw) > max_bytes
+        return raw[-max_bytes:].decode(errors="replace"), truncated
+
+    def stdout(self, container_id: str) -> str:
+        with _engine_errors(f"reading stdout of {container_id[:12]}"):
+            return self.client.api.logs(container_id, stdout=True, stderr=False).decode(errors="replace")
+
+    def remove(self, container_id: str) -> None:
+        try:
+            with _engine_errors(f"removing container {container_id[:12]}"):
+                self.client.api.remove_container(container_id, force=True)
+        except NotFoundError:
+            pass
+
+    def containers_with_label(self, key: str, value: str | None = None, *, all_states: bool = True) -> list[dict]:
+        """Summaries (id, name, state, labels) of containers carrying a label."""
+        flt = f"{key}={value}" if value is not None else key
+        with _engine_errors("listing containers"):
+            raw = self.client.api.containers(all=all_states, filters={"label": flt})
+        return [{"id": c["Id"], "names": c.get("Names", []), "state": c.get("State"), "labels": c.get("Labels", {})}
+                for c in raw]
+
+    def cgroup_parent_path(self, container_id: str) -> str:
+        """The container's cgroup parent as the engine reports it (for the cgroup collector)."""
+        with _engine_errors(f"inspecting container {container_id[:12]}"):
+            return self.client.api.inspect_container(container_id)["HostConfig"].get("CgroupParent", "")

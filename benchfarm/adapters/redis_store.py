@@ -52,3 +52,106 @@ class RedisClient:
 
     def close(self) -> None:
         self.raw.close()
+
+
+class RedisKV(RedisClient):
+    """The key-value, list, sorted-set and pub/sub calls the job repository uses."""
+
+    def transact(self, key: str, mutate, retries: int = 50):
+        """Read ``key``, call ``mutate(old_value_or_None)`` and write what it returns, atomically.
+
+        ``mutate`` returns ``(new_value_or_None, result)``; with None nothing is written.
+        Retries when another client changed the key in between (optimistic locking).
+        Returns ``result``.
+        """
+        with _translate_errors(self.url):
+            for _ in range(retries):
+                with self.raw.pipeline() as pipe:
+                    try:
+                        pipe.watch(key)
+                        old = pipe.get(key)
+                        new, result = mutate(old)
+                        pipe.multi()
+                        if new is not None:
+                            pipe.set(key, new)
+                        pipe.execute()
+                        return result
+                    except redis.WatchError:
+                        continue
+            raise ServiceUnavailableError(f"Redis key {key} is too contended to update", hint="retry")
+
+    def zadd(self, key: str, member: str, score: float) -> None:
+        with _translate_errors(self.url):
+            self.raw.zadd(key, {member: score})
+
+    def zrevrange(self, key: str, start: int, stop: int) -> list[str]:
+        with _translate_errors(self.url):
+            return list(self.raw.zrevrange(key, start, stop))
+
+    def mget(self, keys: list[str]) -> list[str | None]:
+        if not keys:
+            return []
+        with _translate_errors(self.url):
+            return list(self.raw.mget(keys))
+
+    def append_and_publish(self, list_key: str, channel: str, value: str) -> None:
+        """RPUSH ``value`` to ``list_key`` and PUBLISH it on ``channel`` in one round trip."""
+        with _translate_errors(self.url):
+            pipe = self.raw.pipeline(transaction=True)
+            pipe.rpush(list_key, value)
+            pipe.publish(channel, value)
+            pipe.execute()
+
+    def lrange(self, key: str, start: int = 0, stop: int = -1) -> list[str]:
+        with _translate_errors(self.url):
+            return list(self.raw.lrange(key, start, stop))
+
+    def incr(self, key: str) -> int:
+        with _translate_errors(self.url):
+            return int(self.raw.incr(key))
+
+    def hset(self, key: str, field: str, value: str) -> None:
+        with _translate_errors(self.url):
+            self.raw.hset(key, field, value)
+
+    def hgetall(self, key: str) -> dict[str, str]:
+        with _translate_errors(self.url):
+            return dict(self.raw.hgetall(key))
+
+    def hdel(self, key: str, field: str) -> None:
+        with _translate_errors(self.url):
+            self.raw.hdel(key, field)
+
+    def set_with_ttl(self, key: str, value: str, ttl_s: int) -> None:
+        with _translate_errors(self.url):
+            self.raw.set(key, value, ex=ttl_s)
+
+    def exists(self, key: str) -> bool:
+        with _translate_errors(self.url):
+            return bool(self.raw.exists(key))
+
+    def subscribe(self, channel: str, timeout: float = 1.0):
+        """Yield messages published on ``channel``; yields None every ``timeout`` with none, so callers can stop."""
+        with _translate_errors(self.url):
+            pubsub = self.raw.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(channel)
+        try:
+            while True:
+                with _translate_errors(self.url):
+                    msg = pubsub.get_message(timeout=timeout)
+                yield None if msg is None else msg["data"]
+        finally:
+            pubsub.close()
+
+    def wait_persisted(self) -> None:
+        """Block until earlier writes are on disk.
+
+        With ``appendfsync always`` (the stack's setting) every write is fsync'd
+        before Redis answers; on a server with another policy, WAITAOF asks for
+        the local fsync explicitly (Redis >= 7.2), and is skipped on older servers.
+        """
+        with _translate_errors(self.url):
+            try:
+                self.raw.execute_command("WAITAOF", 1, 0, 1000)
+            except redis.ResponseError:
+                pass

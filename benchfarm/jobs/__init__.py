@@ -1,0 +1,1 @@
+"""Jobs: the durable job record, its events, and the repository that stores them."""

@@ -1,0 +1,130 @@
+"""The job record: what was asked (the spec), where and what ran, and what came out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+MAX_LOG_BYTES = 64 * 1024
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    """A sortable, unique job id: job-<utc timestamp>-<random>."""
+    return f"job-{now().strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+class JobStatus(StrEnum):
+    SUBMITTED = "submitted"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class EventType(StrEnum):
+    SUBMITTED = "submitted"
+    QUEUED = "queued"
+    STARTED = "started"
+    REPETITION_FINISHED = "repetition_finished"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REQUEUED = "requeued"
+    WARNING = "warning"
+    CONTAINER_EVENT = "container_event"
+
+
+class RepetitionRecord(BaseModel):
+    """One run of the benchmark container."""
+
+    index: int  # 0-based over all runs, warm-ups first
+    warmup: bool = False
+    container_id: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    oom_killed: bool = False
+    timed_out: bool = False
+    logs: str = ""  # bounded to MAX_LOG_BYTES, tail kept
+    logs_truncated: bool = False
+    metrics: dict[str, float] = Field(default_factory=dict)
+    error: str | None = None
+    sampler_cpu_seconds: float | None = None
+    container_cpu_seconds: float | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class JobRecord(BaseModel):
+    """Everything the farm knows about one job, stored durably at submit."""
+
+    id: str
+    spec: dict[str, Any]  # the validated JobSpec, as submitted (model_dump)
+    status: JobStatus = JobStatus.SUBMITTED
+    reason: str | None = None
+    image_ref: str = ""
+    image_digest: str | None = None  # the engine's content-addressed id actually run
+    image_provenance: dict[str, Any] = Field(default_factory=dict)
+    queue: str | None = None
+    host_id: str | None = None
+    worker_id: str | None = None
+    attempts: int = 0
+    submitted_at: datetime = Field(default_factory=now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_until: float | None = None  # epoch seconds; a running job's worker renews it
+    cancel_requested: bool = False
+    repetitions: list[RepetitionRecord] = Field(default_factory=list)
+    metrics_partial: bool = False
+    warnings: list[str] = Field(default_factory=list)
+    labels: dict[str, Any] = Field(default_factory=dict)
+    priority: int = 5
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.get("name", ""))
+
+    def measured(self) -> list[RepetitionRecord]:
+        return [r for r in self.repetitions if not r.warmup]
+
+    def summary(self) -> dict[str, Any]:
+        """A compact line for listings."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status.value,
+            "reason": self.reason,
+            "host": self.host_id,
+            "queue": self.queue,
+            "repetitions_done": len(self.measured()),
+            "repetitions": self.spec.get("repetitions"),
+            "submitted_at": self.submitted_at.isoformat(),
+        }
+
+
+class JobEvent(BaseModel):
+    """One entry in a job's event stream."""
+
+    job_id: str
+    seq: int = 0
+    type: EventType
+    at: datetime = Field(default_factory=now)
+    data: dict[str, Any] = Field(default_factory=dict)

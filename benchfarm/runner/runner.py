@@ -1,0 +1,129 @@
+"""Runs one benchmark repetition in a container: create, start, watch, time out, cancel, collect."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from benchfarm.jobs.model import MAX_LOG_BYTES, now
+from benchfarm.runner.container_spec import ContainerSpec
+
+
+class Engine(Protocol):
+    """The engine calls the runner needs (benchfarm.adapters.docker_engine.ContainerEngine)."""
+
+    def create(self, cs: ContainerSpec) -> str: ...
+    def start(self, container_id: str) -> None: ...
+    def wait(self, container_id: str, timeout: float) -> int | None: ...
+    def state(self, container_id: str): ...
+    def kill(self, container_id: str) -> None: ...
+    def logs(self, container_id: str, max_bytes: int) -> tuple[str, bool]: ...
+    def stdout(self, container_id: str) -> str: ...
+    def remove(self, container_id: str) -> None: ...
+
+
+@dataclass
+class RunOutcome:
+    """What happened to one container."""
+
+    container_id: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+    oom_killed: bool
+    timed_out: bool
+    cancelled: bool
+    logs: str
+    logs_truncated: bool
+    stdout: str
+    result_files: dict[str, bytes]
+
+
+def read_result_files(results_dir: Path, limit_bytes: int = 16 * 1024 * 1024) -> dict[str, bytes]:
+    """Files the benchmark wrote under /results, keyed by their path inside the container."""
+    files: dict[str, bytes] = {}
+    if not results_dir.is_dir():
+        return files
+    total = 0
+    for path in sorted(results_dir.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()[: max(0, limit_bytes - total)]
+            total += len(data)
+            files["/results/" + str(path.relative_to(results_dir))] = data
+    return files
+
+
+class ContainerRunner:
+    """Runs containers for repetitions and reports what happened, never leaving one behind."""
+
+    def __init__(self, engine: Engine, poll_s: float = 0.5) -> None:
+        self.engine = engine
+        self.poll_s = poll_s
+
+    def run(
+        self,
+        cs: ContainerSpec,
+        *,
+        timeout_s: float,
+        should_cancel: Callable[[], bool] = lambda: False,
+        on_started: Callable[[str], None] | None = None,
+        on_poll: Callable[[], None] | None = None,
+        keep_container: bool = False,
+    ) -> RunOutcome:
+        """Run ``cs`` to completion, the timeout, or a cancel request; the container is removed after.
+
+        ``on_started(container_id)`` is where the sampler attaches; ``on_poll`` runs
+        about every ``poll_s`` while it runs (lease renewal).
+        """
+        if cs.results_dir is not None:
+            cs.results_dir.mkdir(parents=True, exist_ok=True)
+            cs.results_dir.chmod(0o777)  # the benchmark may run as any user inside
+        created_at = now()
+        cid = self.engine.create(cs)
+        timed_out = cancelled = False
+        try:
+            self.engine.start(cid)
+            if on_started:
+                on_started(cid)
+            deadline = time.monotonic() + timeout_s
+            exit_code: int | None = None
+            while exit_code is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    self.engine.kill(cid)
+                    break
+                if should_cancel():
+                    cancelled = True
+                    self.engine.kill(cid)
+                    break
+                exit_code = self.engine.wait(cid, timeout=min(self.poll_s, remaining))
+                if on_poll:
+                    on_poll()
+            self.engine.wait(cid, timeout=30)
+            state = self.engine.state(cid)
+            logs, truncated = self.engine.logs(cid, MAX_LOG_BYTES)
+            stdout = self.engine.stdout(cid)
+            files = read_result_files(cs.results_dir) if cs.results_dir is not None else {}
+            return RunOutcome(
+                container_id=cid,
+                created_at=created_at,
+                started_at=state.started_at,
+                finished_at=state.finished_at,
+                exit_code=state.exit_code,
+                oom_killed=state.oom_killed,
+                timed_out=timed_out,
+                cancelled=cancelled,
+                logs=logs,
+                logs_truncated=truncated,
+                stdout=stdout,
+                result_files=files,
+            )
+        finally:
+            if not keep_container:
+                self.engine.remove(cid)

@@ -1,0 +1,1 @@
+"""The pool host's worker: claims jobs, runs their repetitions, records everything."""

@@ -1,0 +1,214 @@
+"""Executes one job on this host: claim, lock, run every repetition, record, publish."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from benchfarm.errors import BenchfarmError
+from benchfarm.jobs.model import EventType, JobRecord, JobStatus, RepetitionRecord, now
+from benchfarm.jobs.repository import JobRepository
+from benchfarm.runner.container_spec import build_container_spec
+from benchfarm.runner.host_lock import host_slot
+from benchfarm.runner.runner import ContainerRunner, Engine, RunOutcome
+from benchfarm.scheduler.capabilities import HostCapabilities
+
+log = logging.getLogger(__name__)
+
+
+class TelemetrySession(Protocol):
+    """Collectors attached to one running container (see benchfarm.collectors)."""
+
+    def stop(self) -> "TelemetryReport": ...
+
+
+@dataclass
+class TelemetryReport:
+    sampler_cpu_seconds: float | None = None
+    container_cpu_seconds: float | None = None
+    partial: bool = False
+    warning: str | None = None
+
+
+TelemetryFactory = Callable[[JobRecord, int, str, str | None], TelemetrySession]
+
+
+class ResultPublisher(Protocol):
+    """Where finished repetitions and jobs are published for search (the Elasticsearch store)."""
+
+    def repetition(self, job: JobRecord, rep: RepetitionRecord) -> None: ...
+    def job(self, job: JobRecord) -> None: ...
+
+
+@dataclass
+class ExecutorConfig:
+    worker_id: str
+    lock_dir: Path
+    results_root: Path
+    lease_s: float = 30.0
+    renew_every_s: float = 5.0
+    max_attempts: int = 2
+
+
+class JobExecutor:
+    """Runs claimed jobs; safe to call twice for the same id (the second call does nothing)."""
+
+    def __init__(
+        self,
+        repo: JobRepository,
+        engine: Engine,
+        caps: HostCapabilities,
+        config: ExecutorConfig,
+        *,
+        telemetry: TelemetryFactory | None = None,
+        publisher: ResultPublisher | None = None,
+    ) -> None:
+        self.repo = repo
+        self.engine = engine
+        self.runner = ContainerRunner(engine)
+        self.caps = caps
+        self.config = config
+        self.telemetry = telemetry
+        self.publisher = publisher
+
+    def execute(self, job_id: str) -> JobRecord | None:
+        """Run the job if this delivery may; returns the final record, or None if it was not ours to run."""
+        job = self.repo.claim(job_id, self.config.worker_id, self.caps.host_id, self.config.lease_s,
+                              self.config.max_attempts)
+        if job is None:
+            log.info("job %s: not claimed (already final, cancelled or running elsewhere)", job_id)
+            return None
+        try:
+            with host_slot(self.config.lock_dir, self.caps.max_concurrent_jobs):
+                self._run_all(job)
+        except BenchfarmError as exc:
+            self._finish(job.id, JobStatus.FAILED, exc.message)
+        except Exception as exc:  # never leave a job 'running' because of a bug
+            log.exception("job %s crashed the executor", job_id)
+            self._finish(job.id, JobStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        final = self.repo.get(job_id)
+        if self.publisher:
+            try:
+                self.publisher.job(final)
+            except Exception:
+                log.warning("publishing job %s failed; the store spools it", job_id, exc_info=True)
+        return final
+
+    # --------------------------------------------------------------------------
+    def _run_all(self, job: JobRecord) -> None:
+        from benchfarm.spec.model import JobSpec
+        from benchfarm.spec.results import parse_results
+
+        spec = JobSpec.model_validate(job.spec)
+        image = job.image_digest or job.image_ref
+        total = spec.warmup + spec.repetitions
+        state = {"cancel": False, "renewed": time.monotonic()}
+
+        def renew() -> None:
+            if time.monotonic() - state["renewed"] >= self.config.renew_every_s:
+                state["cancel"] = self.repo.renew_lease(job.id, self.config.worker_id, self.config.lease_s)
+                state["renewed"] = time.monotonic()
+
+        for index in range(total):
+            warmup = index < spec.warmup
+            state["cancel"] = self.repo.renew_lease(job.id, self.config.worker_id, self.config.lease_s)
+            if state["cancel"]:
+                self._finish(job.id, JobStatus.CANCELLED, "cancelled by request")
+                return
+            cs = build_container_spec(spec, job_id=job.id, image=image, repetition=index, warmup=warmup,
+                                      caps=self.caps, results_dir=self.config.results_root / job.id / f"r{index}")
+            session: dict[str, Any] = {}
+
+            def started(container_id: str, _index: int = index) -> None:
+                if self.telemetry:
+                    try:
+                        session["t"] = self.telemetry(job, _index, container_id, cs.cpuset)
+                    except Exception:
+                        log.warning("telemetry failed to start for %s", job.id, exc_info=True)
+
+            outcome = self.runner.run(cs, timeout_s=spec.timeout_s, should_cancel=lambda: bool(state["cancel"]),
+                                      on_started=started, on_poll=renew)
+            report = self._stop_telemetry(session.get("t"))
+            rep = self._record(index, warmup, outcome, report)
+            failure = self._failure_reason(outcome)
+            if failure is None:
+                try:
+                    rep.metrics = parse_results(spec, outcome.stdout, outcome.result_files)
+                except BenchfarmError as exc:
+                    failure = f"results: {exc.message}"
+                    rep.error = failure
+            self._append(job.id, rep, report)
+            if outcome.cancelled:
+                self._finish(job.id, JobStatus.CANCELLED, "cancelled by request")
+                return
+            if failure is not None:
+                self._finish(job.id, JobStatus.FAILED, failure)
+                return
+        self._finish(job.id, JobStatus.SUCCEEDED, None)
+
+    @staticmethod
+    def _failure_reason(o: RunOutcome) -> str | None:
+        if o.timed_out:
+            return "timeout"
+        if o.cancelled:
+            return None
+        if o.oom_killed:
+            return "oom-killed"
+        if o.exit_code != 0:
+            return f"exit code {o.exit_code}"
+        return None
+
+    @staticmethod
+    def _record(index: int, warmup: bool, o: RunOutcome, report: TelemetryReport) -> RepetitionRecord:
+        return RepetitionRecord(
+            index=index, warmup=warmup, container_id=o.container_id, created_at=o.created_at,
+            started_at=o.started_at, finished_at=o.finished_at, exit_code=o.exit_code, oom_killed=o.oom_killed,
+            timed_out=o.timed_out, logs=o.logs, logs_truncated=o.logs_truncated,
+            sampler_cpu_seconds=report.sampler_cpu_seconds, container_cpu_seconds=report.container_cpu_seconds,
+        )
+
+    @staticmethod
+    def _stop_telemetry(session: TelemetrySession | None) -> TelemetryReport:
+        if session is None:
+            return TelemetryReport()
+        try:
+            return session.stop()
+        except Exception as exc:
+            log.warning("telemetry failed to stop cleanly", exc_info=True)
+            return TelemetryReport(partial=True, warning=f"telemetry failed: {exc}")
+
+    def _append(self, job_id: str, rep: RepetitionRecord, report: TelemetryReport) -> None:
+        def _m(job: JobRecord) -> JobRecord:
+            job.repetitions.append(rep)
+            if report.partial:
+                job.metrics_partial = True
+            if report.warning and report.warning not in job.warnings:
+                job.warnings.append(report.warning)
+            return job
+
+        job, _ = self.repo.update(job_id, _m)
+        self.repo.emit(job_id, EventType.REPETITION_FINISHED, {
+            "index": rep.index, "warmup": rep.warmup, "exit_code": rep.exit_code, "metrics": rep.metrics,
+            "done": len(job.measured()), "of": job.spec.get("repetitions"),
+        })
+        if self.publisher:
+            try:
+                self.publisher.repetition(job, rep)
+            except Exception:
+                log.warning("publishing a repetition of %s failed", job_id, exc_info=True)
+
+    def _finish(self, job_id: str, status: JobStatus, reason: str | None) -> None:
+        def _m(job: JobRecord) -> None:
+            job.status = status
+            job.reason = reason
+            job.finished_at = now()
+            job.lease_until = None
+
+        self.repo.update(job_id, _m)
+        event = {JobStatus.SUCCEEDED: EventType.FINISHED, JobStatus.FAILED: EventType.FAILED,
+                 JobStatus.CANCELLED: EventType.CANCELLED}[status]
+        self.repo.emit(job_id, event, {"reason": reason} if reason else {})
