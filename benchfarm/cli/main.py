@@ -34,6 +34,7 @@ app = typer.Typer(
 
 _SUBCOMMANDS = [
     ("benchfarm.cli.stack_cmd", "stack"),
+    ("benchfarm.cli.image_cmd", "image"),
 ]
 
 

@@ -1,0 +1,125 @@
+"""`benchfarm image`: build, list, inspect, history, diff and push benchmark images."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from benchfarm.adapters.docker_images import DockerImages
+from benchfarm.cli.console import out, print_json, progress
+from benchfarm.images import labels as L
+from benchfarm.images.builder import ImageBuilder
+from benchfarm.images.inspect import ImageCatalogueView
+from benchfarm.images.manifest import diff_manifests, ensure_manifest
+from benchfarm.images.registry import push_image
+from benchfarm.settings import get_settings
+
+app = typer.Typer(help="Benchmark images: the golden base, the catalogue, their provenance and the farm registry.",
+                  no_args_is_help=True)
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _docker() -> DockerImages:
+    return DockerImages.from_settings(get_settings())
+
+
+@app.command()
+def build(
+    name: Annotated[str, typer.Argument(help="Catalogue image: a directory under images/ (e.g. sysbench).")],
+    cause: Annotated[str, typer.Option("--cause", help="Why it is built: manual, ci or timer.")] = "manual",
+    ci_tag: Annotated[str, typer.Option("--ci-tag", help="The CI build tag (e.g. jenkins-benchfarm-123).")] = "",
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore the engine's build cache.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Build NAME with provenance labels, run its validate self-test, then tag it usable."""
+    if cause not in L.BUILD_CAUSES:
+        raise typer.BadParameter(f"--cause must be one of {', '.join(L.BUILD_CAUSES)}")
+    settings = get_settings()
+    result = ImageBuilder(_docker(), settings).build(name, cause=cause, ci_tag=ci_tag, progress=progress,
+                                                     nocache=no_cache)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        out.print(f"[green]built[/green] {', '.join(result.tags)}  {result.image_id}")
+
+
+@app.command("list")
+def list_(as_json: AsJson = False) -> None:
+    """The catalogue and the images built from it, with their provenance."""
+    rows = ImageCatalogueView(_docker(), get_settings()).rows()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "version", "image id", "tags", "commit", "dirty", "cause", "created (source)")
+    for r in rows:
+        p = r.get("provenance") or {}
+        table.add_row(r["name"], r["version"], (r.get("image_id") or "[dim]not built[/dim]")[:19],
+                      ", ".join(r.get("tags", [])), (p.get("git_commit") or "")[:10],
+                      str(p.get("git_dirty", "")), p.get("build_cause", ""), p.get("created", ""))
+    out.print(table)
+
+
+@app.command()
+def inspect(ref: Annotated[str, typer.Argument(help="Image name (sysbench), tag or id.")]) -> None:
+    """An image's provenance, labels, tags and build records (JSON)."""
+    print_json(ImageCatalogueView(_docker(), get_settings()).inspect(ref))
+
+
+@app.command()
+def history(ref: Annotated[str, typer.Argument(help="Image name, tag or id.")], as_json: AsJson = False) -> None:
+    """Walk an image's ancestors (its base chain), newest first."""
+    chain = ImageCatalogueView(_docker(), get_settings()).history(ref)
+    if as_json:
+        print_json(chain)
+        return
+    table = Table("image id", "name", "version", "tags", "commit", "created (source)")
+    for c in chain:
+        table.add_row(c["image_id"][:19], c.get("name", ""), c.get("version", ""), ", ".join(c.get("tags", [])),
+                      (c.get("git_commit") or "")[:10], c.get("created", ""))
+    out.print(table)
+
+
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(help="Old image: name, tag or id.")],
+    b: Annotated[str, typer.Argument(help="New image: name, tag or id.")],
+    as_json: AsJson = False,
+) -> None:
+    """Files (path, sha256, size, mode) and Debian packages that differ between two images, without running them."""
+    settings = get_settings()
+    view = ImageCatalogueView(_docker(), settings)
+    docker = view.docker
+    ma = ensure_manifest(docker, view.resolve(a), settings.state_dir, progress=progress)
+    mb = ensure_manifest(docker, view.resolve(b), settings.state_dir, progress=progress)
+    result = diff_manifests(ma, mb)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    for path in result.added:
+        out.print(f"[green]+ {path}[/green]", highlight=False)
+    for path in result.removed:
+        out.print(f"[red]- {path}[/red]", highlight=False)
+    for path in result.changed:
+        out.print(f"[yellow]~ {path}[/yellow]", highlight=False)
+    for pkg, (old, new) in sorted(result.packages.items()):
+        out.print(f"package {pkg}: {old or '(none)'} -> {new or '(none)'}", highlight=False)
+    out.print(f"{len(result.added)} added, {len(result.removed)} removed, {len(result.changed)} changed files; "
+              f"{len(result.packages)} packages changed", highlight=False)
+
+
+@app.command()
+def push(
+    name: Annotated[str, typer.Argument(help="Catalogue image name (e.g. sysbench) or local tag.")],
+    as_json: AsJson = False,
+) -> None:
+    """Push an image to the farm registry as <registry>/<name>:<version>; prints the pullable digest reference."""
+    settings = get_settings()
+    view = ImageCatalogueView(_docker(), settings)
+    pushed = push_image(view.docker, view.resolve_ref(name), settings.registry_address, progress=progress)
+    if as_json:
+        print_json(pushed.to_dict())
+    else:
+        out.print(pushed.pull_ref, highlight=False)
