@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     registry_host: str = "127.0.0.1"
     registry_port: int = 15000
 
+    # Celery / worker
+    visibility_timeout_s: int = 3600
+    worker_lease_s: float = 30.0
+    worker_max_attempts: int = 2
+    allowed_devices: list[str] = Field(default_factory=list)  # device nodes jobs on this host may map
+    allowed_cap_add: list[str] = Field(default_factory=list)
+    max_concurrent_jobs: int = 1
+
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = 18787

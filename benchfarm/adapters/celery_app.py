@@ -1,0 +1,84 @@
+"""Celery adapter: the only module that imports ``celery``.
+
+Queues are named by capability (``pool.default``, ``gpu.nvidia-h100``...);
+each worker consumes only the queues its host's capabilities allow.  Tasks are
+acknowledged late and rejected (re-queued) when their worker process is lost;
+the job repository's claim makes a second delivery harmless.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from benchfarm.settings import Settings, get_settings
+
+TASK_RUN_JOB = "benchfarm.run_job"
+
+app = Celery("benchfarm")
+
+
+def configure(settings: Settings) -> Celery:
+    """Point the Celery app at the farm's Redis and set the delivery guarantees."""
+    url = settings.effective_redis_url
+    app.conf.update(
+        broker_url=url,
+        result_backend=url,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_track_started=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_create_missing_queues=True,
+        task_default_queue="pool.default",
+        result_expires=7 * 24 * 3600,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            # a message whose worker vanished without a word comes back after this
+            "visibility_timeout": settings.visibility_timeout_s,
+            # Redis has no native priorities: kombu keeps one list per step (0 = first served)
+            "priority_steps": list(range(10)),
+            "sep": ":",
+            "queue_order_strategy": "priority",
+        },
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+@app.task(name=TASK_RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_job(self, job_id: str) -> str:
+    """Celery entry point on a pool host: run the job through the worker's executor."""
+    from benchfarm.worker.service import current_executor
+
+    job = current_executor().execute(job_id)
+    return "skipped" if job is None else job.status.value
+
+
+class CeleryDispatcher:
+    """Sends jobs to capability queues."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        configure(settings or get_settings())
+
+    def enqueue(self, job_id: str, queue: str, priority: int) -> str:
+        """Queue the job; spec priority 9 is served first. Returns the Celery task id."""
+        from kombu.exceptions import OperationalError
+
+        from benchfarm.errors import ServiceUnavailableError
+
+        try:
+            result = app.send_task(TASK_RUN_JOB, args=[job_id], queue=queue, priority=9 - max(0, min(9, priority)),
+                                   task_id=f"{job_id}")
+        except OperationalError as exc:
+            raise ServiceUnavailableError("cannot reach the Celery broker (Redis)",
+                                          hint="check `benchfarm stack status`") from exc
+        return result.id
+
+
+def start_worker(queues: list[str], hostname: str, concurrency: int = 1, loglevel: str = "INFO") -> None:
+    """Run a Celery worker in this process consuming ``queues`` (blocks)."""
+    app.worker_main([
+        "worker", "-Q", ",".join(queues), "-n", hostname, "-c", str(concurrency), "-E",
+        f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
+    ])

@@ -1,0 +1,74 @@
+"""The hosts the scheduler knows: each worker registers its capabilities and keeps a heartbeat."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Protocol
+
+from benchfarm.scheduler.capabilities import HostCapabilities
+
+
+class HashStore(Protocol):
+    def hset(self, key: str, field: str, value: str) -> None: ...
+    def hgetall(self, key: str) -> dict[str, str]: ...
+    def hdel(self, key: str, field: str) -> None: ...
+
+
+class HostRegistry:
+    """Registered hosts with their capabilities, status and last heartbeat."""
+
+    KEY = "benchfarm:hosts"
+    HEARTBEAT_KEY = "benchfarm:hosts:heartbeat"
+
+    def __init__(self, kv: HashStore, stale_after_s: float = 90.0) -> None:
+        self.kv = kv
+        self.stale_after_s = stale_after_s
+
+    def register(self, caps: HostCapabilities) -> None:
+        """Add or refresh a host (its worker calls this at start and then periodically)."""
+        self.kv.hset(self.KEY, caps.host_id, caps.model_dump_json())
+        self.heartbeat(caps.host_id)
+
+    def heartbeat(self, host_id: str) -> None:
+        self.kv.hset(self.HEARTBEAT_KEY, host_id, str(time.time()))
+
+    def remove(self, host_id: str) -> None:
+        self.kv.hdel(self.KEY, host_id)
+        self.kv.hdel(self.HEARTBEAT_KEY, host_id)
+
+    def set_status(self, host_id: str, status: str) -> HostCapabilities:
+        """Change a host's status (good, quarantined, maintenance, retired...)."""
+        caps = self.get(host_id)
+        caps.status = status
+        self.kv.hset(self.KEY, host_id, caps.model_dump_json())
+        return caps
+
+    def get(self, host_id: str) -> HostCapabilities:
+        from benchfarm.errors import NotFoundError
+
+        raw = self.kv.hgetall(self.KEY).get(host_id)
+        if raw is None:
+            raise NotFoundError(f"no registered host {host_id!r}", hint="list hosts with `benchfarm hosts list`")
+        return HostCapabilities.model_validate_json(raw)
+
+    def hosts(self) -> list[HostCapabilities]:
+        """All registered hosts except retired ones."""
+        out = [HostCapabilities.model_validate_json(v) for v in self.kv.hgetall(self.KEY).values()]
+        return sorted((h for h in out if h.status != "retired"), key=lambda h: h.host_id)
+
+    def last_seen(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.kv.hgetall(self.HEARTBEAT_KEY).items()}
+
+    def describe(self) -> list[dict]:
+        """Hosts with liveness, for `GET /hosts` and `benchfarm hosts list`."""
+        seen = self.last_seen()
+        now = time.time()
+        rows = []
+        for h in self.hosts():
+            d = json.loads(h.model_dump_json())
+            age = now - seen[h.host_id] if h.host_id in seen else None
+            d["last_seen_s_ago"] = None if age is None else round(age, 1)
+            d["alive"] = age is not None and age < self.stale_after_s
+            rows.append(d)
+        return rows

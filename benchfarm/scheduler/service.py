@@ -1,0 +1,97 @@
+"""Submitting and cancelling jobs: validate, match a host, pin the image, store durably, queue."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from benchfarm.errors import UnsatisfiableJobError
+from benchfarm.jobs.model import EventType, JobRecord, JobStatus, new_job_id, now
+from benchfarm.jobs.repository import NO_CHANGE, JobRepository
+from benchfarm.scheduler.host_registry import HostRegistry
+
+
+class Dispatcher(Protocol):
+    def enqueue(self, job_id: str, queue: str, priority: int) -> str: ...
+
+
+class ImageResolver(Protocol):
+    def resolve_image(self, ref: str) -> Any: ...
+
+
+class JobService:
+    """The use cases behind `POST /jobs`, `DELETE /jobs/{id}` and the CLI."""
+
+    def __init__(self, repo: JobRepository, hosts: HostRegistry, images: ImageResolver, dispatcher: Dispatcher) -> None:
+        self.repo = repo
+        self.hosts = hosts
+        self.images = images
+        self.dispatcher = dispatcher
+
+    def submit(self, spec: Any, *, queue_anyway: bool = False) -> JobRecord:
+        """Accept a validated JobSpec: durable before this returns, then queued.
+
+        Raises UnsatisfiableJobError when no registered host can run it (unless
+        ``queue_anyway``), NotFoundError for an unknown image.
+        """
+        from benchfarm.scheduler.matching import match_hosts
+        from benchfarm.scheduler.queues import queue_for_job
+
+        match = match_hosts(spec, self.hosts.hosts())
+        if not match.hosts and not queue_anyway:
+            raise UnsatisfiableJobError(
+                "no registered host can run this job: " + "; ".join(match.reasons),
+                hint="change the job's requirements, add a host that has them, or submit with --queue-anyway",
+            )
+        image = self.images.resolve_image(spec.image)
+        job = JobRecord(
+            id=new_job_id(),
+            spec=spec.model_dump(mode="json"),
+            image_ref=spec.image,
+            image_digest=image.id,
+            image_provenance={"tags": image.tags, "repo_digests": image.repo_digests, "labels": image.labels,
+                              "created": image.created},
+            queue=queue_for_job(spec, match.hosts[0] if match.hosts else None),
+            labels=dict(spec.labels),
+            priority=spec.priority,
+        )
+        self.repo.create(job)
+        self.repo.emit(job.id, EventType.SUBMITTED, {"name": spec.name, "image": spec.image, "digest": image.id})
+        self.dispatcher.enqueue(job.id, job.queue, job.priority)
+
+        def _queued(j: JobRecord):
+            if j.status != JobStatus.SUBMITTED:
+                return NO_CHANGE
+            j.status = JobStatus.QUEUED
+
+        job, _ = self.repo.update(job.id, _queued)
+        self.repo.emit(job.id, EventType.QUEUED, {"queue": job.queue})
+        return job
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a job: a queued one never starts; a running one's container is stopped by its worker."""
+
+        def _m(job: JobRecord):
+            if job.status.final:
+                return NO_CHANGE
+            job.cancel_requested = True
+            if job.status in (JobStatus.SUBMITTED, JobStatus.QUEUED):
+                job.status = JobStatus.CANCELLED
+                job.reason = "cancelled before it started"
+                job.finished_at = now()
+                return "cancelled"
+            return "requested"
+
+        job, what = self.repo.update(job_id, _m)
+        if what == "cancelled":
+            self.repo.emit(job_id, EventType.CANCELLED, {"reason": job.reason})
+        return job
+
+    def wait(self, job_id: str, timeout_s: float, poll_s: float = 0.5) -> JobRecord:
+        """Block until the job is final or the timeout passes; returns the record."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = self.repo.get(job_id)
+            if job.status.final or time.monotonic() > deadline:
+                return job
+            time.sleep(poll_s)
