@@ -1,0 +1,353 @@
+"""Local hardware detection: what this host has, read from /proc, /sys and NVML.
+
+Plain Python (no Salt): the Salt grains in ``salt/_grains/benchfarm.py`` call it
+on every minion, and the one-host farm calls it directly. Every reader takes a
+``proc_root``/``sysfs_root`` so tests run it on recorded fixture trees.
+
+NVML (``pynvml`` from the ``nvidia-ml-py`` package) is imported lazily: a host
+without the library, the driver or a GPU gets an empty GPU list, never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchfarm.scheduler.capabilities import FpgaInfo, GpuInfo, HostCapabilities
+
+log = logging.getLogger(__name__)
+
+PROC_ROOT = Path("/proc")
+SYSFS_ROOT = Path("/sys")
+
+# PCI vendor ids of FPGA card makers -> the vendor name the scheduler matches on
+FPGA_PCI_VENDORS: dict[str, str] = {"0x10ee": "xilinx", "0x1172": "intel"}
+# PCI device ids of well-known cards -> marketing model (unknown ids keep the hex id)
+FPGA_PCI_MODELS: dict[tuple[str, str], str] = {
+    ("0x10ee", "0x5004"): "u250",  # Alveo U250 (XDMA shell, mgmt PF)
+    ("0x10ee", "0x5005"): "u250",  # Alveo U250 (user PF)
+    ("0x10ee", "0x500c"): "u280",
+    ("0x10ee", "0x500d"): "u280",
+    ("0x10ee", "0x5020"): "u50",
+    ("0x10ee", "0x5021"): "u50",
+    ("0x10ee", "0x5048"): "u55c",
+    ("0x10ee", "0x5049"): "u55c",
+    ("0x1172", "0x09c4"): "pac-a10",  # Intel PAC with Arria 10 GX
+    ("0x1172", "0x0b2b"): "d5005",  # Intel FPGA PAC D5005
+}
+# block devices that are not disks a benchmark could use
+_VIRTUAL_BLOCK_PREFIXES = ("loop", "ram", "zram", "nbd", "dm-", "sr", "fd")
+_SECTOR_BYTES = 512  # /sys/block/*/size is always in 512-byte sectors
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """The host's CPUs as /proc/cpuinfo lists them."""
+
+    vendor: str = ""
+    model: str = ""
+    count: int = 1
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    """One block device."""
+
+    name: str
+    size_bytes: int
+    rotational: bool
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def detect_cpu(proc_root: Path = PROC_ROOT) -> CpuInfo:
+    """Parse ``/proc/cpuinfo``: vendor, model name, logical CPU count, flags of the first CPU.
+
+    Returns an empty ``CpuInfo`` (count 1) when the file cannot be read.
+    """
+    text = _read(Path(proc_root) / "cpuinfo")
+    if text is None:
+        log.warning("cannot read %s/cpuinfo; CPU unknown", proc_root)
+        return CpuInfo()
+    blocks = [b for b in text.split("\n\n") if b.strip()]
+    processors = 0
+    first: dict[str, str] = {}
+    for block in blocks:
+        entry: dict[str, str] = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                entry[key.strip()] = value.strip()
+        if "processor" in entry:
+            processors += 1
+            if not first:
+                first = entry
+    # x86 says vendor_id/model name/flags; arm64 says CPU implementer/Features
+    vendor = first.get("vendor_id") or first.get("CPU implementer", "")
+    model = first.get("model name") or first.get("Model", "") or first.get("cpu model", "")
+    flags = (first.get("flags") or first.get("Features", "")).split()
+    return CpuInfo(vendor=vendor, model=model, count=max(processors, 1), flags=sorted(set(flags)))
+
+
+def detect_numa_nodes(sysfs_root: Path = SYSFS_ROOT) -> int:
+    """Count NUMA nodes under ``/sys/devices/system/node`` (1 when the kernel has no NUMA)."""
+    node_dir = Path(sysfs_root) / "devices" / "system" / "node"
+    try:
+        nodes = [p for p in node_dir.iterdir() if p.name.startswith("node") and p.name[4:].isdigit()]
+    except OSError:
+        return 1
+    return max(len(nodes), 1)
+
+
+def detect_memory_bytes(proc_root: Path = PROC_ROOT) -> int:
+    """``MemTotal`` from ``/proc/meminfo`` in bytes (0 when unreadable)."""
+    text = _read(Path(proc_root) / "meminfo") or ""
+    for line in text.splitlines():
+        if line.startswith("MemTotal:"):
+            parts = line.split()
+            unit = parts[2].lower() if len(parts) > 2 else "b"
+            factor = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}.get(unit, 1)
+            return int(parts[1]) * factor
+    return 0
+
+
+def detect_disks(sysfs_root: Path = SYSFS_ROOT) -> list[DiskInfo]:
+    """Block devices under ``/sys/block``, skipping virtual ones (loop, ram, zram, dm, ...)."""
+    block_dir = Path(sysfs_root) / "block"
+    try:
+        names = sorted(p.name for p in block_dir.iterdir())
+    except OSError:
+        return []
+    disks = []
+    for name in names:
+        if name.startswith(_VIRTUAL_BLOCK_PREFIXES):
+            continue
+        size = _read(block_dir / name / "size")
+        rotational = _read(block_dir / name / "queue" / "rotational")
+        disks.append(
+            DiskInfo(
+                name=name,
+                size_bytes=int(size) * _SECTOR_BYTES if size and size.isdigit() else 0,
+                rotational=rotational == "1",
+            )
+        )
+    return disks
+
+
+def detect_fpgas(sysfs_root: Path = SYSFS_ROOT, dev_root: Path = Path("/dev")) -> list[FpgaInfo]:
+    """FPGA cards on the PCI bus: devices whose vendor is Xilinx/AMD (0x10ee) or Intel/Altera (0x1172).
+
+    A card exposing several PCI functions (management and user) is one card: only
+    function 0 of each slot is listed. ``device_path`` is set when the Xilinx
+    management driver exposes ``/dev/xclmgmt<bdf-number>``.
+    """
+    pci_dir = Path(sysfs_root) / "bus" / "pci" / "devices"
+    try:
+        addresses = sorted(p.name for p in pci_dir.iterdir())
+    except OSError:
+        return []
+    fpgas = []
+    for address in addresses:
+        vendor_id = (_read(pci_dir / address / "vendor") or "").lower()
+        vendor = FPGA_PCI_VENDORS.get(vendor_id)
+        if vendor is None or not address.endswith(".0"):
+            continue
+        device_id = (_read(pci_dir / address / "device") or "").lower()
+        model = FPGA_PCI_MODELS.get((vendor_id, device_id), device_id.removeprefix("0x") or "unknown")
+        fpgas.append(
+            FpgaInfo(vendor=vendor, model=model, pci_address=address, device_path=_xclmgmt_path(address, dev_root))
+        )
+    return fpgas
+
+
+def _xclmgmt_path(address: str, dev_root: Path) -> str | None:
+    # XRT names the node after the BDF: bus<<8 | device<<3 | function, e.g. 0000:3b:00.0 -> xclmgmt15104
+    try:
+        _domain, bus, devfn = address.split(":")
+        dev, fn = devfn.split(".")
+        number = (int(bus, 16) << 8) | (int(dev, 16) << 3) | int(fn, 16)
+    except ValueError:
+        return None
+    path = Path(dev_root) / f"xclmgmt{number}"
+    return str(path) if path.exists() else None
+
+
+def detect_gpus(nvml: Any | None = None) -> list[GpuInfo]:
+    """NVIDIA GPUs through NVML; an empty list when the library, the driver or a GPU is absent.
+
+    Args:
+        nvml: the ``pynvml`` module or an object with the same calls (tests); imported when omitted.
+    """
+    if nvml is None:
+        try:
+            import pynvml as nvml  # type: ignore[no-redef]
+        except ImportError:
+            log.debug("pynvml (package nvidia-ml-py) not installed; no GPUs detected")
+            return []
+    try:
+        nvml.nvmlInit()
+    except Exception as exc:  # NVMLError_LibraryNotFound, _DriverNotLoaded, ...: no usable GPU here
+        log.debug("NVML unavailable (%s); no GPUs detected", exc)
+        return []
+    gpus = []
+    try:
+        driver = _text(nvml.nvmlSystemGetDriverVersion())
+        for index in range(nvml.nvmlDeviceGetCount()):
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            gpus.append(
+                GpuInfo(
+                    index=index,
+                    model=_text(nvml.nvmlDeviceGetName(handle)),
+                    uuid=_text(nvml.nvmlDeviceGetUUID(handle)),
+                    memory_bytes=int(nvml.nvmlDeviceGetMemoryInfo(handle).total),
+                    driver_version=driver,
+                )
+            )
+    except Exception as exc:  # a GPU that falls off the bus mid-query: report what was read
+        log.warning("NVML query failed after %d GPU(s): %s", len(gpus), exc)
+    finally:
+        try:
+            nvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001 - shutdown failure changes nothing for the caller
+            pass
+    return gpus
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Everything detected on one host."""
+
+    cpu: CpuInfo
+    numa_nodes: int
+    memory_bytes: int
+    disks: list[DiskInfo]
+    gpus: list[GpuInfo]
+    fpgas: list[FpgaInfo]
+
+    def as_grains(self) -> dict[str, Any]:
+        """The ``benchfarm_*`` grains (plain JSON-able values)."""
+        return {
+            "benchfarm_cpu": asdict(self.cpu),
+            "benchfarm_numa_nodes": self.numa_nodes,
+            "benchfarm_memory_bytes": self.memory_bytes,
+            "benchfarm_disks": [asdict(d) for d in self.disks],
+            "benchfarm_gpus": [g.model_dump() for g in self.gpus],
+            "benchfarm_fpgas": [f.model_dump() for f in self.fpgas],
+        }
+
+
+def detect(
+    proc_root: Path = PROC_ROOT, sysfs_root: Path = SYSFS_ROOT, dev_root: Path = Path("/dev"), nvml: Any | None = None
+) -> Hardware:
+    """Detect all of this host's hardware (see the ``detect_*`` functions)."""
+    return Hardware(
+        cpu=detect_cpu(proc_root),
+        numa_nodes=detect_numa_nodes(sysfs_root),
+        memory_bytes=detect_memory_bytes(proc_root),
+        disks=detect_disks(sysfs_root),
+        gpus=detect_gpus(nvml),
+        fpgas=detect_fpgas(sysfs_root, dev_root),
+    )
+
+
+def capabilities_from(
+    hardware: Hardware,
+    *,
+    host_id: str,
+    pool: str = "default",
+    allowed_devices: Iterable[str] = (),
+    allowed_cap_add: Iterable[str] = (),
+    max_concurrent_jobs: int = 1,
+    status: str = "good",
+) -> HostCapabilities:
+    """The scheduler's capability record for detected ``hardware``."""
+    return HostCapabilities(
+        host_id=host_id,
+        pool=pool,
+        cpu_vendor=hardware.cpu.vendor,
+        cpu_model=hardware.cpu.model,
+        cpu_count=hardware.cpu.count,
+        cpu_flags=list(hardware.cpu.flags),
+        numa_nodes=hardware.numa_nodes,
+        memory_bytes=hardware.memory_bytes,
+        gpus=list(hardware.gpus),
+        fpgas=list(hardware.fpgas),
+        allowed_devices=list(allowed_devices),
+        allowed_cap_add=list(allowed_cap_add),
+        max_concurrent_jobs=max_concurrent_jobs,
+        status=status,
+    )
+
+
+def detect_capabilities(
+    pool: str = "default",
+    *,
+    host_id: str | None = None,
+    allowed_devices: Iterable[str] = (),
+    allowed_cap_add: Iterable[str] = (),
+    max_concurrent_jobs: int = 1,
+    proc_root: Path = PROC_ROOT,
+    sysfs_root: Path = SYSFS_ROOT,
+    dev_root: Path = Path("/dev"),
+    nvml: Any | None = None,
+) -> HostCapabilities:
+    """Detect this host's hardware and return its ``HostCapabilities`` in ``pool``.
+
+    Args:
+        pool: the pool the host belongs to.
+        host_id: defaults to the host name.
+        allowed_devices: device nodes (paths or globs) jobs may map into containers.
+        allowed_cap_add: Linux capabilities jobs may add.
+        max_concurrent_jobs: benchmarks at once (1: the host lock serialises them).
+        proc_root, sysfs_root, dev_root, nvml: where to read from (tests pass fixture trees / fakes).
+    """
+    import socket
+
+    hardware = detect(proc_root, sysfs_root, dev_root, nvml)
+    return capabilities_from(
+        hardware,
+        host_id=host_id or socket.gethostname(),
+        pool=pool,
+        allowed_devices=allowed_devices,
+        allowed_cap_add=allowed_cap_add,
+        max_concurrent_jobs=max_concurrent_jobs,
+    )
+
+
+def capabilities_from_grains(grains: dict[str, Any], *, host_id: str | None = None) -> HostCapabilities:
+    """Build ``HostCapabilities`` from a minion's grains (the inventory reads them from Salt).
+
+    Static grains under ``benchfarm:`` (``allowed_devices``, ``allowed_cap_add``,
+    ``max_concurrent_jobs``, ``status``) complete the detected ``benchfarm_*`` ones.
+    """
+    static = grains.get("benchfarm") or {}
+    cpu = grains.get("benchfarm_cpu") or {}
+    return HostCapabilities(
+        host_id=host_id or grains.get("id") or "",
+        pool=grains.get("benchfarm_pool") or static.get("pool") or "default",
+        cpu_vendor=cpu.get("vendor", ""),
+        cpu_model=cpu.get("model", ""),
+        cpu_count=cpu.get("count", 1),
+        cpu_flags=list(cpu.get("flags", [])),
+        numa_nodes=grains.get("benchfarm_numa_nodes", 1),
+        memory_bytes=grains.get("benchfarm_memory_bytes", 0),
+        gpus=[GpuInfo(**g) for g in grains.get("benchfarm_gpus") or []],
+        fpgas=[FpgaInfo(**f) for f in grains.get("benchfarm_fpgas") or []],
+        allowed_devices=list(static.get("allowed_devices", [])),
+        allowed_cap_add=list(static.get("allowed_cap_add", [])),
+        max_concurrent_jobs=int(static.get("max_concurrent_jobs", 1)),
+        status=static.get("status", "good"),
+    )
