@@ -155,7 +155,7 @@ class ImageBuilder:
             r, _, tg = t.rpartition(":")
             self.docker.tag(image_id, r, tg)
         self._record_build(image_id, repo, spec.tag, cause, ci_tag)
-        progress(f"[ok] {', '.join(tags)} = {image_id}")
+        progress(f"tagged usable: {', '.join(tags)} = {image_id}")
         return BuildResult(name=spec.name, image_id=image_id, tags=tags, labels=labels,
                            validate_output=run.output.strip(), built_bases=built)
 
