@@ -95,7 +95,21 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 18787
     api_url: str | None = None
-    api_token: str | None = None
+    api_token: str | None = None  # default: the token file the stack writes (api_token_file)
+    api_auth: bool = True
+
+    @property
+    def api_token_file(self) -> Path:
+        return self.state_dir / "api-token"
+
+    def resolved_api_token(self) -> str | None:
+        """The API bearer token: the setting, else the stack's token file, else None."""
+        if self.api_token:
+            return self.api_token
+        try:
+            return self.api_token_file.read_text().strip() or None
+        except (FileNotFoundError, PermissionError):
+            return None
 
     @classmethod
     def settings_customise_sources(

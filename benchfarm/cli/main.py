@@ -35,6 +35,10 @@ app = typer.Typer(
 _SUBCOMMANDS = [
     ("benchfarm.cli.stack_cmd", "stack"),
     ("benchfarm.cli.image_cmd", "image"),
+    ("benchfarm.cli.jobs_cmd", "jobs"),
+    ("benchfarm.cli.submit_cmd", None),
+    ("benchfarm.cli.api_cmd", "api"),
+    ("benchfarm.cli.worker_cmd", "worker"),
 ]
 
 
@@ -48,7 +52,10 @@ def _register() -> None:
             if exc.name == module_name:
                 continue
             raise
-        app.add_typer(module.app, name=name)
+        if name is None:
+            module.register(app)  # top-level commands such as `benchfarm submit`
+        else:
+            app.add_typer(module.app, name=name)
 
 
 def _log_traceback() -> Path:

@@ -1,0 +1,117 @@
+"""`benchfarm submit`: send a job spec to the farm, optionally wait and show its results."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from benchfarm.cli.console import err, out, print_json
+from benchfarm.client import ApiClient
+from benchfarm.settings import get_settings
+
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+def _metrics_table(job: dict[str, Any]) -> Table:
+    table = Table(title=f"{job['id']} — {job['spec'].get('name')} on {job.get('host_id') or '?'}: {job['status']}")
+    names = sorted({m for r in job["repetitions"] for m in r.get("metrics", {})})
+    table.add_column("rep")
+    table.add_column("exit")
+    table.add_column("seconds")
+    for n in names:
+        table.add_column(n, justify="right")
+    for r in job["repetitions"]:
+        if r.get("warmup"):
+            continue
+        dur = ""
+        if r.get("started_at") and r.get("finished_at"):
+            from datetime import datetime
+
+            dur = f"{(datetime.fromisoformat(r['finished_at']) - datetime.fromisoformat(r['started_at'])).total_seconds():.2f}"
+        table.add_row(str(r["index"]), str(r.get("exit_code")), dur,
+                      *[f"{r['metrics'][n]:.4g}" if n in r.get("metrics", {}) else "-" for n in names])
+    return table
+
+
+def wait_with_progress(client: ApiClient, job_id: str, quiet: bool = False) -> dict[str, Any]:
+    """Follow the job's events with a live status line until it is final; returns the final record."""
+    start = time.monotonic()
+    state = {"done": 0, "of": "?", "host": "-", "status": "queued"}
+    with err.status(f"{job_id}: queued", spinner="dots") as status:
+        for ev in client.follow(job_id):
+            t, data = ev.get("type"), ev.get("data", {})
+            if t == "started":
+                state.update(status="running", host=data.get("host", "-"))
+            elif t == "repetition_finished":
+                state.update(done=data.get("done", state["done"]), of=data.get("of", state["of"]))
+                if not quiet:
+                    kind = "warm-up" if data.get("warmup") else "repetition"
+                    err.print(f"  {kind} {data.get('index')} exit={data.get('exit_code')} {data.get('metrics') or ''}",
+                              highlight=False)
+            elif t in ("finished", "failed", "cancelled"):
+                state["status"] = t
+            elif t == "requeued":
+                err.print(f"  requeued: {data.get('reason')}", highlight=False)
+            status.update(f"{job_id}: {state['status']} on {state['host']} — {state['done']}/{state['of']} repetitions, "
+                          f"{time.monotonic() - start:.0f}s")
+    job = client.job(job_id)
+    while job["status"] not in FINAL:  # the stream ended early (API restart): poll
+        time.sleep(1)
+        job = client.job(job_id)
+    return job
+
+
+def submit(
+    spec_file: Annotated[Path, typer.Argument(help="Job spec, YAML or JSON (schema: `benchfarm spec schema`).")],
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the job to finish, showing progress.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job (with --wait: the final record) as JSON.")] = False,
+    queue_anyway: Annotated[bool, typer.Option("--queue-anyway",
+                                               help="Queue even if no registered host can run it now.")] = False,
+    label: Annotated[list[str] | None, typer.Option("--label", "-l", help="Extra label KEY=VALUE (repeatable), "
+                                                     "e.g. git_ref=abc123, ci_build=https://jenkins/job/42.")] = None,
+) -> None:
+    """Submit a benchmark job to the farm.
+
+    Exit codes: 0 submitted (with --wait: succeeded), 2 invalid spec or no host
+    can run it, 4 the farm is unreachable, 5 the benchmark failed, timed out or
+    was cancelled.
+    """
+    from benchfarm.errors import BenchmarkFailedError, UserInputError
+    from benchfarm.spec.loader import load_spec_file
+
+    spec = load_spec_file(spec_file)
+    data = spec.model_dump(mode="json")
+    for item in label or []:
+        if "=" not in item:
+            raise UserInputError(f"--label {item!r} must be KEY=VALUE")
+        k, v = item.split("=", 1)
+        data.setdefault("labels", {})[k] = v
+    client = ApiClient.from_settings(get_settings())
+    accepted = client.submit(data, queue_anyway=queue_anyway)
+    job_id = accepted["id"]
+    if not wait:
+        if as_json:
+            print_json(accepted)
+        else:
+            out.print(f"submitted {job_id} (queue {accepted['queue']}, image {accepted['image_digest'][:19]})")
+        return
+    err.print(f"submitted {job_id} to queue {accepted['queue']}", highlight=False)
+    job = wait_with_progress(client, job_id, quiet=as_json)
+    if as_json:
+        print_json(job)
+    else:
+        out.print(_metrics_table(job))
+        if job.get("warnings"):
+            for w in job["warnings"]:
+                err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    if job["status"] != "succeeded":
+        raise BenchmarkFailedError(f"job {job_id} {job['status']}: {job.get('reason')}",
+                                   hint=f"see `benchfarm jobs logs {job_id}`")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("submit")(submit)

@@ -1,0 +1,89 @@
+"""HTTP client of the farm's API, used by the CLI (and by Jenkins through the CLI)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from benchfarm.errors import AuthError, BenchfarmError, NotFoundError, ServiceUnavailableError, UserInputError
+from benchfarm.settings import Settings
+
+
+class ApiClient:
+    """Talks to `benchfarm api serve` with the bearer token from the settings."""
+
+    def __init__(self, base_url: str, token: str | None, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ApiClient":
+        return cls(settings.effective_api_url, settings.resolved_api_token())
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            resp = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServiceUnavailableError(
+                f"the benchfarm API at {self.base_url} is not answering ({type(exc).__name__})",
+                hint="start the farm with `benchfarm stack up`, or set BENCHFARM_API_URL",
+            ) from exc
+        if resp.status_code < 400:
+            return resp
+        try:
+            body = resp.json()
+            message, hint = body.get("error") or body.get("detail"), body.get("hint")
+        except ValueError:
+            message, hint = resp.text[:500], None
+        if resp.status_code == 401:
+            raise AuthError(f"the API refused the request: {message}",
+                            hint="set BENCHFARM_API_TOKEN, or run as root on the farm host (token in the state dir)")
+        if resp.status_code == 404:
+            raise NotFoundError(str(message), hint=hint)
+        if resp.status_code in (400, 409, 422):
+            raise UserInputError(str(message), hint=hint)
+        if resp.status_code == 503:
+            raise ServiceUnavailableError(str(message), hint=hint)
+        raise BenchfarmError(f"API error {resp.status_code}: {message}", hint=hint)
+
+    def submit(self, spec: dict[str, Any], queue_anyway: bool = False) -> dict[str, Any]:
+        return self._request("POST", "/jobs", json=spec, params={"queue_anyway": str(queue_anyway).lower()}).json()
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/jobs/{job_id}").json()
+
+    def jobs(self, **filters: Any) -> list[dict[str, Any]]:
+        return self._request("GET", "/jobs", params={k: v for k, v in filters.items() if v is not None}).json()
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._request("DELETE", f"/jobs/{job_id}").json()
+
+    def logs(self, job_id: str) -> str:
+        return self._request("GET", f"/jobs/{job_id}/logs").text
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        return self._request("GET", f"/jobs/{job_id}/events", params={"follow": "false"}).json()
+
+    def follow(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """Server-sent events of a job until it is final."""
+        try:
+            with self.http.stream("GET", f"/jobs/{job_id}/events", timeout=httpx.Timeout(30, read=None)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._request("GET", f"/jobs/{job_id}")  # raises the proper error
+                for line in resp.iter_lines():
+                    if line.startswith("data:"):
+                        yield json.loads(line[5:].strip())
+        except httpx.TransportError as exc:
+            raise ServiceUnavailableError(f"lost the event stream of {job_id}: {exc}",
+                                          hint=f"the job goes on; follow it again with `benchfarm jobs events {job_id}`") from exc
+
+    def hosts(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/hosts").json()
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self._request("GET", path, params=params)

@@ -1,0 +1,76 @@
+"""The farm's own processes on the one-host farm: the HTTP API and this host's worker."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+
+import httpx
+
+from benchfarm.stack.ports import port_open
+from benchfarm.stack.services.base import Progress, Service
+
+
+class ApiService(Service):
+    name = "api"
+    ready_timeout = 60.0
+
+    def address(self) -> str:
+        return self.settings.effective_api_url
+
+    def ports(self) -> list[tuple[str, int]]:
+        return [(self.settings.api_host, self.settings.api_port)]
+
+    def healthy(self) -> tuple[bool, str]:
+        try:
+            resp = httpx.get(f"{self.address()}/healthz", timeout=3)
+        except httpx.HTTPError as exc:
+            return False, f"no answer ({type(exc).__name__})"
+        return resp.status_code == 200, "" if resp.status_code == 200 else f"healthz {resp.status_code}"
+
+    def ensure_installed(self, progress: Progress) -> None:
+        pass
+
+    def configure(self, progress: Progress) -> None:
+        token_file = self.settings.api_token_file
+        if not token_file.exists() and not self.settings.api_token:
+            token_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+            progress(f"wrote the API token to {token_file}")
+
+    def command(self) -> tuple[list[str], dict[str, str], str | None]:
+        return [sys.executable, "-m", "benchfarm.cli.main", "api", "serve"], {}, None
+
+
+class WorkerService(Service):
+    name = "worker"
+    ready_timeout = 60.0
+
+    def address(self) -> str:
+        return f"celery worker benchfarm@{self.settings.minion_id}"
+
+    def healthy(self) -> tuple[bool, str]:
+        if self.process.pid is None:
+            return False, "not running"
+        if not port_open(self.settings.redis_host, self.settings.redis_port):
+            return False, "redis is down"
+        from benchfarm.adapters.redis_store import RedisKV
+        from benchfarm.errors import BenchfarmError
+        from benchfarm.scheduler.host_registry import HostRegistry
+
+        try:
+            seen = HostRegistry(RedisKV.from_settings(self.settings)).last_seen()
+        except BenchfarmError as exc:
+            return False, exc.message
+        if self.settings.minion_id not in seen:
+            return False, "host not registered yet"
+        return True, ""
+
+    def ensure_installed(self, progress: Progress) -> None:
+        pass
+
+    def command(self) -> tuple[list[str], dict[str, str], str | None]:
+        return [sys.executable, "-m", "benchfarm.cli.main", "worker", "run"], {}, None
