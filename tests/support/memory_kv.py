@@ -1,0 +1,68 @@
+"""An in-memory KeyValueStore for unit tests of pure repository logic (no Redis claimed)."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+
+class MemoryKV:
+    """Implements benchfarm.jobs.repository.KeyValueStore and HostRegistry's HashStore in memory."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+        self.lists: dict[str, list[str]] = defaultdict(list)
+        self.zsets: dict[str, dict[str, float]] = defaultdict(dict)
+        self.hashes: dict[str, dict[str, str]] = defaultdict(dict)
+        self.published: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def set(self, key, value):
+        self.data[key] = value
+
+    def transact(self, key, mutate):
+        with self.lock:
+            new, result = mutate(self.data.get(key))
+            if new is not None:
+                self.data[key] = new
+            return result
+
+    def zadd(self, key, member, score):
+        self.zsets[key][member] = score
+
+    def zrevrange(self, key, start, stop):
+        items = sorted(self.zsets[key], key=lambda m: self.zsets[key][m], reverse=True)
+        return items[start: None if stop == -1 else stop + 1]
+
+    def mget(self, keys):
+        return [self.data.get(k) for k in keys]
+
+    def append_and_publish(self, list_key, channel, value):
+        self.lists[list_key].append(value)
+        self.published.append((channel, value))
+
+    def lrange(self, key, start=0, stop=-1):
+        return self.lists[key][start: None if stop == -1 else stop + 1]
+
+    def incr(self, key):
+        self.data[key] = str(int(self.data.get(key, "0")) + 1)
+        return int(self.data[key])
+
+    def subscribe(self, channel, timeout=1.0):
+        while True:
+            yield None
+
+    def wait_persisted(self):
+        pass
+
+    def hset(self, key, field, value):
+        self.hashes[key][field] = value
+
+    def hgetall(self, key):
+        return dict(self.hashes[key])
+
+    def hdel(self, key, field):
+        self.hashes[key].pop(field, None)
