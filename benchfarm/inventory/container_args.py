@@ -91,8 +91,8 @@ def build_host_config_kwargs(
     mapped = build_devices(devices)
     if mapped:
         kwargs["devices"] = mapped
-    if cpuset:
-        kwargs["cpuset_cpus"] = str(cpuset)
+    if cpuset is not None and str(cpuset) != "":
+        kwargs["cpuset_cpus"] = str(cpuset)  # "0" is a valid cpuset (and Salt's CLI passes it as int 0)
     if mem_limit is not None:
         kwargs["mem_limit"] = mem_limit
         kwargs["memswap_limit"] = mem_limit  # no swap beyond the limit: an OOM is an OOM
