@@ -12,7 +12,8 @@ from benchfarm.cli.console import out, print_json, progress
 from benchfarm.images import labels as L
 from benchfarm.images.builder import ImageBuilder
 from benchfarm.images.inspect import ImageCatalogueView
-from benchfarm.images.manifest import diff_manifests, ensure_manifest
+from benchfarm.images.index import IndexDocs, index_manifest, manifest_index
+from benchfarm.images.manifest import Manifest, diff_manifests, ensure_manifest
 from benchfarm.images.registry import push_image
 from benchfarm.settings import get_settings
 
@@ -24,6 +25,33 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _docker() -> DockerImages:
     return DockerImages.from_settings(get_settings())
+
+
+def _index_docs() -> IndexDocs | None:
+    """The store's ``index_docs(index, docs)`` bulk call, when benchfarm.store provides one.
+
+    TODO(store): benchfarm/store/ belongs to the store engineer; until it exposes
+    ``index_docs``, manifests are kept on disk only and this says so.
+    """
+    try:
+        from benchfarm import store
+    except ImportError:
+        return None
+    return getattr(store, "index_docs", None)
+
+
+def _keep_manifest(docker: DockerImages, image_id: str, refs: list[str]) -> Manifest:
+    """Compute/store the image's file manifest and index it in Elasticsearch when the store can."""
+    settings = get_settings()
+    manifest = ensure_manifest(docker, image_id, settings.state_dir, progress=progress)
+    index_docs = _index_docs()
+    if index_docs is None:
+        progress(f"manifest kept on disk; not indexed in {manifest_index(settings.index_prefix)} "
+                 "(benchfarm.store provides no index_docs yet)")
+    else:
+        sent = index_manifest(manifest, refs, index_docs, settings.index_prefix)
+        progress(f"indexed {sent} manifest documents in {manifest_index(settings.index_prefix)}")
+    return manifest
 
 
 @app.command()
@@ -38,8 +66,10 @@ def build(
     if cause not in L.BUILD_CAUSES:
         raise typer.BadParameter(f"--cause must be one of {', '.join(L.BUILD_CAUSES)}")
     settings = get_settings()
-    result = ImageBuilder(_docker(), settings).build(name, cause=cause, ci_tag=ci_tag, progress=progress,
-                                                     nocache=no_cache)
+    docker = _docker()
+    result = ImageBuilder(docker, settings).build(name, cause=cause, ci_tag=ci_tag, progress=progress,
+                                                  nocache=no_cache)
+    _keep_manifest(docker, result.image_id, result.tags)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -80,6 +110,19 @@ def history(ref: Annotated[str, typer.Argument(help="Image name, tag or id.")], 
         table.add_row(c["image_id"][:19], c.get("name", ""), c.get("version", ""), ", ".join(c.get("tags", [])),
                       (c.get("git_commit") or "")[:10], c.get("created", ""))
     out.print(table)
+
+
+@app.command()
+def manifest(ref: Annotated[str, typer.Argument(help="Image name, tag or id.")], as_json: AsJson = False) -> None:
+    """Compute (once) and show an image's file manifest: path -> sha256, size, mode; plus its Debian packages."""
+    view = ImageCatalogueView(_docker(), get_settings())
+    info = view.docker.get(view.resolve_ref(ref))
+    m = _keep_manifest(view.docker, info.id, info.tags)
+    if as_json:
+        print_json(m.to_dict())
+    else:
+        out.print(f"{info.id}: {len(m.files)} paths, {len(m.packages)} Debian packages "
+                  f"(stored under {get_settings().state_dir / 'manifests'})", highlight=False)
 
 
 @app.command()
