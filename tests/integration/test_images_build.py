@@ -149,3 +149,19 @@ def test_diff_of_base_and_sysbench_names_the_packages(docker: DockerImages, sett
     assert d.packages["sysbench"][0] is None and d.packages["sysbench"][1]
     assert "/usr/bin/sysbench" in d.added and "/usr/local/bin/run-sysbench" in d.added
     assert "/var/lib/dpkg/status" in d.changed
+
+
+def test_cli_list_and_history_show_provenance(builder: ImageBuilder, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchfarm.cli.main import main
+
+    builder.build("sysbench")
+    assert main(["image", "list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {"base", "busybox", "sysbench"} <= set(rows)
+    assert rows["sysbench"]["provenance"]["ancestors"][-1] == rows["base"]["image_id"]
+    assert rows["gpu-matmul"]["image_id"] is None
+    assert main(["image", "history", "sysbench", "--json"]) == 0
+    chain = json.loads(capsys.readouterr().out)
+    assert [c["image_id"] for c in chain] == [rows["sysbench"]["image_id"], rows["base"]["image_id"],
+                                              rows["sysbench"]["provenance"]["ancestors"][0]]
+    assert chain[2]["name"].startswith("rootfs")
