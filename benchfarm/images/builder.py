@@ -69,6 +69,9 @@ class ImageBuilder:
                      built: list[str]) -> BaseResolution:
         """Find (building first when missing) the image ``spec`` is built FROM.
 
+        An existing catalogue base is used as it is: after changing ``images/base``,
+        rebuild it explicitly (``benchfarm image build base``) before its children.
+
         Raises:
             SetupError: an external base (e.g. a CUDA image) is not in the local engine.
         """
