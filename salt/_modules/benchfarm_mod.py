@@ -417,3 +417,64 @@ def report_container_event(event, docker_url=None):
     if payload is None:
         return {"reported": False, "comment": "not a benchfarm job container that failed"}
     return {"reported": True, "payload": payload, **_api_post("/internal/container-events", payload)}
+
+
+# images ------------------------------------------------------------------------
+def image_present(ref, docker_url=None):
+    """
+    True when the engine holds image ``ref`` (a tag, or a ``repo@sha256:...`` digest).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' benchfarm.image_present 127.0.0.1:15000/bench/stream@sha256:...
+    """
+    import docker  # pylint: disable=import-outside-toplevel
+
+    try:
+        _docker_client(docker_url).images.get(ref)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def pull_image(ref, docker_url=None):
+    """
+    Pull image ``ref`` (by digest from the farm registry); returns its image id.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' benchfarm.pull_image 127.0.0.1:15000/bench/stream@sha256:...
+    """
+    import docker  # pylint: disable=import-outside-toplevel
+    from salt.exceptions import CommandExecutionError  # pylint: disable=import-outside-toplevel
+
+    try:
+        return _docker_client(docker_url).images.pull(ref).id
+    except docker.errors.DockerException as exc:
+        raise CommandExecutionError(f"could not pull {ref}: {exc}") from exc
+
+
+def remove_image(ref, docker_url=None):
+    """
+    Remove image ``ref`` from the engine; False when it was not there.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' benchfarm.remove_image 127.0.0.1:15000/bench/stream@sha256:...
+    """
+    import docker  # pylint: disable=import-outside-toplevel
+    from salt.exceptions import CommandExecutionError  # pylint: disable=import-outside-toplevel
+
+    try:
+        _docker_client(docker_url).images.remove(ref)
+    except docker.errors.ImageNotFound:
+        return False
+    except docker.errors.DockerException as exc:
+        raise CommandExecutionError(f"could not remove {ref}: {exc}") from exc
+    return True
