@@ -10,10 +10,11 @@ minion, called by the reactors in ``reactors/``, and posts them to the API.
      "action": "die" | "oom", "exit_code": 137 | null, "oom_killed": true | false | null,
      "time": 1763884800.123, "labels": {"benchfarm.job_id": "...", ...}}
 
-``POST /internal/host-events`` (a host changed state)::
+``POST /internal/host-events`` (a host registered or changed state)::
 
-    {"host_id": "node-a", "status": "quarantined" | "good", "reason": "...",
-     "checks": {...health_check checks...}, "time": 1763884800.1}
+    {"host_id": "node-a", "status": "unknown" | "quarantined" | "good", "reason": "...",
+     "checks": {...health_check checks...}, "time": 1763884800.1,
+     "capabilities": {...HostCapabilities...}}   # only with status "unknown" (registration)
 
 Both are sent with ``Authorization: Bearer <api_token>`` when a token is set.
 """

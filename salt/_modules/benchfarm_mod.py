@@ -247,6 +247,9 @@ def quarantine(reason, checks=None, notify=True):
     """
     import json  # pylint: disable=import-outside-toplevel
 
+    failed = sorted(name for name, result in (checks or {}).items() if not result.get("ok", True))
+    if failed:
+        reason = f"{reason}: {', '.join(failed)}"
     record = {"reason": str(reason), "since": time.time(), "checks": checks or {}}
     os.makedirs(_state_dir(), exist_ok=True)
     with open(_quarantine_file(), "w", encoding="utf-8") as fh:
@@ -278,6 +281,30 @@ def release(reason="health check passed", notify=True):
     ret = {"released": True, "reason": reason}
     if notify:
         ret["notified"] = _api_post("/internal/host-events", _host_payload("good", reason, None))
+    return ret
+
+
+def register(notify=True):
+    """
+    Register this host in its pool: tell the farm its capabilities from grains
+    (``POST /internal/host-events``, status ``unknown`` until a health check passes).
+
+    Returns ``{"host_id", "pool", "capabilities": {...}, "notified": {...}}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node-a benchfarm.register
+    """
+    from benchfarm.inventory.hardware import capabilities_from_grains  # pylint: disable=import-outside-toplevel
+
+    grains = dict(__grains__)  # pylint: disable=undefined-variable
+    caps = capabilities_from_grains(grains, host_id=grains["id"]).model_copy(update={"status": "unknown"})
+    ret = {"host_id": caps.host_id, "pool": caps.pool, "capabilities": caps.model_dump()}
+    if notify:
+        payload = {**_host_payload("unknown", "registered", None), "capabilities": ret["capabilities"]}
+        ret["notified"] = _api_post("/internal/host-events", payload)
     return ret
 
 

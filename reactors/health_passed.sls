@@ -1,0 +1,9 @@
+# Tag: benchfarm/health/passed (see health_failed.sls). Releases a quarantined host
+# (benchfarm.release: removes the marker, starts the worker where systemd runs it, posts
+# POST /internal/host-events {"host_id", "status": "good", "reason", "checks": {}, "time"}).
+# A host that is not quarantined is left alone (no event posted).
+benchfarm-reactor-health-passed-release:
+  local.benchfarm.release:
+    - tgt: {{ data['id'] | json }}
+    - args:
+      - reason: health check passed
