@@ -1,0 +1,249 @@
+"""Container collector: a container's cgroup files read directly (cgroup v1 and v2), not the Docker stats API.
+
+Layouts handled (``root`` is normally /sys/fs/cgroup):
+
+* v1, cgroupfs driver:  ``root/<controller>/docker/<id>/``  (controllers may be co-mounted, e.g. ``cpu,cpuacct``)
+* v1, systemd driver:   ``root/<controller>/system.slice/docker-<id>.scope/``
+* v2, systemd driver:   ``root/system.slice/docker-<id>.scope/``
+* v2, cgroupfs driver:  ``root/docker/<id>/``
+
+Fields are the same whatever the version, so dashboards need not care.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchfarm.collectors.base import Availability, Collector, FieldSpec, Number, OpenFile, RateTracker, close_all
+from benchfarm.errors import NotFoundError
+
+V1_CONTROLLERS = ("cpuacct", "cpu", "memory", "blkio", "pids")
+USER_HZ = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class CgroupLocation:
+    """Where one container's cgroup lives: v1 has a dir per controller, v2 one dir (key ``"unified"``)."""
+
+    version: int
+    dirs: dict[str, Path] = field(default_factory=dict)
+
+
+def _match(parent: Path, prefix: str, container_id: str, suffix: str) -> Path | None:
+    """``parent/prefix<id>suffix``; a short id matches when exactly one entry starts with it."""
+    exact = parent / f"{prefix}{container_id}{suffix}"
+    if exact.is_dir():
+        return exact
+    if len(container_id) >= 64 or not parent.is_dir():
+        return None
+    hits = [p for p in parent.iterdir()
+            if p.name.startswith(prefix + container_id) and p.name.endswith(suffix) and p.is_dir()]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _container_dir(base: Path, container_id: str) -> Path | None:
+    return _match(base / "docker", "", container_id, "") or _match(base / "system.slice", "docker-", container_id, ".scope")
+
+
+def _v1_mounts(root: Path) -> dict[str, Path]:
+    """Controller name → its v1 hierarchy dir (``cpu,cpuacct`` serves both)."""
+    mounts: dict[str, Path] = {}
+    if not root.is_dir():
+        return mounts
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            for ctrl in entry.name.split(","):
+                if ctrl in V1_CONTROLLERS:
+                    mounts.setdefault(ctrl, entry)
+    for entry in root.iterdir():  # co-mounts are often also reachable by symlinks named after one controller
+        if entry.is_symlink() and entry.name in V1_CONTROLLERS and entry.name not in mounts and entry.is_dir():
+            mounts[entry.name] = entry
+    return mounts
+
+
+def locate_cgroup(container_id: str, root: str | os.PathLike[str] = "/sys/fs/cgroup") -> CgroupLocation:
+    """Find the cgroup directories of a Docker container.
+
+    Args:
+        container_id: the full id or a unique prefix of at least 12 hex digits.
+        root: the cgroup mount root (tests pass a recorded tree).
+    Raises:
+        NotFoundError: no cgroup for this container in either layout (it is not running, or the id is wrong).
+    """
+    root = Path(root)
+    cid = container_id.strip().lower()
+    if (root / "cgroup.controllers").exists():  # the unified (v2) hierarchy is mounted at the root
+        d = _container_dir(root, cid)
+        if d is not None:
+            return CgroupLocation(2, {"unified": d})
+    else:
+        dirs = {}
+        for ctrl, mount in _v1_mounts(root).items():
+            d = _container_dir(mount, cid)
+            if d is not None:
+                dirs[ctrl] = d
+        if "cpuacct" in dirs or "memory" in dirs:
+            return CgroupLocation(1, dirs)
+        if (root / "unified" / "cgroup.controllers").exists():  # hybrid host whose engine uses the v2 side
+            d = _container_dir(root / "unified", cid)
+            if d is not None and (d / "cpu.stat").exists():
+                return CgroupLocation(2, {"unified": d})
+    raise NotFoundError(
+        f"no cgroup found for container {container_id[:12]} under {root}",
+        hint="check the container is running (docker ps) and its id; benchfarm knows the docker/<id> and "
+             "system.slice/docker-<id>.scope layouts of cgroup v1 and v2",
+    )
+
+
+def parse_flat_keyed(data: bytes) -> dict[bytes, int]:
+    """``key value`` lines (cpu.stat, cpuacct.stat) → ``{key: value}``."""
+    out = {}
+    for line in data.split(b"\n"):
+        parts = line.split()
+        if len(parts) == 2:
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def parse_blkio_v1(data: bytes) -> tuple[int, int]:
+    """``blkio.throttle.io_service_bytes`` (``MAJ:MIN Read N`` lines) → (read_bytes, write_bytes) over devices."""
+    read = write = 0
+    for line in data.split(b"\n"):
+        parts = line.split()
+        if len(parts) == 3:
+            if parts[1] == b"Read":
+                read += int(parts[2])
+            elif parts[1] == b"Write":
+                write += int(parts[2])
+    return read, write
+
+
+def parse_io_stat_v2(data: bytes) -> tuple[int, int, int, int]:
+    """``io.stat`` (``MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=..``) → (rbytes, wbytes, rios, wios) over devices."""
+    rb = wb = ri = wi = 0
+    for line in data.split(b"\n"):
+        for kv in line.split()[1:]:
+            k, _, v = kv.partition(b"=")
+            if k == b"rbytes":
+                rb += int(v)
+            elif k == b"wbytes":
+                wb += int(v)
+            elif k == b"rios":
+                ri += int(v)
+            elif k == b"wios":
+                wi += int(v)
+    return rb, wb, ri, wi
+
+
+class CgroupCollector(Collector):
+    """CPU usage and throttling, memory usage and peak, block I/O and pids of one container.
+
+    ``cpu_util_pct`` is in percent of one CPU (200 means two CPUs busy).
+
+    Args:
+        container_id: the Docker container's id (full or a unique prefix).
+        root: the cgroup mount root.
+        location: an already located cgroup (skips the search).
+    """
+
+    name = "cgroup"
+
+    def __init__(self, container_id: str, *, root: str | os.PathLike[str] = "/sys/fs/cgroup",
+                 location: CgroupLocation | None = None) -> None:
+        super().__init__()
+        self.container_id = container_id
+        self.root = Path(root)
+        self.location = location
+        self._files: dict[str, OpenFile] = {}
+        self._rates = RateTracker()
+        self._last_usage: tuple[float, float] | None = None
+
+    def _probe(self) -> Availability:
+        if self.location is None:
+            try:
+                self.location = locate_cgroup(self.container_id, self.root)
+            except NotFoundError as exc:
+                return Availability(False, exc.message)
+        loc = self.location
+        if loc.version == 1:
+            wanted = {
+                "cpu_usage": ("cpuacct", "cpuacct.usage"), "cpu_user": ("cpuacct", "cpuacct.usage_user"),
+                "cpu_sys": ("cpuacct", "cpuacct.usage_sys"), "cpuacct_stat": ("cpuacct", "cpuacct.stat"),
+                "cpu_stat": ("cpu", "cpu.stat"), "mem": ("memory", "memory.usage_in_bytes"),
+                "mem_peak": ("memory", "memory.max_usage_in_bytes"),
+                "io": ("blkio", "blkio.throttle.io_service_bytes"), "pids": ("pids", "pids.current"),
+            }
+            paths = {k: loc.dirs[c] / f for k, (c, f) in wanted.items() if c in loc.dirs}
+            if "cpu_user" in paths and (paths["cpu_user"]).exists():
+                paths.pop("cpuacct_stat", None)
+        else:
+            d = loc.dirs["unified"]
+            paths = {"cpu_stat": d / "cpu.stat", "mem": d / "memory.current", "mem_peak": d / "memory.peak",
+                     "io": d / "io.stat", "pids": d / "pids.current"}
+        self._files = {k: OpenFile(p, 4096) for k, p in paths.items() if p.exists()}
+        if "cpu_usage" not in self._files and "cpu_stat" not in self._files:
+            return Availability(False, f"no CPU accounting file in {loc.dirs}")
+        self.sample()  # baseline for rates
+        return Availability(True, f"cgroup v{loc.version} of {self.container_id[:12]}")
+
+    def fields(self) -> list[FieldSpec]:
+        return [
+            FieldSpec("cpu_usage_seconds", "s"), FieldSpec("cpu_user_seconds", "s"),
+            FieldSpec("cpu_system_seconds", "s"), FieldSpec("cpu_util_pct", "pct"),
+            FieldSpec("cpu_nr_periods", "count"), FieldSpec("cpu_nr_throttled", "count"),
+            FieldSpec("cpu_throttled_seconds", "s"), FieldSpec("memory_usage_bytes", "bytes"),
+            FieldSpec("memory_peak_bytes", "bytes"), FieldSpec("io_read_bytes", "bytes"),
+            FieldSpec("io_write_bytes", "bytes"), FieldSpec("io_read_bytes_per_s", "bytes/s"),
+            FieldSpec("io_write_bytes_per_s", "bytes/s"), FieldSpec("pids_current", "count"),
+        ]
+
+    def sample(self) -> dict[str, Number]:
+        f = self._files
+        now = time.monotonic()
+        out: dict[str, Number] = {}
+        v1 = self.location is not None and self.location.version == 1
+        stat = parse_flat_keyed(f["cpu_stat"].read()) if "cpu_stat" in f else {}
+        if v1:
+            usage = f["cpu_usage"].read_int() / 1e9
+            if "cpu_user" in f:
+                out["cpu_user_seconds"] = f["cpu_user"].read_int() / 1e9
+                out["cpu_system_seconds"] = f["cpu_sys"].read_int() / 1e9
+            elif "cpuacct_stat" in f:
+                ticks = parse_flat_keyed(f["cpuacct_stat"].read())
+                out["cpu_user_seconds"] = ticks.get(b"user", 0) / USER_HZ
+                out["cpu_system_seconds"] = ticks.get(b"system", 0) / USER_HZ
+            if stat:
+                out["cpu_throttled_seconds"] = stat.get(b"throttled_time", 0) / 1e9
+        else:
+            usage = stat.get(b"usage_usec", 0) / 1e6
+            out["cpu_user_seconds"] = stat.get(b"user_usec", 0) / 1e6
+            out["cpu_system_seconds"] = stat.get(b"system_usec", 0) / 1e6
+            if b"throttled_usec" in stat:
+                out["cpu_throttled_seconds"] = stat[b"throttled_usec"] / 1e6
+        out["cpu_usage_seconds"] = usage
+        if b"nr_periods" in stat:
+            out["cpu_nr_periods"] = stat[b"nr_periods"]
+            out["cpu_nr_throttled"] = stat.get(b"nr_throttled", 0)
+        last = self._last_usage
+        if last is not None and now > last[0] and usage >= last[1]:
+            out["cpu_util_pct"] = 100.0 * (usage - last[1]) / (now - last[0])
+        self._last_usage = (now, usage)
+        if "mem" in f:
+            out["memory_usage_bytes"] = f["mem"].read_int()
+        if "mem_peak" in f:
+            out["memory_peak_bytes"] = f["mem_peak"].read_int()
+        if "io" in f:
+            data = f["io"].read()
+            rb, wb = parse_blkio_v1(data) if v1 else parse_io_stat_v2(data)[:2]
+            out["io_read_bytes"], out["io_write_bytes"] = rb, wb
+            self._rates.rates(now, {"io_read_bytes": rb, "io_write_bytes": wb}, out)
+        if "pids" in f:
+            out["pids_current"] = f["pids"].read_int()
+        return out
+
+    def close(self) -> None:
+        close_all(self._files)
+        self._files = {}

@@ -1,0 +1,90 @@
+"""GPU collector: NVML readings of every (or selected) NVIDIA GPU, through benchfarm.adapters.nvml.
+
+Fields are ``gpu<i>_<metric>``: utilisation, memory used/total, power,
+temperature, SM and memory clocks, PCIe tx/rx, throttle-reason bitmask and
+volatile ECC error counts.  Queries a device does not support are found at
+probe time and never asked again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from benchfarm.adapters.nvml import NvmlReader
+from benchfarm.collectors.base import Availability, Collector, FieldSpec, Number
+from benchfarm.errors import SetupError
+
+# metric -> (reader method, field suffixes with units, converter from the reader's answer to field values)
+_METRICS: dict[str, tuple[str, tuple[tuple[str, str], ...], Callable[[Any], tuple[Number, ...]]]] = {
+    "utilization": ("utilization", (("util_pct", "pct"), ("mem_util_pct", "pct")), tuple),
+    "memory": ("memory", (("mem_used_bytes", "bytes"), ("mem_total_bytes", "bytes")), tuple),
+    "power": ("power_w", (("power_w", "W"),), lambda v: (v,)),
+    "temperature": ("temperature_c", (("temp_c", "degC"),), lambda v: (v,)),
+    "clocks": ("clocks_mhz", (("sm_clock_mhz", "MHz"), ("mem_clock_mhz", "MHz")), tuple),
+    "pcie": ("pcie_kb_per_s", (("pcie_tx_bytes_per_s", "bytes/s"), ("pcie_rx_bytes_per_s", "bytes/s")),
+             lambda v: (v[0] * 1024, v[1] * 1024)),
+    "throttle": ("throttle_reasons", (("throttle_reasons", "bitmask"),), lambda v: (v,)),
+    "ecc": ("ecc_errors", (("ecc_corrected", "count"), ("ecc_uncorrected", "count")), tuple),
+}
+
+
+class GpuCollector(Collector):
+    """NVML metrics of NVIDIA GPUs.
+
+    Args:
+        reader: an NVML reader (default: the real :class:`~benchfarm.adapters.nvml.NvmlAdapter`).
+        indices: GPU indices to sample (default: all, or those given to the job).
+        pcie: include PCIe throughput; NVML measures it over ~20 ms per call, so it is the costliest query.
+    """
+
+    name = "gpu"
+
+    def __init__(self, reader: NvmlReader | None = None, *, indices: list[int] | None = None, pcie: bool = True) -> None:
+        super().__init__()
+        self._reader = reader
+        self._indices = indices
+        self._pcie = pcie
+        # per device: list of (bound reader method, field names, converter)
+        self._plan: list[tuple[Callable[[int], Any], int, tuple[str, ...], Callable[[Any], tuple[Number, ...]]]] = []
+        self._fields: list[FieldSpec] = []
+
+    def _probe(self) -> Availability:
+        if self._reader is None:
+            from benchfarm.adapters.nvml import NvmlAdapter  # deferred: hosts without NVML never load the library
+            try:
+                self._reader = NvmlAdapter()
+            except SetupError as exc:
+                return Availability(False, exc.message)
+        reader = self._reader
+        count = reader.device_count()
+        indices = [i for i in (self._indices if self._indices is not None else range(count)) if i < count]
+        if not indices:
+            return Availability(False, f"no NVIDIA GPU to sample (NVML sees {count})")
+        for i in indices:
+            for metric, (method, fields, conv) in _METRICS.items():
+                if metric == "pcie" and not self._pcie:
+                    continue
+                fn = getattr(reader, method)
+                if fn(i) is None:  # not supported on this device: never ask again
+                    continue
+                names = tuple(f"gpu{i}_{suffix}" for suffix, _ in fields)
+                self._plan.append((fn, i, names, conv))
+                self._fields += [FieldSpec(n, unit) for n, (_, unit) in zip(names, fields)]
+        return Availability(True, f"{len(indices)} GPU(s), {len(self._fields)} fields")
+
+    def fields(self) -> list[FieldSpec]:
+        return list(self._fields)
+
+    def sample(self) -> dict[str, Number]:
+        out: dict[str, Number] = {}
+        for fn, i, names, conv in self._plan:
+            value = fn(i)
+            if value is None:
+                continue
+            for name, v in zip(names, conv(value)):
+                out[name] = v
+        return out
+
+    def close(self) -> None:
+        self._plan = []  # NVML stays initialised for the process: other samplers share it
