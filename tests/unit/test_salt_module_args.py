@@ -1,0 +1,111 @@
+"""Argument building of benchfarm.run_container (GPU device_requests) and reactor payloads."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+
+from benchfarm.errors import SpecError
+from benchfarm.inventory.container_args import build_device_requests, build_devices, build_run_kwargs
+from benchfarm.inventory.reactor_payloads import container_event_payload
+
+GPU = [["gpu"]]
+
+
+@pytest.mark.parametrize(
+    "gpus, ids, expected",
+    [
+        (None, None, []),
+        (1, None, [{"driver": "nvidia", "count": 1, "capabilities": GPU}]),
+        ("2", None, [{"driver": "nvidia", "count": 2, "capabilities": GPU}]),
+        ("all", None, [{"driver": "nvidia", "count": -1, "capabilities": GPU}]),
+        ("ALL", None, [{"driver": "nvidia", "count": -1, "capabilities": GPU}]),
+        (None, [0, "GPU-abc"], [{"driver": "nvidia", "device_ids": ["0", "GPU-abc"], "capabilities": GPU}]),
+    ],
+)
+def test_device_requests(gpus, ids, expected):
+    assert build_device_requests(gpus, ids) == expected
+
+
+@pytest.mark.parametrize("gpus, ids", [(0, None), (-2, None), ("many", None), (True, None), (1, [0]), (None, [])])
+def test_device_requests_refused(gpus, ids):
+    with pytest.raises(SpecError):
+        build_device_requests(gpus, ids)
+
+
+def test_device_requests_become_docker_device_requests():
+    # what the Salt module does with them; docker-py's own serialisation, no engine needed
+    [req] = build_device_requests(gpu_device_ids=["1"])
+    dr = docker.types.DeviceRequest(**req)
+    assert dict(dr) == {"Driver": "nvidia", "Count": 0, "DeviceIDs": ["1"], "Capabilities": [["gpu"]], "Options": {}}
+    [req] = build_device_requests("all")
+    assert docker.types.DeviceRequest(**req)["Count"] == -1
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("/dev/xclmgmt15104", "/dev/xclmgmt15104:/dev/xclmgmt15104:rwm"),
+        ("/dev/xclmgmt15104:/dev/fpga0", "/dev/xclmgmt15104:/dev/fpga0:rwm"),
+        ("/dev/null:/dev/fpga0:rw", "/dev/null:/dev/fpga0:rw"),
+    ],
+)
+def test_devices(spec, expected):
+    assert build_devices([spec]) == [expected]
+
+
+@pytest.mark.parametrize("spec", ["dev/null", "/dev/null:fpga0", "/dev/null:/dev/x:rwx", "/a:/b:r:w"])
+def test_devices_refused(spec):
+    with pytest.raises(SpecError):
+        build_devices([spec])
+
+
+def test_run_kwargs():
+    kwargs = build_run_kwargs(
+        "reg:15000/bench/gemm@sha256:00", command=["gemm"], gpus="all", devices=["/dev/null"], cpuset=0,
+        mem_limit="1g", name="bf-1", labels={"benchfarm.job_id": 7},
+    )
+    assert kwargs == {
+        "image": "reg:15000/bench/gemm@sha256:00",
+        "command": ["gemm"],
+        "detach": True,
+        "labels": {"benchfarm.job_id": "7"},
+        "network_mode": "none",
+        "device_requests": [{"driver": "nvidia", "count": -1, "capabilities": GPU}],
+        "devices": ["/dev/null:/dev/null:rwm"],
+        "cpuset_cpus": "0",
+        "mem_limit": "1g",
+        "memswap_limit": "1g",
+        "name": "bf-1",
+    }
+    assert "device_requests" not in build_run_kwargs("img")
+    with pytest.raises(SpecError):
+        build_run_kwargs("")
+
+
+def _event(action, exit_code=None, labels=None):
+    attrs = {"name": "bf-j1-r2", **(labels if labels is not None else {"benchfarm.job_id": "j1", "benchfarm.repetition": "2"})}
+    if exit_code is not None:
+        attrs["exitCode"] = str(exit_code)
+    return {"Action": action, "Actor": {"ID": "c0ffee", "Attributes": attrs}, "time": 1763884800, "timeNano": 1763884800123000000}
+
+
+@pytest.mark.parametrize(
+    "event, reported, oom",
+    [
+        (_event("die", 137), True, None),
+        (_event("die", 1), True, None),
+        (_event("oom"), True, True),
+        (_event("die", 0), False, None),
+        (_event("die", 137, labels={}), False, None),
+        (_event("start"), False, None),
+    ],
+)
+def test_container_event_payload(event, reported, oom):
+    payload = container_event_payload(event, "node-a")
+    assert (payload is not None) == reported
+    if payload:
+        assert payload["job_id"] == "j1" and payload["repetition"] == "2" and payload["host_id"] == "node-a"
+        assert payload["oom_killed"] is oom
+        assert payload["time"] == pytest.approx(1763884800.123)
+        assert payload["labels"] == {"benchfarm.job_id": "j1", "benchfarm.repetition": "2"}
