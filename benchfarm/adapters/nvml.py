@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from benchfarm.errors import ServiceUnavailableError, SetupError
 
@@ -27,6 +27,7 @@ _initialised = False
 _handles: dict[int, Any] = {}
 
 
+@runtime_checkable
 class NvmlReader(Protocol):
     """What the GPU collector needs from NVML; fakes in unit tests implement the same."""
 

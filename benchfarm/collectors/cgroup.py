@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 from benchfarm.collectors.base import Availability, Collector, FieldSpec, Number, OpenFile, RateTracker, close_all
@@ -147,13 +148,15 @@ class CgroupCollector(Collector):
         container_id: the Docker container's id (full or a unique prefix).
         root: the cgroup mount root.
         location: an already located cgroup (skips the search).
+        clock: monotonic time source for rates (tests pass a fake).
     """
 
     name = "cgroup"
 
     def __init__(self, container_id: str, *, root: str | os.PathLike[str] = "/sys/fs/cgroup",
-                 location: CgroupLocation | None = None) -> None:
+                 location: CgroupLocation | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
+        self._clock = clock
         self.container_id = container_id
         self.root = Path(root)
         self.location = location
@@ -202,7 +205,7 @@ class CgroupCollector(Collector):
 
     def sample(self) -> dict[str, Number]:
         f = self._files
-        now = time.monotonic()
+        now = self._clock()
         out: dict[str, Number] = {}
         v1 = self.location is not None and self.location.version == 1
         stat = parse_flat_keyed(f["cpu_stat"].read()) if "cpu_stat" in f else {}

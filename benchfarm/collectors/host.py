@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchfarm.collectors.base import Availability, Collector, FieldSpec, Number, OpenFile, RateTracker, close_all
@@ -136,6 +137,7 @@ class HostCollector(Collector):
         cpuset: CPUs to report per-CPU utilisation for (default: all); ``cpuset_util_pct`` averages them.
         proc_root, sys_root: where /proc and /sys are (tests point them at recorded trees).
         disks, nics: names to sum I/O over (default: physical whole disks / non-virtual interfaces).
+        clock: monotonic time source for rates (tests pass a fake).
     """
 
     name = "host"
@@ -148,8 +150,10 @@ class HostCollector(Collector):
         sys_root: str | os.PathLike[str] = "/sys",
         disks: list[str] | None = None,
         nics: list[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
+        self._clock = clock
         self.proc = Path(proc_root)
         self.sys = Path(sys_root)
         self._cpuset_arg = cpuset
@@ -204,7 +208,7 @@ class HostCollector(Collector):
 
     def sample(self) -> dict[str, Number]:
         files = self._files
-        now = time.monotonic()
+        now = self._clock()
         out: dict[str, Number] = {}
         self._cpu(files["stat"].read(), out)
         mem = parse_meminfo(files["meminfo"].read())
