@@ -35,6 +35,7 @@ app = typer.Typer(
 _SUBCOMMANDS = [
     ("benchfarm.cli.stack_cmd", "stack"),
     ("benchfarm.cli.image_cmd", "image"),
+    ("benchfarm.cli.spec_cmd", "spec"),
     ("benchfarm.cli.jobs_cmd", "jobs"),
     ("benchfarm.cli.submit_cmd", None),
     ("benchfarm.cli.api_cmd", "api"),
