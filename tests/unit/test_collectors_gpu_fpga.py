@@ -86,7 +86,7 @@ def test_gpu_fields_and_conversions() -> None:
 
 def test_unsupported_queries_are_dropped_at_probe_and_never_asked_again() -> None:
     fake = FakeNvml()
-    col = GpuCollector(fake)
+    col = GpuCollector(fake, pcie_every_s=0.0)
     assert col.available()
     probe_calls = dict(fake.calls)
     for _ in range(5):
@@ -97,6 +97,21 @@ def test_unsupported_queries_are_dropped_at_probe_and_never_asked_again() -> Non
     assert fake.calls["pcie"] == probe_calls["pcie"] + 5
     assert fake.calls["ecc"] == probe_calls["ecc"] + 5
     assert fake.calls["utilization"] == probe_calls["utilization"] + 10
+
+
+def test_slow_pcie_query_is_read_at_most_every_pcie_every_s() -> None:
+    t = [100.0]
+    fake = FakeNvml()
+    col = GpuCollector(fake, pcie_every_s=1.0, clock=lambda: t[0])
+    assert col.available()
+    before = fake.calls["pcie"]
+    got = []
+    for _ in range(10):  # 10 samples at 10 Hz
+        got.append("gpu0_pcie_tx_bytes_per_s" in col.sample())
+        t[0] += 0.1
+    assert got[0] and sum(got) == 1 and fake.calls["pcie"] == before + 1
+    t[0] = 101.0
+    assert "gpu0_pcie_tx_bytes_per_s" in col.sample()  # a second later it is read again
 
 
 def test_pcie_can_be_left_out_and_indices_selected() -> None:
