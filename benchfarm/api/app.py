@@ -43,6 +43,33 @@ def _status_for(exc: BenchfarmError) -> int:
     return 500
 
 
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_deps(request: Request) -> ApiDeps:
+    """The app's dependencies, built on first use (so the app starts even while Redis is down)."""
+    st = request.app.state
+    if st.deps is None:
+        st.deps = ApiDeps.from_settings(st.settings)
+    return st.deps
+
+
+def require_token(request: Request,
+                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    """401 unless the request carries the farm's bearer token."""
+    st = request.app.state
+    if not st.settings.api_auth:
+        return
+    if creds is None or creds.scheme.lower() != "bearer" or not hmac.compare_digest(creds.credentials.encode(),
+                                                                                     st.token.encode()):
+        raise HTTPException(status_code=401, detail="missing or invalid bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+Deps = Annotated[ApiDeps, Depends(get_deps)]
+Auth = Depends(require_token)
+
+
 def create_app(settings: Settings | None = None, deps: ApiDeps | None = None) -> FastAPI:
     """Build the API app; ``deps`` defaults to real adapters built from ``settings``."""
     settings = settings or get_settings()
@@ -52,24 +79,9 @@ def create_app(settings: Settings | None = None, deps: ApiDeps | None = None) ->
                          hint="set BENCHFARM_API_TOKEN or run `benchfarm stack up`, which writes one")
     app = FastAPI(title="benchfarm", version=__version__,
                   description="Submit containerized benchmark jobs to the farm and read their results.")
-    state: dict[str, ApiDeps] = {}
-
-    def get_deps() -> ApiDeps:
-        if "deps" not in state:
-            state["deps"] = deps or ApiDeps.from_settings(settings)
-        return state["deps"]
-
-    bearer = HTTPBearer(auto_error=False)
-
-    def require_token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        if not settings.api_auth:
-            return
-        if creds is None or creds.scheme.lower() != "bearer" or not hmac.compare_digest(creds.credentials, token):
-            raise HTTPException(status_code=401, detail="missing or invalid bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
-
-    Auth = Depends(require_token)
-    Deps = Annotated[ApiDeps, Depends(get_deps)]
+    app.state.settings = settings
+    app.state.token = token or ""
+    app.state.deps = deps
 
     @app.exception_handler(BenchfarmError)
     async def _benchfarm_error(request: Request, exc: BenchfarmError) -> JSONResponse:
