@@ -129,8 +129,8 @@ def test_non_zero_exit_fails_the_job_with_the_exit_code(api, busybox_image):
 
 
 def test_oom_kill_is_recorded(api, busybox_image):
-    # tail on an endless stream without newlines must buffer it all: memory grows until the limit
-    spec = busybox_spec(busybox_image, "tr '\\0' x < /dev/zero | tail -c 1 >/dev/null",
+    # a shell string doubling in size: memory grows until the cgroup limit kills it
+    spec = busybox_spec(busybox_image, 'a=xxxxxxxxxxxxxxxx; while true; do a="$a$a"; done',
                         resources={"memory": "16m"})
     job = wait_final(api, api.submit(spec)["id"])
     assert job["status"] == "failed" and job["reason"] == "oom-killed", dump(job)
