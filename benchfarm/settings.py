@@ -85,7 +85,7 @@ class Settings(BaseSettings):
 
     # Celery / worker
     visibility_timeout_s: int = 3600
-    worker_lease_s: float = 30.0
+    worker_lease_s: float = 15.0
     worker_max_attempts: int = 2
     allowed_devices: list[str] = Field(default_factory=list)  # device nodes jobs on this host may map
     allowed_cap_add: list[str] = Field(default_factory=list)
