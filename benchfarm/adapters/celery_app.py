@@ -82,3 +82,20 @@ def start_worker(queues: list[str], hostname: str, concurrency: int = 1, logleve
         "worker", "-Q", ",".join(queues), "-n", hostname, "-c", str(concurrency), "-E",
         f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
     ])
+
+
+@app.task(name="benchfarm.ping")
+def ping(n: int) -> int:
+    """A task that does nothing: measures the broker and worker's own dispatch cost."""
+    return n
+
+
+def dispatch_round_trip(count: int, queue: str = "pool.default", timeout_s: float = 120.0) -> float:
+    """Send ``count`` no-op tasks and wait for all their results; returns the seconds it took."""
+    import time
+
+    start = time.perf_counter()
+    results = [app.send_task("benchfarm.ping", args=[i], queue=queue) for i in range(count)]
+    for r in results:
+        r.get(timeout=timeout_s)
+    return time.perf_counter() - start
