@@ -66,6 +66,12 @@ class ServiceUnavailableError(BenchfarmError):
     exit_code = 4
 
 
+class StoreError(BenchfarmError):
+    """Elasticsearch refused documents or a request (a mapping conflict, a bad query)."""
+
+    exit_code = 4
+
+
 class BenchmarkFailedError(BenchfarmError):
     """A benchmark ran but failed (non-zero exit, timeout, OOM, unparsable results)."""
 

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     allowed_cap_add: list[str] = Field(default_factory=list)
     max_concurrent_jobs: int = 1
 
+    # collectors
+    sample_interval_s: float = 1.0
+    sample_batch_interval_s: float = 10.0
+    ship_between_repetitions_only: bool = False
+    telemetry_warning_threshold: float = 0.01  # sampler CPU / job CPU above this -> warning on the result
+
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = 18787

@@ -18,7 +18,8 @@ FINAL = {"succeeded", "failed", "cancelled"}
 
 def _metrics_table(job: dict[str, Any]) -> Table:
     table = Table(title=f"{job['id']} — {job['spec'].get('name')} on {job.get('host_id') or '?'}: {job['status']}")
-    names = sorted({m for r in job["repetitions"] for m in r.get("metrics", {})})
+    declared = list((job["spec"].get("results") or {}).get("metrics") or {})
+    names = declared or sorted({m for r in job["repetitions"] for m in r.get("metrics", {})})
     table.add_column("rep")
     table.add_column("exit")
     table.add_column("seconds")
@@ -31,7 +32,8 @@ def _metrics_table(job: dict[str, Any]) -> Table:
         if r.get("started_at") and r.get("finished_at"):
             from datetime import datetime
 
-            dur = f"{(datetime.fromisoformat(r['finished_at']) - datetime.fromisoformat(r['started_at'])).total_seconds():.2f}"
+            seconds = (datetime.fromisoformat(r["finished_at"]) - datetime.fromisoformat(r["started_at"])).total_seconds()
+            dur = f"{max(0.0, seconds):.2f}"
         table.add_row(str(r["index"]), str(r.get("exit_code")), dur,
                       *[f"{r['metrics'][n]:.4g}" if n in r.get("metrics", {}) else "-" for n in names])
     return table

@@ -1,0 +1,94 @@
+"""Elasticsearch adapter: the only module that imports ``elasticsearch``.
+
+One table (``_translate``) turns the client's errors into benchfarm errors:
+unreachable -> ServiceUnavailableError (the store then spools to disk),
+anything the server refuses -> StoreError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import elastic_transport
+from elasticsearch import ApiError, Elasticsearch, helpers
+
+from benchfarm.errors import ServiceUnavailableError, StoreError
+from benchfarm.settings import Settings
+
+
+@contextmanager
+def _translate(url: str, action: str) -> Iterator[None]:
+    try:
+        yield
+    except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
+        raise ServiceUnavailableError(f"Elasticsearch at {url} is not answering ({action})",
+                                      hint="is Elasticsearch up? `benchfarm stack status`") from exc
+    except ApiError as exc:
+        if exc.meta.status in (502, 503, 504):
+            raise ServiceUnavailableError(f"Elasticsearch at {url} is unavailable ({action}: {exc.meta.status})",
+                                          hint="is Elasticsearch up? `benchfarm stack status`") from exc
+        raise StoreError(f"Elasticsearch refused {action}: {exc.meta.status} {exc.message}") from exc
+
+
+class EsClient:
+    """The calls the store makes, over the official client."""
+
+    def __init__(self, url: str, request_timeout: float = 30.0) -> None:
+        self.url = url
+        self.raw = Elasticsearch(url, request_timeout=request_timeout, max_retries=0, retry_on_timeout=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "EsClient":
+        return cls(settings.effective_elasticsearch_url)
+
+    def health(self) -> str:
+        with _translate(self.url, "cluster health"):
+            return str(self.raw.cluster.health()["status"])
+
+    def put_index_template(self, name: str, body: dict[str, Any]) -> None:
+        with _translate(self.url, f"index template {name}"):
+            self.raw.indices.put_index_template(name=name, **body)
+
+    def ensure_index(self, name: str) -> None:
+        """Create a plain index (its template supplies the mappings) unless it exists."""
+        with _translate(self.url, f"creating index {name}"):
+            if not self.raw.indices.exists(index=name):
+                try:
+                    self.raw.indices.create(index=name)
+                except ApiError as exc:
+                    if "resource_already_exists_exception" not in str(exc):
+                        raise
+
+    def bulk(self, actions: Iterable[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+        """Send bulk actions; returns (successes, per-document errors). Raises only when unreachable."""
+        with _translate(self.url, "bulk indexing"):
+            ok, errors = helpers.bulk(self.raw, actions, raise_on_error=False, raise_on_exception=True,
+                                      stats_only=False, max_retries=0, chunk_size=1000)
+        return ok, list(errors)
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        with _translate(self.url, f"search of {index}"):
+            return self.raw.search(index=index, **body, ignore_unavailable=True).body
+
+    def count(self, index: str, query: dict[str, Any] | None = None) -> int:
+        with _translate(self.url, f"count of {index}"):
+            return int(self.raw.count(index=index, query=query or {"match_all": {}},
+                                      ignore_unavailable=True)["count"])
+
+    def get(self, index: str, doc_id: str) -> dict[str, Any] | None:
+        with _translate(self.url, f"get {index}/{doc_id}"):
+            res = self.raw.options(ignore_status=404).get(index=index, id=doc_id)
+            return res.body.get("_source") if res.body.get("found") else None
+
+    def refresh(self, index: str) -> None:
+        with _translate(self.url, f"refresh of {index}"):
+            self.raw.indices.refresh(index=index, ignore_unavailable=True)
+
+    def delete_index(self, pattern: str) -> None:
+        with _translate(self.url, f"deleting {pattern}"):
+            self.raw.options(ignore_status=404).indices.delete(index=pattern, ignore_unavailable=True)
+
+    def close(self) -> None:
+        self.raw.close()

@@ -1,0 +1,51 @@
+"""Sinks that put the farm's data into Elasticsearch through the spooling writer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from benchfarm.errors import StoreError
+from benchfarm.store import documents
+from benchfarm.store.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+
+class MetricSink:
+    """The sampler's sink: each batch of samples becomes one bulk request (or one spool append)."""
+
+    def __init__(self, writer: StoreWriter, spec_name: str = "") -> None:
+        self.writer = writer
+        self.spec_name = spec_name
+        self.index = writer.names["metrics"]
+        self.shipped = 0
+
+    def ship(self, samples: list[Any]) -> None:
+        actions = [documents.sample_action(s, self.index, self.spec_name) for s in samples]
+        try:
+            self.writer.write(actions)
+        except StoreError:
+            log.error("Elasticsearch refused samples; kept in %s", self.writer.dead_letter, exc_info=True)
+        self.shipped += len(samples)
+
+
+class ResultSink:
+    """Publishes repetitions, job summaries, job records and events."""
+
+    def __init__(self, writer: StoreWriter, hardware: dict[str, Any]) -> None:
+        self.writer = writer
+        self.hardware = hardware
+
+    def repetition(self, job: Any, rep: Any) -> None:
+        self.writer.index_docs(self.writer.names["results"], [documents.repetition_doc(job, rep, self.hardware)])
+
+    def job(self, job: Any) -> None:
+        docs = [documents.summary_doc(job, self.hardware)] if job.measured() else []
+        self.writer.write(
+            [{"_op_type": "index", "_index": self.writer.names["results"], "_id": i, "_source": d} for i, d in docs]
+            + [{"_op_type": "index", "_index": self.writer.names["jobs"], "_id": i, "_source": d}
+               for i, d in [documents.job_doc(job)]])
+
+    def event(self, event: Any) -> None:
+        self.writer.index_docs(self.writer.names["events"], [documents.event_doc(event)])

@@ -1,0 +1,124 @@
+"""Index templates with explicit mappings, installed idempotently when the store starts.
+
+- ``<prefix>-metrics``: a data stream of collector samples (one document per
+  sample), keyed by host, job, repetition and collector. It is a standard data
+  stream, not time-series mode: TSDS forbids client-chosen ``_id``s (which the
+  spool's exactly-once replay relies on) and rejects samples older than its
+  look-back window, so samples replayed after a long outage would be lost.
+- ``<prefix>-results``: one document per repetition and one summary per job,
+  with provenance (host, hardware, kernel, image digest and ancestors, labels).
+- ``<prefix>-jobs`` and ``<prefix>-events``: the searchable mirror of the job
+  records and event streams kept in Redis.
+- ``<prefix>-image-manifests``: file manifests of images, for `image diff`.
+
+Free-form labels and metadata are ``flattened``: a label that is a number in
+one run and a string in the next never breaks ingestion.  Metric values live
+under ``m.*`` and are always ``double``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KEYWORD = {"type": "keyword"}
+FLAT = {"type": "flattened"}
+DATE = {"type": "date"}
+
+_NUMERIC_AS_DOUBLE = [
+    {"metric_numbers": {"path_match": "m.*", "mapping": {"type": "double"}}},
+]
+
+
+def index_names(prefix: str) -> dict[str, str]:
+    return {
+        "metrics": f"{prefix}-metrics",
+        "results": f"{prefix}-results",
+        "jobs": f"{prefix}-jobs",
+        "events": f"{prefix}-events",
+        "manifests": f"{prefix}-image-manifests",
+    }
+
+
+def templates(prefix: str) -> dict[str, dict[str, Any]]:
+    """Template name -> body for ``PUT _index_template``."""
+    names = index_names(prefix)
+    one_shard = {"number_of_shards": 1, "number_of_replicas": 0}
+    return {
+        names["metrics"]: {
+            "index_patterns": [names["metrics"] + "*"],
+            "data_stream": {},
+            "priority": 200,
+            "template": {
+                "settings": one_shard,
+                "mappings": {
+                    "dynamic": "true",
+                    "dynamic_templates": _NUMERIC_AS_DOUBLE,
+                    "properties": {
+                        "@timestamp": DATE, "host_id": KEYWORD, "job_id": KEYWORD, "repetition": {"type": "integer"},
+                        "collector": KEYWORD, "spec_name": KEYWORD, "m": {"type": "object", "dynamic": "true"},
+                    },
+                },
+            },
+        },
+        names["results"]: {
+            "index_patterns": [names["results"]],
+            "priority": 200,
+            "template": {
+                "settings": one_shard,
+                "mappings": {
+                    "dynamic": "false",
+                    "dynamic_templates": _NUMERIC_AS_DOUBLE,
+                    "properties": {
+                        "@timestamp": DATE, "doc_type": KEYWORD, "job_id": KEYWORD, "spec_name": KEYWORD,
+                        "repetition": {"type": "integer"}, "warmup": {"type": "boolean"}, "status": KEYWORD,
+                        "exit_code": {"type": "integer"}, "oom_killed": {"type": "boolean"},
+                        "duration_s": {"type": "double"}, "host_id": KEYWORD, "pool": KEYWORD,
+                        "image_ref": KEYWORD, "image_digest": KEYWORD, "image_ancestors": KEYWORD,
+                        "git_ref": KEYWORD, "m": {"type": "object", "dynamic": "true"},
+                        "labels": FLAT, "provenance": FLAT, "hardware": FLAT, "summary": FLAT,
+                    },
+                },
+            },
+        },
+        names["jobs"]: {
+            "index_patterns": [names["jobs"]],
+            "priority": 200,
+            "template": {
+                "settings": one_shard,
+                "mappings": {
+                    "dynamic": "false",
+                    "properties": {
+                        "@timestamp": DATE, "job_id": KEYWORD, "spec_name": KEYWORD, "status": KEYWORD,
+                        "reason": {"type": "text", "fields": {"raw": KEYWORD}}, "host_id": KEYWORD, "pool": KEYWORD,
+                        "queue": KEYWORD, "image_ref": KEYWORD, "image_digest": KEYWORD,
+                        "submitted_at": DATE, "started_at": DATE, "finished_at": DATE,
+                        "duration_s": {"type": "double"}, "repetitions": {"type": "integer"},
+                        "attempts": {"type": "integer"}, "metrics_partial": {"type": "boolean"},
+                        "labels": FLAT, "spec": FLAT,
+                    },
+                },
+            },
+        },
+        names["events"]: {
+            "index_patterns": [names["events"]],
+            "priority": 200,
+            "template": {
+                "settings": one_shard,
+                "mappings": {
+                    "dynamic": "false",
+                    "properties": {"@timestamp": DATE, "job_id": KEYWORD, "seq": {"type": "integer"},
+                                   "type": KEYWORD, "source": KEYWORD, "data": FLAT},
+                },
+            },
+        },
+        names["manifests"]: {
+            "index_patterns": [names["manifests"]],
+            "priority": 200,
+            "template": {
+                "settings": one_shard,
+                "mappings": {"dynamic": "false", "properties": {
+                    "image_id": KEYWORD, "path": KEYWORD, "sha256": KEYWORD, "size": {"type": "long"},
+                    "mode": KEYWORD, "kind": KEYWORD, "package": KEYWORD, "version": KEYWORD}},
+            },
+        },
+    }

@@ -1,0 +1,124 @@
+"""Bulk writing to Elasticsearch that never loses an accepted document.
+
+Order of operations for every batch: first replay whatever is in the spool
+(in order), then send the new batch. When Elasticsearch does not answer after
+a few retries with back-off, the batch is appended to the spool (fsync'd) and
+the call returns normally: the caller's data is safe on disk and goes out with
+a later batch or an explicit :meth:`StoreWriter.replay_spool`. Documents carry
+deterministic ids and are written with ``op_type: create``, so a replay of a
+batch that partly succeeded before counts the "already exists" conflicts as
+success and never duplicates a document.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from benchfarm.errors import ServiceUnavailableError, StoreError
+from benchfarm.store.spool import Spool
+from benchfarm.store.templates import index_names, templates
+
+log = logging.getLogger(__name__)
+
+
+class StoreWriter:
+    """Writes bulk actions through an EsClient, spooling to disk while it is away."""
+
+    def __init__(self, es, spool: Spool, prefix: str = "benchfarm", retries: int = 3,
+                 dead_letter: Path | None = None) -> None:
+        self.es = es
+        self.spool = spool
+        self.prefix = prefix
+        self.names = index_names(prefix)
+        self.retries = retries
+        self.dead_letter = dead_letter or spool.path.with_name(spool.path.stem + ".rejected.jsonl")
+        self._templates_ok = False
+        self.spooled_batches = 0
+
+    @classmethod
+    def from_settings(cls, settings) -> "StoreWriter":
+        from benchfarm.adapters.elasticsearch import EsClient
+
+        return cls(EsClient.from_settings(settings), Spool(settings.state_dir / "spool" / "elasticsearch.jsonl"),
+                   settings.index_prefix)
+
+    # ----------------------------------------------------------------------------
+    def install_templates(self) -> None:
+        """Install every index template (idempotent: PUT replaces with the same body)."""
+        for name, body in templates(self.prefix).items():
+            self.es.put_index_template(name, body)
+        self._templates_ok = True
+
+    def _send(self, actions: list[dict[str, Any]]) -> None:
+        """Bulk-send with retries; raise ServiceUnavailableError when Elasticsearch stays away."""
+
+        @retry(retry=retry_if_exception_type(ServiceUnavailableError), stop=stop_after_attempt(self.retries),
+               wait=wait_exponential(multiplier=0.2, max=2), reraise=True)
+        def attempt() -> None:
+            if not self._templates_ok:
+                self.install_templates()
+            _, errors = self.es.bulk(actions)
+            real = [e for e in errors if _status(e) != 409]  # 409: already there from an earlier try
+            if real:
+                unavailable = [e for e in real if _status(e) in (429, 503)]
+                if unavailable:
+                    raise ServiceUnavailableError(f"Elasticsearch pushed back on {len(unavailable)} documents")
+                self._reject(real)
+
+        attempt()
+
+    def _reject(self, errors: list[dict[str, Any]]) -> None:
+        """Documents the server refuses for good (mapping errors) go to a dead-letter file, loudly."""
+        with open(self.dead_letter, "a") as f:
+            for e in errors:
+                f.write(json.dumps(e, default=str) + "\n")
+        first = next(iter(errors[0].values()), {})
+        raise StoreError(f"Elasticsearch refused {len(errors)} documents (first: {first.get('error')}); "
+                         f"they are kept in {self.dead_letter}")
+
+    def write(self, actions: list[dict[str, Any]]) -> bool:
+        """Write actions durably: to Elasticsearch, or to the spool. Returns True if they reached ES."""
+        with self.spool.locked():
+            pending = self.spool.read()
+            try:
+                if pending:
+                    self._send(pending)
+                    self.spool.clear()
+                    log.warning("replayed %d spooled documents to Elasticsearch", len(pending))
+                if actions:
+                    self._send(actions)
+                return True
+            except ServiceUnavailableError:
+                if actions:
+                    self.spool.append(actions)
+                    self.spooled_batches += 1
+                    log.warning("Elasticsearch away: %d documents spooled to %s", len(actions), self.spool.path)
+                return False
+
+    def replay_spool(self) -> int:
+        """Send what the spool holds; returns how many actions were replayed (0 when ES is still away)."""
+        with self.spool.locked():
+            pending = self.spool.read()
+            if not pending:
+                return 0
+            try:
+                self._send(pending)
+            except ServiceUnavailableError:
+                return 0
+            self.spool.clear()
+            return len(pending)
+
+    def index_docs(self, index: str, docs: list[tuple[str, dict[str, Any]]], *, op_type: str = "create") -> bool:
+        """Write (id, document) pairs to ``index``; ``op_type`` create (exactly once) or index (upsert)."""
+        return self.write([{"_op_type": op_type, "_index": index, "_id": doc_id, "_source": doc}
+                           for doc_id, doc in docs])
+
+
+def _status(error: dict[str, Any]) -> int:
+    body = next(iter(error.values()), {})
+    return int(body.get("status", 0))

@@ -1,0 +1,140 @@
+"""Wires the collectors and the Elasticsearch store into the worker's job path."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from benchfarm.jobs.model import JobRecord
+from benchfarm.settings import Settings
+from benchfarm.worker.executor import TelemetryReport
+
+log = logging.getLogger(__name__)
+
+
+class _CountingSink:
+    """Wraps the metric sink to remember the container's CPU seconds (for the overhead check)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.container_cpu_seconds: float | None = None
+
+    def ship(self, samples: list[Any]) -> None:
+        for s in samples:
+            if s.collector == "cgroup" and "cpu_usage_seconds" in s.fields:
+                v = float(s.fields["cpu_usage_seconds"])
+                self.container_cpu_seconds = max(v, self.container_cpu_seconds or 0.0)
+        self.inner.ship(samples)
+
+
+class TelemetrySession:
+    """A sampler attached to one running container."""
+
+    def __init__(self, sampler: Any, sink: _CountingSink, threshold: float) -> None:
+        self.sampler = sampler
+        self.sink = sink
+        self.threshold = threshold
+
+    def stop(self) -> TelemetryReport:
+        try:
+            self.sampler.stop()
+        except Exception as exc:  # the samples stay buffered/spooled; the run itself is fine
+            log.warning("sampler stop: %s", exc)
+        job_cpu = self.sink.container_cpu_seconds
+        warning = self.sampler.telemetry_warning(job_cpu, threshold=self.threshold) if job_cpu else None
+        return TelemetryReport(sampler_cpu_seconds=self.sampler.cpu_seconds, container_cpu_seconds=job_cpu,
+                               partial=bool(self.sampler.partial), warning=warning)
+
+
+def _writer(settings: Settings):
+    from benchfarm.store.writer import StoreWriter
+
+    return StoreWriter.from_settings(settings)
+
+
+def telemetry_factory(settings: Settings):
+    """Builds a sampler (host, cgroup, GPU, FPGA collectors) for each repetition's container."""
+    from benchfarm.collectors.cgroup import CgroupCollector
+    from benchfarm.collectors.fpga import FpgaCollector
+    from benchfarm.collectors.gpu import GpuCollector
+    from benchfarm.collectors.host import HostCollector
+    from benchfarm.collectors.sampler import Sampler, choose_sampler_cpu
+    from benchfarm.spec.model import cpuset_cpus
+    from benchfarm.store.sinks import MetricSink
+
+    writer = _writer(settings)
+
+    def start(job: JobRecord, repetition: int, container_id: str, cpuset: str | None) -> TelemetrySession:
+        job_cpus = set(cpuset_cpus(cpuset)) if cpuset else None
+        sink = _CountingSink(MetricSink(writer, job.name))
+        sampler_cpu = choose_sampler_cpu(job_cpus, sorted(os.sched_getaffinity(0)))
+        sampler = Sampler(
+            [HostCollector(job_cpus), CgroupCollector(container_id), GpuCollector(), FpgaCollector()],
+            sink,
+            interval_s=settings.sample_interval_s,
+            batch_interval_s=settings.sample_batch_interval_s,
+            ship_between_repetitions_only=settings.ship_between_repetitions_only,
+            cpu_affinity={sampler_cpu} if sampler_cpu is not None else None,
+            job_id=job.id, host_id=job.host_id or settings.minion_id, repetition=repetition,
+        ).start()
+        return TelemetrySession(sampler, sink, settings.telemetry_warning_threshold)
+
+    return start
+
+
+def result_publisher(settings: Settings):
+    from benchfarm.store.sinks import ResultSink
+
+    from benchfarm.worker.service import local_capabilities
+
+    caps = local_capabilities(settings)
+    hardware = {"pool": caps.pool, "cpu_model": caps.cpu_model, "cpu_vendor": caps.cpu_vendor,
+                "cpu_count": str(caps.cpu_count), "memory_bytes": str(caps.memory_bytes),
+                "gpus": ",".join(g.model for g in caps.gpus), "fpgas": ",".join(f.model for f in caps.fpgas),
+                "driver_versions": ",".join(sorted({g.driver_version for g in caps.gpus if g.driver_version}))}
+    return ResultSink(_writer(settings), hardware)
+
+
+class AsyncEventMirror:
+    """Copies job events into the events index from a background thread.
+
+    Redis holds the events (the system of record); this copy feeds search and
+    dashboards, so it must never slow the job path: events are queued in memory
+    and written in bulk about once a second (spooled to disk if Elasticsearch
+    is away).
+    """
+
+    def __init__(self, writer: Any, flush_every_s: float = 1.0) -> None:
+        import queue
+        import threading
+
+        self.writer = writer
+        self.queue: "queue.Queue[Any]" = queue.Queue()
+        self.flush_every_s = flush_every_s
+        threading.Thread(target=self._run, daemon=True, name="event-mirror").start()
+
+    def __call__(self, event: Any) -> None:
+        self.queue.put(event)
+
+    def _run(self) -> None:
+        import queue
+
+        from benchfarm.store import documents
+
+        while True:
+            batch = [self.queue.get()]
+            try:
+                while len(batch) < 500:
+                    batch.append(self.queue.get(timeout=self.flush_every_s))
+            except queue.Empty:
+                pass
+            try:
+                self.writer.index_docs(self.writer.names["events"], [documents.event_doc(e) for e in batch])
+            except Exception:
+                log.warning("mirroring %d events to Elasticsearch failed", len(batch), exc_info=True)
+
+
+def event_mirror(settings: Settings):
+    """A repository listener copying every job event into the events index (asynchronously)."""
+    return AsyncEventMirror(_writer(settings))
