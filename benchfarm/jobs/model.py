@@ -64,6 +64,7 @@ class RepetitionRecord(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     error: str | None = None
     sampler_cpu_seconds: float | None = None
+    samples_taken: int | None = None  # collector samples taken during this repetition (all reach the store)
     container_cpu_seconds: float | None = None
 
     @property

@@ -32,6 +32,7 @@ class TelemetryReport:
     container_cpu_seconds: float | None = None
     partial: bool = False
     warning: str | None = None
+    samples_taken: int | None = None
 
 
 TelemetryFactory = Callable[[JobRecord, int, str, str | None], TelemetrySession]
@@ -169,6 +170,7 @@ class JobExecutor:
             started_at=o.started_at, finished_at=o.finished_at, exit_code=o.exit_code, oom_killed=o.oom_killed,
             timed_out=o.timed_out, logs=o.logs, logs_truncated=o.logs_truncated,
             sampler_cpu_seconds=report.sampler_cpu_seconds, container_cpu_seconds=report.container_cpu_seconds,
+            samples_taken=report.samples_taken,
         )
 
     @staticmethod

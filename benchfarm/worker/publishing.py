@@ -44,7 +44,8 @@ class TelemetrySession:
         job_cpu = self.sink.container_cpu_seconds
         warning = self.sampler.telemetry_warning(job_cpu, threshold=self.threshold) if job_cpu else None
         return TelemetryReport(sampler_cpu_seconds=self.sampler.cpu_seconds, container_cpu_seconds=job_cpu,
-                               partial=bool(self.sampler.partial), warning=warning)
+                               partial=bool(self.sampler.partial), warning=warning,
+                               samples_taken=self.sampler.samples_taken)
 
 
 def _writer(settings: Settings):

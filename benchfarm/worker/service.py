@@ -150,7 +150,19 @@ def _housekeeping(settings: Settings, caps: HostCapabilities, stop: threading.Ev
     registry = HostRegistry(RedisKV.from_settings(settings))
     reaper = Reaper(build_repository(settings), CeleryDispatcher(settings), ContainerEngine.from_settings(settings),
                     settings.worker_max_attempts)
+    writer = None
+    try:
+        from benchfarm.store.writer import StoreWriter
+
+        writer = StoreWriter.from_settings(settings)
+    except ImportError:
+        pass
     while not stop.wait(every_s):
+        try:
+            if writer is not None and writer.replay_spool():
+                log.warning("replayed the Elasticsearch spool")
+        except Exception:
+            log.warning("spool replay failed", exc_info=True)
         try:
             registry.heartbeat(caps.host_id)
             for job_id in reaper.sweep():
