@@ -126,7 +126,17 @@ class ContainerEngine(DockerEngine):
     """Creates, runs and inspects benchmark containers."""
 
     def resolve_image(self, ref: str) -> ImageInfo:
-        """The image behind a tag or digest on this engine; NotFoundError if absent."""
+        """The image behind a tag or digest on this engine; NotFoundError if absent.
+
+        A registry reference pinned by digest (``host:port/name@sha256:...``) that
+        is not on this engine yet is pulled from the farm registry first.
+        """
+        if "@sha256:" in ref and "/" in ref.split("@")[0]:
+            try:
+                self.client.images.get(ref)
+            except docker.errors.ImageNotFound:
+                with _engine_errors(f"pulling image {ref}"):
+                    self.client.images.pull(ref)
         with _engine_errors(f"resolving image {ref}"):
             img = self.client.images.get(ref)
             attrs = img.attrs

@@ -94,6 +94,12 @@ def test_a_cpu_benchmark_saturates_its_cpuset_in_the_samples(api, settings, farm
     docs = {h["_source"]["doc_type"]: h["_source"] for h in results["hits"]["hits"]}
     es.close()
     assert docs["repetition"]["image_digest"] == job["image_digest"]
+    # a catalogue image: its ancestors (base chain) travel into every result document
+    import json as _json
+
+    labels = job["image_provenance"]["labels"]
+    assert docs["repetition"]["image_ancestors"] == _json.loads(labels["benchfarm.ancestors"])
+    assert len(docs["repetition"]["image_ancestors"]) >= 1
     assert docs["repetition"]["provenance"]["kernel"]
     assert docs["summary"]["m"]["events_per_second"] > 0
 
