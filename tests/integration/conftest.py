@@ -61,3 +61,21 @@ def containers(docker_client):
             c.remove(force=True)
         except docker.errors.NotFound:
             pass
+
+
+@pytest.fixture(scope="session")
+def catalogue_image(farm, docker_client):
+    """Returns a function that makes sure a catalogue image (images/<name>) is built, building it if absent."""
+    import subprocess
+
+    def ensure(name: str) -> str:
+        tag = f"benchfarm/{name}:latest"
+        try:
+            docker_client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            res = subprocess.run([sys.executable, "-m", "benchfarm.cli.main", "image", "build", name],
+                                 capture_output=True, text=True, timeout=900)
+            assert res.returncode == 0, f"building {name} failed:\n{res.stderr[-3000:]}"
+        return tag
+
+    return ensure

@@ -71,8 +71,8 @@ def test_elasticsearch_stopped_mid_job_every_sample_arrives_exactly_once(api, fa
     assert _metrics_count(settings, job_id) == taken
 
 
-def test_a_cpu_benchmark_saturates_its_cpuset_in_the_samples(api, settings, farm):
-    spec = {"name": "cpu-saturation", "image": "benchfarm/sysbench:latest",
+def test_a_cpu_benchmark_saturates_its_cpuset_in_the_samples(api, settings, farm, catalogue_image):
+    spec = {"name": "cpu-saturation", "image": catalogue_image("sysbench"),
             "env": {"SYSBENCH_THREADS": "1", "SYSBENCH_TIME": "4"}, "warmup": 0, "repetitions": 1,
             "resources": {"cpuset": "1"}, "timeout_s": 120,
             "results": {"format": "json-lines", "metrics": {"events_per_second": {"unit": "events/s"}}}}
