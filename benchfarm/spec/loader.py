@@ -72,7 +72,7 @@ def _describe(exc: ValidationError, source: str, lines: dict[tuple, int]) -> str
         if err["type"] == "extra_forbidden":
             model = _model_at(loc)
             valid = list(model.model_fields) if model else []
-            close = difflib.get_close_matches(str(loc[-1]), valid, n=3)
+            close = difflib.get_close_matches(str(loc[-1]), valid, n=3, cutoff=0.5)
             msg = f"unknown field {loc[-1]!r}" + (f" (did you mean {', '.join(close)}?)" if close else
                                                    f" (valid: {', '.join(valid)})" if valid else "")
         elif err["type"] == "missing":

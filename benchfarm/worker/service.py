@@ -190,6 +190,10 @@ def run_worker(settings: Settings, queues_override: list[str] | None = None) -> 
     stop = threading.Event()
     threading.Thread(target=_housekeeping, args=(settings, caps, stop), daemon=True, name="housekeeping").start()
     try:
-        start_worker(queues, hostname=f"benchfarm@{caps.host_id or socket.gethostname()}")
+        # one process per host slot: with the default of one slot, the host lock
+        # and a single process serialise benchmarks; large hosts opt in to more
+        # (their jobs should pin disjoint cpusets)
+        start_worker(queues, hostname=f"benchfarm@{caps.host_id or socket.gethostname()}",
+                     concurrency=max(1, caps.max_concurrent_jobs))
     finally:
         stop.set()
