@@ -54,7 +54,7 @@ def test_defaults_are_sane():
     ({"results": {"format": "xml"}}, "results.format", "Input should be"),
     ({"results": {"format": "json-file", "path": "/tmp/r.json"}}, "results.path", "under /results/"),
     ({"name": "Has Spaces"}, "name", "lower-case"),
-    ({"reps": 3}, "reps", "unknown field 'reps' (did you mean results, repetitions?)"),
+    ({"reps": 3}, "reps", "unknown field 'reps' (did you mean results, repetitions"),
     ({"resources": {"cpuz": 1}}, "resources.cpuz", "did you mean cpus, cpuset?"),
     ({"adaptive": {"target_cv": 0.05, "min_repetitions": 10, "max_repetitions": 5}}, "adaptive", "at least"),
 ])
