@@ -50,6 +50,8 @@ class DockerService(Service):
                 hint="stop it or set BENCHFARM_DOCKER_URL to the socket it listens on",
             )
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        # a pid file left by a dockerd killed with the machine would block the start
+        (self.settings.run_dir / "dockerd.engine.pid").unlink(missing_ok=True)
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
         dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"

@@ -51,6 +51,8 @@ class SaltMasterService(Service):
     def configure(self, progress: Progress) -> None:
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
         render_master(self.settings)
+        # we only get here when no master of ours runs: a pid file left by a killed one is stale
+        (self.settings.state_dir / "salt" / "master" / "run" / "salt-master.pid").unlink(missing_ok=True)
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
         return [salt_script("salt-master"), "-c", str(master_config_dir(self.settings)), "-l", "warning"], {}, None
@@ -80,6 +82,7 @@ class SaltMinionService(Service):
 
     def configure(self, progress: Progress) -> None:
         render_minion(self.settings)
+        (self.settings.state_dir / "salt" / "minion" / "run" / "salt-minion.pid").unlink(missing_ok=True)
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
         from benchfarm.stack.salt_config import minion_config_dir
