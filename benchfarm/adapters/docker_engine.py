@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
 import docker
 import docker.errors
+import requests.exceptions
 
-from benchfarm.errors import ServiceUnavailableError
+from benchfarm.errors import BenchmarkFailedError, NotFoundError, ServiceUnavailableError
 from benchfarm.settings import Settings
+
+if TYPE_CHECKING:
+    from benchfarm.runner.container_spec import ContainerSpec
 
 
 class DockerEngine:
@@ -55,15 +64,6 @@ class DockerEngine:
 
 # --- containers and images for the runner --------------------------------------
 
-from dataclasses import dataclass  # noqa: E402
-from datetime import datetime  # noqa: E402
-from typing import TYPE_CHECKING, Any  # noqa: E402
-
-from benchfarm.errors import NotFoundError  # noqa: E402
-
-if TYPE_CHECKING:
-    from benchfarm.runner.container_spec import ContainerSpec
-
 
 @dataclass
 class ContainerState:
@@ -98,28 +98,21 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(f"{head}.{frac}+00:00")
 
 
+@contextmanager
 def _engine_errors(action: str):
-    """Context manager translating docker-py errors for ``action``."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def _cm():
-        try:
-            yield
-        except docker.errors.ImageNotFound as exc:
-            raise NotFoundError(f"{action}: image not found ({exc.explanation})",
-                                hint="build it with `benchfarm image build NAME` or pull it from the farm registry") from exc
-        except docker.errors.NotFound as exc:
-            raise NotFoundError(f"{action}: {exc.explanation}") from exc
-        except docker.errors.APIError as exc:
-            from benchfarm.errors import BenchmarkFailedError
-
-            raise BenchmarkFailedError(f"{action}: the Docker engine refused: {exc.explanation}") from exc
-        except (docker.errors.DockerException, OSError) as exc:
-            raise ServiceUnavailableError(f"{action}: the Docker engine is not answering ({exc})",
-                                          hint="check `benchfarm stack status`") from exc
-
-    return _cm()
+    """The one table translating docker-py errors met while doing ``action``."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise NotFoundError(f"{action}: image not found ({exc.explanation})",
+                            hint="build it with `benchfarm image build NAME` or pull it from the farm registry") from exc
+    except docker.errors.NotFound as exc:
+        raise NotFoundError(f"{action}: {exc.explanation}") from exc
+    except docker.errors.APIError as exc:
+        raise BenchmarkFailedError(f"{action}: the Docker engine refused: {exc.explanation}") from exc
+    except (docker.errors.DockerException, OSError) as exc:
+        raise ServiceUnavailableError(f"{action}: the Docker engine is not answering ({exc})",
+                                      hint="check `benchfarm stack status`") from exc
 
 
 class ContainerEngine(DockerEngine):
@@ -193,8 +186,6 @@ class ContainerEngine(DockerEngine):
 
     def wait(self, container_id: str, timeout: float) -> int | None:
         """Wait up to ``timeout`` seconds; the exit code, or None if still running."""
-        import requests
-
         try:
             return int(self.client.api.wait(container_id, timeout=timeout)["StatusCode"])
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:

@@ -17,6 +17,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from benchfarm.adapters.docker_engine import DockerEngine
 from benchfarm.errors import BenchfarmError, NotFoundError, ServiceUnavailableError
 from benchfarm.images.errors import ImageBuildError, RegistryError
 from benchfarm.settings import Settings
@@ -84,29 +85,15 @@ def _convert(what: str) -> Iterator[None]:
         raise ServiceUnavailableError(f"{what}: cannot reach the Docker engine", hint=_HINT_ENGINE) from exc
 
 
-class DockerImages:
-    """The image calls the farm makes, over one docker-py client."""
+class DockerImages(DockerEngine):
+    """The image calls the farm makes, over one docker-py client (builds get a long timeout)."""
 
     def __init__(self, url: str, timeout: int = 600) -> None:
-        self.url = url
-        self.timeout = timeout
-        self._client: docker.DockerClient | None = None
+        super().__init__(url, timeout)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DockerImages":
         return cls(settings.docker_url)
-
-    @property
-    def client(self) -> docker.DockerClient:
-        if self._client is None:
-            with _convert(f"connecting to {self.url}"):
-                self._client = docker.DockerClient(base_url=self.url, timeout=self.timeout)
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     # queries -------------------------------------------------------------
     def get(self, ref: str) -> ImageInfo:
