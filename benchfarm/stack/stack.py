@@ -52,6 +52,11 @@ class Stack:
 
     def up(self, progress: Progress, only: list[str] | None = None) -> dict[str, str]:
         """Start every service that is not running; returns {service: what happened}."""
+        from benchfarm.stack.prereqs import is_root, require_root
+
+        if not is_root() and not all(svc.status().healthy for svc in self.services
+                                     if not only or svc.name in only):
+            require_root("benchfarm stack up")
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         done: dict[str, str] = {}
         for svc in self.services:

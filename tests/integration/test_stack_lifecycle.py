@@ -128,3 +128,4 @@ def test_down_then_up_keeps_elasticsearch_documents_and_redis_keys(farm, setting
         es = Elasticsearch(settings.effective_elasticsearch_url)
         es.indices.delete(index=index, ignore_unavailable=True)
         es.close()
+
