@@ -38,6 +38,7 @@ _SUBCOMMANDS = [
     ("benchfarm.cli.spec_cmd", "spec"),
     ("benchfarm.cli.jobs_cmd", "jobs"),
     ("benchfarm.cli.submit_cmd", None),
+    ("benchfarm.cli.compare_cmd", None),
     ("benchfarm.cli.api_cmd", "api"),
     ("benchfarm.cli.worker_cmd", "worker"),
 ]

@@ -75,13 +75,40 @@ def submit(
                                                help="Queue even if no registered host can run it now.")] = False,
     label: Annotated[list[str] | None, typer.Option("--label", "-l", help="Extra label KEY=VALUE (repeatable), "
                                                      "e.g. git_ref=abc123, ci_build=https://jenkins/job/42.")] = None,
-) -> None:
+    baseline: Annotated[str | None, typer.Option(
+        "--baseline", "-b", help="Wait, then compare the finished job with this baseline (a job id, "
+        "label:KEY=VALUE, BRANCH@GITREF or 'latest') and exit 0/1/2 as documented below.")] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="With --baseline: write the verdict as JUnit XML "
+                                                "(one test case per metric) to this file.")] = None,
+    confirm: Annotated[bool | None, typer.Option(
+        "--confirm/--no-confirm", help="With --baseline: re-run the job once to confirm a suspected regression "
+        "before reporting it (default: on when the environment has CI=true).")] = None,
+) -> int | None:
     """Submit a benchmark job to the farm.
 
-    Exit codes: 0 submitted (with --wait: succeeded), 2 invalid spec or no host
-    can run it, 4 the farm is unreachable, 5 the benchmark failed, timed out or
-    was cancelled.
+    Exit codes without --baseline: 0 submitted (with --wait: succeeded), 2 invalid
+    spec or no host can run it, 4 the farm is unreachable, 5 the benchmark failed,
+    timed out or was cancelled.
+
+    Exit codes with --baseline (the CI contract; --baseline implies --wait):
+    0 no metric regressed, 1 a metric regressed (confirmed by a re-run when
+    --confirm is on), 2 no verdict: the job (or its confirmation re-run) failed,
+    timed out or was cancelled, the spec is invalid, no host can run it, the farm
+    is unreachable, or the baseline cannot be found.
     """
+    if baseline is not None:
+        return _submit_with_verdict(spec_file, as_json=as_json, queue_anyway=queue_anyway, label=label,
+                                    baseline=baseline, junit=junit, confirm=confirm)
+    if junit is not None:
+        from benchfarm.errors import UserInputError
+
+        raise UserInputError("--junit needs --baseline", hint="add --baseline REF (e.g. --baseline latest)")
+    _submit(spec_file, wait=wait, as_json=as_json, queue_anyway=queue_anyway, label=label)
+    return None
+
+
+def _submit(spec_file: Path, *, wait: bool, as_json: bool, queue_anyway: bool, label: list[str] | None,
+            print_job: bool = True) -> dict[str, Any]:
     from benchfarm.errors import BenchmarkFailedError, UserInputError
     from benchfarm.spec.loader import load_spec_file
 
@@ -100,12 +127,12 @@ def submit(
             print_json(accepted)
         else:
             out.print(f"submitted {job_id} (queue {accepted['queue']}, image {accepted['image_digest'][:19]})")
-        return
+        return accepted
     err.print(f"submitted {job_id} to queue {accepted['queue']}", highlight=False)
     job = wait_with_progress(client, job_id, quiet=as_json)
-    if as_json:
+    if print_job and as_json:
         print_json(job)
-    else:
+    elif print_job:
         out.print(_metrics_table(job))
         if job.get("warnings"):
             for w in job["warnings"]:
@@ -113,6 +140,51 @@ def submit(
     if job["status"] != "succeeded":
         raise BenchmarkFailedError(f"job {job_id} {job['status']}: {job.get('reason')}",
                                    hint=f"see `benchfarm jobs logs {job_id}`")
+    return job
+
+
+def _submit_with_verdict(spec_file: Path, *, as_json: bool, queue_anyway: bool, label: list[str] | None,
+                         baseline: str, junit: Path | None, confirm: bool | None) -> int:
+    """Submit, wait, compare with ``baseline``: 0 no regression, 1 regression, 2 no verdict."""
+    from benchfarm.analysis.baseline_ref import parse_baseline_ref
+    from benchfarm.cli.compare_cmd import confirm_default, verdict, verdict_table
+    from benchfarm.errors import BenchfarmError
+
+    try:
+        parse_baseline_ref(baseline)  # refuse a malformed reference before running anything
+        job = _submit(spec_file, wait=True, as_json=as_json, queue_anyway=queue_anyway, label=label,
+                      print_job=not as_json)
+        client = ApiClient.from_settings(get_settings())
+        data = verdict(client, job["id"], baseline, confirm=confirm_default(confirm), junit=junit, quiet=as_json)
+    except BenchfarmError as exc:  # every way of getting no verdict is exit 2 in the CI contract
+        err.print(f"[bold red]error:[/bold red] {exc.full_message()}", highlight=False)
+        if exc.hint:
+            err.print(f"[yellow]hint:[/yellow] {exc.hint}", highlight=False)
+        err.print("no verdict (exit 2)", highlight=False)
+        if junit is not None:
+            _write_error_junit(junit, spec_file.stem, exc.full_message())
+        return 2
+    if as_json:
+        print_json(data)
+    else:
+        out.print(verdict_table(data))
+        if junit is not None:
+            err.print(f"JUnit written to {junit}", highlight=False)
+    return int(data["exit_code"])
+
+
+def _write_error_junit(path: Path, suite: str, message: str) -> None:
+    """A JUnit file with one errored test case, so a CI server shows why no verdict came."""
+    import xml.etree.ElementTree as ET
+
+    counts = {"tests": "1", "failures": "0", "errors": "1", "skipped": "0", "time": "0"}
+    root = ET.Element("testsuites", {"name": f"benchfarm {suite}", **counts})
+    case = ET.SubElement(ET.SubElement(root, "testsuite", {"name": suite, **counts}), "testcase",
+                         {"classname": f"benchfarm.{suite}", "name": "verdict", "time": "0"})
+    ET.SubElement(case, "error", {"message": message.splitlines()[0][:500], "type": "no-verdict"}).text = message
+    ET.indent(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -98,6 +98,9 @@ class JobRecord(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     labels: dict[str, Any] = Field(default_factory=dict)
     priority: int = 5
+    repetitions_run: int | None = None  # measured repetitions actually run (adaptive jobs stop early)
+    adaptive_converged: bool | None = None  # None unless the spec asked for adaptive repetitions
+    hardware_class: str | None = None  # the host's CPU model + GPU models (benchfarm.analysis.baselines)
 
     @property
     def name(self) -> str:
