@@ -219,16 +219,12 @@ class ContainerEngine(DockerEngine):
             if "is not running" not in str(exc) and "No such container" not in str(exc):
                 raise
 
-    def logs(self, container_id: str, max_bytes: int) -> tuple[str, bool]:
-        """stdout+stderr, the last ``max_bytes`` of it; returns (text, truncated)."""
-        with _engine_errors(f"reading logs of {container_id[:12]}"):
-            raw = self.client.api.logs(container_id, stdout=True, stderr=True)
-        truncated = len(raw) > max_bytes
-        return raw[-max_bytes:].decode(errors="replace"), truncated
-
-    def stdout(self, container_id: str) -> str:
-        with _engine_errors(f"reading stdout of {container_id[:12]}"):
-            return self.client.api.logs(container_id, stdout=True, stderr=False).decode(errors="replace")
+    def output(self, container_id: str) -> tuple[bytes, bytes]:
+        """All of the container's output so far: (stdout and stderr interleaved, stdout alone)."""
+        with _engine_errors(f"reading the output of {container_id[:12]}"):
+            both = self.client.api.logs(container_id, stdout=True, stderr=True)
+            out = self.client.api.logs(container_id, stdout=True, stderr=False)
+        return both, out
 
     def remove(self, container_id: str) -> None:
         try:

@@ -21,8 +21,7 @@ class Engine(Protocol):
     def wait(self, container_id: str, timeout: float) -> int | None: ...
     def state(self, container_id: str): ...
     def kill(self, container_id: str) -> None: ...
-    def logs(self, container_id: str, max_bytes: int) -> tuple[str, bool]: ...
-    def stdout(self, container_id: str) -> str: ...
+    def output(self, container_id: str) -> tuple[bytes, bytes]: ...
     def remove(self, container_id: str) -> None: ...
 
 
@@ -64,6 +63,7 @@ class ContainerRunner:
     def __init__(self, engine: Engine, poll_s: float = 0.5) -> None:
         self.engine = engine
         self.poll_s = poll_s
+        self._seen: dict[str, tuple[int, int]] = {}  # output already attributed, per reused container
 
     def run(
         self,
@@ -74,18 +74,26 @@ class ContainerRunner:
         on_started: Callable[[str], None] | None = None,
         on_poll: Callable[[], None] | None = None,
         keep_container: bool = False,
+        reuse: str | None = None,
     ) -> RunOutcome:
         """Run ``cs`` to completion, the timeout, or a cancel request; the container is removed after.
 
         ``on_started(container_id)`` is where the sampler attaches; ``on_poll`` runs
-        about every ``poll_s`` while it runs (lease renewal).
+        about every ``poll_s`` while it runs (lease renewal). ``reuse`` starts an
+        existing container again instead of creating one (jobs that opt out of a
+        fresh container per repetition); its output is then only what this run added.
         """
         if cs.results_dir is not None:
             cs.results_dir.mkdir(parents=True, exist_ok=True)
             cs.results_dir.chmod(0o777)  # the benchmark may run as any user inside
+            for old in cs.results_dir.iterdir():  # a reused results dir starts empty each run
+                if old.is_file():
+                    old.unlink()
         created_at = now()
-        cid = self.engine.create(cs)
+        cid = reuse or self.engine.create(cs)
+        seen_all, seen_out = self._seen.get(cid, (0, 0))
         timed_out = cancelled = False
+        finished = False
         try:
             self.engine.start(cid)
             if on_started:
@@ -107,9 +115,14 @@ class ContainerRunner:
                     on_poll()
             self.engine.wait(cid, timeout=30)
             state = self.engine.state(cid)
-            logs, truncated = self.engine.logs(cid, MAX_LOG_BYTES)
-            stdout = self.engine.stdout(cid)
+            all_out, std_out = self.engine.output(cid)
+            self._seen[cid] = (len(all_out), len(std_out))
+            new_logs = all_out[seen_all:]
+            truncated = len(new_logs) > MAX_LOG_BYTES
+            logs = new_logs[-MAX_LOG_BYTES:].decode(errors="replace")
+            stdout = std_out[seen_out:].decode(errors="replace")
             files = read_result_files(cs.results_dir) if cs.results_dir is not None else {}
+            finished = True
             return RunOutcome(
                 container_id=cid,
                 created_at=created_at,
@@ -125,5 +138,6 @@ class ContainerRunner:
                 result_files=files,
             )
         finally:
-            if not keep_container:
+            if not keep_container or (not finished and reuse is None):
                 self.engine.remove(cid)
+                self._seen.pop(cid, None)

@@ -102,12 +102,20 @@ class JobExecutor:
     # --------------------------------------------------------------------------
     def _run_all(self, job: JobRecord) -> None:
         from benchfarm.spec.model import JobSpec
-        from benchfarm.spec.results import parse_results
 
         spec = JobSpec.model_validate(job.spec)
+        state: dict[str, Any] = {"cancel": False, "renewed": time.monotonic(), "shared": None}
+        try:
+            self._repetitions(job, spec, state)
+        finally:
+            if state["shared"] is not None:  # the one container of a job that opted out of fresh ones
+                self.engine.remove(state["shared"])
+
+    def _repetitions(self, job: JobRecord, spec: Any, state: dict[str, Any]) -> None:
+        from benchfarm.spec.results import parse_results
+
         image = job.image_digest or job.image_ref
         total = spec.warmup + spec.repetitions
-        state = {"cancel": False, "renewed": time.monotonic()}
 
         def renew() -> None:
             if time.monotonic() - state["renewed"] >= self.config.renew_every_s:
@@ -120,19 +128,26 @@ class JobExecutor:
             if state["cancel"]:
                 self._finish(job.id, JobStatus.CANCELLED, "cancelled by request")
                 return
-            cs = build_container_spec(spec, job_id=job.id, image=image, repetition=index, warmup=warmup,
-                                      caps=self.caps, results_dir=self.config.results_root / job.id / f"r{index}")
+            fresh = spec.fresh_container_per_repetition
+            results_dir = self.config.results_root / job.id / (f"r{index}" if fresh else "shared")
+            cs = build_container_spec(spec, job_id=job.id, image=image, repetition=index if fresh else 0,
+                                      warmup=warmup, caps=self.caps, results_dir=results_dir)
+            if not fresh:
+                cs.name = f"bf-{job.id}-shared"
             session: dict[str, Any] = {}
 
-            def started(container_id: str, _index: int = index) -> None:
+            def started(container_id: str, _index: int = index, _cpuset: str | None = cs.cpuset) -> None:
+                if not fresh:
+                    state["shared"] = container_id
                 if self.telemetry:
                     try:
-                        session["t"] = self.telemetry(job, _index, container_id, cs.cpuset)
+                        session["t"] = self.telemetry(job, _index, container_id, _cpuset)
                     except Exception:
                         log.warning("telemetry failed to start for %s", job.id, exc_info=True)
 
             outcome = self.runner.run(cs, timeout_s=spec.timeout_s, should_cancel=lambda: bool(state["cancel"]),
-                                      on_started=started, on_poll=renew)
+                                      on_started=started, on_poll=renew, keep_container=not fresh,
+                                      reuse=state["shared"])
             report = self._stop_telemetry(session.get("t"))
             rep = self._record(index, warmup, outcome, report)
             failure = self._failure_reason(outcome)

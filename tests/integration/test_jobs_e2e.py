@@ -195,3 +195,14 @@ def test_jobs_list_show_logs_events_cli(api, busybox_image, tmp_path):
     assert res.returncode == 0 and json.loads(res.stdout)[-1]["type"] == "finished"
     res = cli("jobs", "show", "job-does-not-exist")
     assert res.returncode == 2 and "no job with id" in res.stderr
+
+
+def test_a_job_can_opt_out_of_a_fresh_container_per_repetition(api, busybox_image, docker_client):
+    spec = busybox_spec(busybox_image, 'echo "run at $(cat /proc/uptime)"; echo "{\\"value\\": 1}"', warmup=1,
+                        repetitions=3, fresh_container_per_repetition=False)
+    job = wait_final(api, api.submit(spec)["id"])
+    assert job["status"] == "succeeded", dump(job)
+    assert len({r["container_id"] for r in job["repetitions"]}) == 1  # one container, started 4 times
+    for r in job["repetitions"]:  # each repetition's logs hold only its own run
+        assert r["logs"].count("run at") == 1 and r["metrics"] == {"value": 1.0}
+    assert docker_client.containers.list(all=True, filters={"label": f"benchfarm.job_id={job['id']}"}) == []
