@@ -49,8 +49,8 @@ class SaltMaster:
             ) from exc
 
     def ping(self, minion_id: str, timeout: int = 10) -> bool:
-        """True when the minion answers test.ping."""
-        return bool(self.cmd(minion_id, "test.ping", timeout=timeout).get(minion_id))
+        """True when the minion answers test.ping (Salt returns a "did not return" string otherwise)."""
+        return self.cmd(minion_id, "test.ping", timeout=timeout).get(minion_id) is True
 
     def accepted_minions(self) -> list[str]:
         """Minion ids whose keys the master has accepted."""

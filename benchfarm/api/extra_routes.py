@@ -6,3 +6,7 @@ def register(app, Auth, Deps) -> None:
     from benchfarm.api.verdict_routes import register as verdict_routes
 
     verdict_routes(app, Auth, Deps)
+
+    from benchfarm.api.internal_routes import register as internal_routes
+
+    internal_routes(app, Auth, Deps)

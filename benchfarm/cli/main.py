@@ -41,6 +41,8 @@ _SUBCOMMANDS = [
     ("benchfarm.cli.compare_cmd", None),
     ("benchfarm.cli.api_cmd", "api"),
     ("benchfarm.cli.worker_cmd", "worker"),
+    ("benchfarm.cli.hosts_cmd", "hosts"),
+    ("benchfarm.cli.pool_cmd", "pool"),
 ]
 
 

@@ -77,7 +77,7 @@ def _api_post(path, payload):
 
     settings = get_settings()
     url = (_cfg("api_url") or settings.effective_api_url).rstrip("/") + path
-    token = _cfg("api_token") or settings.api_token
+    token = _cfg("api_token") or settings.resolved_api_token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         resp = httpx.post(url, json=payload, headers=headers, timeout=10)
