@@ -49,8 +49,10 @@ def configure(settings: Settings) -> Celery:
 @app.task(name=TASK_RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True)
 def run_job(self, job_id: str) -> str:
     """Celery entry point on a pool host: run the job through the worker's executor."""
-    from benchfarm.worker.service import current_executor
+    from benchfarm.worker.service import current_executor, host_refusal
 
+    if (why := host_refusal()) is not None:  # quarantined/maintenance host: put the job back, retry later
+        raise self.retry(countdown=30, max_retries=None, exc=RuntimeError(why))
     job = current_executor().execute(job_id)
     return "skipped" if job is None else job.status.value
 

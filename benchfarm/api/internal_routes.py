@@ -25,6 +25,7 @@ class ContainerEvent(BaseModel):
     oom_killed: bool | None = None
     time: float | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    source: str = "stream"  # "reconcile": found after the Docker event stream came back
 
 
 class HostEvent(BaseModel):

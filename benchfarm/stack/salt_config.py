@@ -67,6 +67,7 @@ def render_minion(
     minion_id: str | None = None,
     pool: str | None = None,
     extra_grains: dict | None = None,
+    docker_events: bool = True,
 ) -> Path:
     """Write a minion config (this host's by default); returns its config dir (for ``-c``)."""
     mid = minion_id or settings.minion_id
@@ -81,6 +82,8 @@ def render_minion(
         pool=pool or settings.pool,
         extra_grains=extra_grains or {},
         docker_url=settings.docker_url,
+        docker_events=docker_events,
+        repo_root=settings.repo_root,
     )
     conf_dir = minion_config_dir(settings, minion_id)
     conf_dir.mkdir(parents=True, exist_ok=True)

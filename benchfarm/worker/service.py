@@ -74,6 +74,21 @@ def current_executor() -> JobExecutor:
     )
 
 
+def host_refusal() -> str | None:
+    """Why this host must take no job now (its registry status is quarantined, maintenance...), or None."""
+    from benchfarm.adapters.redis_store import RedisKV
+    from benchfarm.errors import NotFoundError
+    from benchfarm.scheduler.host_registry import HostRegistry
+    from benchfarm.scheduler.matching import NOT_ELIGIBLE
+
+    settings = get_settings()
+    try:
+        status = HostRegistry(RedisKV.from_settings(settings)).get(settings.minion_id).status
+    except NotFoundError:
+        return None
+    return f"host {settings.minion_id} is {status}" if status in NOT_ELIGIBLE else None
+
+
 class Reaper:
     """Finds jobs nobody is running any more and puts them right.
 

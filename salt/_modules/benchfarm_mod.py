@@ -443,6 +443,7 @@ def report_container_event(event, docker_url=None):
     payload = reactor_payloads.container_event_payload(event, __grains__["id"], oom_killed)  # pylint: disable=undefined-variable
     if payload is None:
         return {"reported": False, "comment": "not a benchfarm job container that failed"}
+    payload["source"] = "reconcile" if event.get("benchfarm_reconciled") else "stream"
     return {"reported": True, "payload": payload, **_api_post("/internal/container-events", payload)}
 
 
