@@ -43,6 +43,8 @@ _SUBCOMMANDS = [
     ("benchfarm.cli.worker_cmd", "worker"),
     ("benchfarm.cli.hosts_cmd", "hosts"),
     ("benchfarm.cli.pool_cmd", "pool"),
+    ("benchfarm.cli.dashboards_cmd", "dashboards"),
+    ("benchfarm.cli.report_cmd", None),
 ]
 
 
