@@ -149,8 +149,11 @@ def create_app(settings: Settings | None = None, deps: ApiDeps | None = None) ->
         from sse_starlette.sse import EventSourceResponse
 
         def gen():
-            for ev in d.repo.follow(job_id):
-                yield {"event": ev.type.value, "id": str(ev.seq), "data": ev.model_dump_json()}
+            try:
+                for ev in d.repo.follow(job_id):
+                    yield {"event": ev.type.value, "id": str(ev.seq), "data": ev.model_dump_json()}
+            except BenchfarmError as exc:  # the stream has started: report in-band, then end it
+                yield {"event": "error", "data": json.dumps({"error": exc.message, "hint": exc.hint})}
 
         return EventSourceResponse(iterate_in_threadpool(gen()))
 

@@ -81,8 +81,29 @@ class Service(ABC):
             detail = "not running"
         return ServiceStatus(self.name, self.address(), pid, managed, ok, detail)
 
+    def _lock(self):
+        """An exclusive lock per service, so concurrent `stack up`/`down` calls never race a start."""
+        import fcntl
+        from contextlib import contextmanager
+
+        @contextmanager
+        def held():
+            self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.settings.run_dir / f"{self.name}.lock", "a") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+
+        return held()
+
     def up(self, progress: Progress) -> str:
         """Start the service unless it already runs; returns what happened, in words."""
+        with self._lock():
+            return self._up(progress)
+
+    def _up(self, progress: Progress) -> str:
         ok, _ = self.healthy()
         if ok:
             return "already running" if self.process.pid else "already running (not started by benchfarm; left alone)"
@@ -128,4 +149,5 @@ class Service(ABC):
 
     def down(self) -> bool:
         """Stop the service if the stack started it; returns True when something was stopped."""
-        return self.process.stop()
+        with self._lock():
+            return self.process.stop()
