@@ -2,9 +2,9 @@
 
 ``POST /internal/container-events`` and ``POST /internal/host-events``, payloads as
 ``benchfarm.inventory.reactor_payloads`` documents; the same bearer token as every route.
+No ``from __future__ import annotations`` here: FastAPI must see ``Deps`` (a local) unresolved.
 """
 
-from __future__ import annotations
 
 import logging
 from typing import Any
