@@ -1,8 +1,17 @@
-"""Loading job specs from YAML/JSON with errors that name the field and, for a file, the line."""
+"""Loading job specs from YAML or JSON with errors that name the field and, for a file, the line.
+
+Every problem is reported at once, each as ``SOURCE line N: field.path: what is
+wrong``. Line numbers come from composing the YAML node tree (``yaml.compose``),
+which records where each key starts; JSON is YAML, so JSON files get lines too.
+"""
 
 from __future__ import annotations
 
 import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,104 +21,227 @@ from pydantic import BaseModel, ValidationError
 from benchfarm.errors import SpecError
 from benchfarm.spec.model import JobSpec
 
+HINT = "see `benchfarm spec schema` (or docs/job-spec.schema.json) for every field"
 
-def _line_index(text: str) -> dict[tuple, int]:
-    """Map each key path in a YAML document to its 1-based line number."""
-    lines: dict[tuple, int] = {}
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One thing wrong with a spec: the dotted field path ('' for the whole document), the line, the message."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def render(self, source: str) -> str:
+        where = f"{source} line {self.line}" if self.line else source
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "message": self.message}
+
+
+class SpecValidationError(SpecError):
+    """A spec failed validation; ``problems`` holds each one (field path, line, message)."""
+
+    def __init__(self, source: str, problems: list[SpecProblem], *, hint: str | None = HINT) -> None:
+        rendered = [p.render(source) for p in problems]
+        message = rendered[0] if len(rendered) == 1 else (
+            f"{source}: {len(rendered)} problems in the job spec:\n" + "\n".join(f"  {r}" for r in rendered))
+        super().__init__(message, hint=hint)
+        self.source = source
+        self.problems = problems
+
+
+# ---------------------------------------------------------------------------- line numbers
+def _key_value(node: yaml.Node) -> Any:
+    # keys are scalars in any sane spec; a complex key gets a placeholder that never matches
+    return node.value if isinstance(node, yaml.ScalarNode) else object()
+
+
+def index_lines(text: str) -> tuple[dict[Path_, int], list[SpecProblem]]:
+    """Map each key path of a YAML/JSON document to its 1-based line, and report duplicate keys.
+
+    Keys are the raw scalar strings, so a path from the parsed data matches when
+    keys are plain text (as every JobSpec field is). Returns ({}, []) when the
+    text does not compose (the parser reports that error itself).
+    """
+    lines: dict[Path_, int] = {}
+    duplicates: list[SpecProblem] = []
     try:
-        root = yaml.compose(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
-        return lines
+        return lines, duplicates
 
-    def walk(node: Any, path: tuple) -> None:
+    def walk(node: yaml.Node, path: Path_) -> None:
         if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
             for key, value in node.value:
-                p = path + (key.value,)
-                lines[p] = key.start_mark.line + 1
-                walk(value, p)
+                k = _key_value(key)
+                line = key.start_mark.line + 1
+                if isinstance(k, str) and k in seen:
+                    duplicates.append(SpecProblem(".".join(map(str, path + (k,))),
+                                                  f"duplicate key (first at line {seen[k]}); "
+                                                  "YAML keeps only the last one", line))
+                elif isinstance(k, str):
+                    seen[k] = line
+                    lines[path + (k,)] = line
+                walk(value, path + (k,))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
-                p = path + (i,)
-                lines[p] = item.start_mark.line + 1
-                walk(item, p)
+                lines[path + (i,)] = item.start_mark.line + 1
+                walk(item, path + (i,))
 
     if root is not None:
         walk(root, ())
-    return lines
+    return lines, duplicates
 
 
-def _model_at(path: tuple) -> type[BaseModel] | None:
-    """The pydantic model that owns the field at ``path`` (for 'did you mean')."""
-    model: Any = JobSpec
+# ---------------------------------------------------------------------------- error descriptions
+def _unwrap(tp: Any) -> list[Any]:
+    """The concrete types inside Optional/Union/Annotated."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for a in typing.get_args(tp) for t in _unwrap(a)]
+    return [tp]
+
+
+def _step(tp: Any, part: str | int) -> Any:
+    """The type found at ``part`` inside a value of type ``tp`` (None when unknown)."""
+    for t in _unwrap(tp):
+        origin = typing.get_origin(t)
+        if isinstance(t, type) and issubclass(t, BaseModel) and isinstance(part, str) and part in t.model_fields:
+            return t.model_fields[part].annotation
+        if origin is dict and isinstance(part, str):
+            return typing.get_args(t)[1]
+        if origin is list and isinstance(part, int):
+            return typing.get_args(t)[0]
+    return None
+
+
+def model_at(path: Path_) -> type[BaseModel] | None:
+    """The pydantic model whose fields hold the last part of ``path`` (for "did you mean")."""
+    tp: Any = JobSpec
     for part in path[:-1]:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
+        tp = _step(tp, part)
+        if tp is None:
             return None
-        ann = field.annotation
-        model = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)),
-                     None)
-        if model is None:
-            args = getattr(ann, "__args__", ())
-            model = next((a for a in args for a in getattr(a, "__args__", (a,))
-                          if isinstance(a, type) and issubclass(a, BaseModel)), None)
-    return model
+    return next((t for t in _unwrap(tp) if isinstance(t, type) and issubclass(t, BaseModel)), None)
 
 
-def _describe(exc: ValidationError, source: str, lines: dict[tuple, int]) -> str:
-    problems = []
+def _data_path(loc: tuple[Any, ...], data: Any, missing: bool) -> Path_:
+    """The part of a pydantic error location that addresses the data (drops union tags such as 'str')."""
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif missing and last:
+            out.append(part)
+    return tuple(out)
+
+
+def _message(err: dict[str, Any], path: Path_) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        model = model_at(path)
+        valid = list(model.model_fields) if model else []
+        close = difflib.get_close_matches(str(path[-1]), valid, n=3, cutoff=0.5)
+        if close:
+            return f"unknown field {path[-1]!r} (did you mean {', '.join(close)}?)"
+        return f"unknown field {path[-1]!r}" + (f" (valid fields: {', '.join(valid)})" if valid else "")
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    given = err.get("input")
+    if kind != "value_error" and isinstance(given, (str, int, float, bool)) and not kind.startswith("undeclared"):
+        msg = f"{msg} (got {given!r})"
+    return msg
+
+
+def describe(exc: ValidationError, data: Any, lines: dict[Path_, int]) -> list[SpecProblem]:
+    """One SpecProblem per distinct field in a pydantic ValidationError, with its line when known."""
+    merged: dict[str, SpecProblem] = {}
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("function-after",)))
-        path = ".".join(str(p) for p in loc) or "(document)"
-        line = None
-        for n in range(len(loc), 0, -1):
-            if loc[:n] in lines:
-                line = lines[loc[:n]]
-                break
-        where = f"{source} line {line}: " if line else f"{source}: "
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            model = _model_at(loc)
-            valid = list(model.model_fields) if model else []
-            close = difflib.get_close_matches(str(loc[-1]), valid, n=3, cutoff=0.5)
-            msg = f"unknown field {loc[-1]!r}" + (f" (did you mean {', '.join(close)}?)" if close else
-                                                   f" (valid: {', '.join(valid)})" if valid else "")
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        problems.append(f"{where}{path}: {msg}")
-    return "\n".join(problems)
+        path = _data_path(tuple(err["loc"]), data, err["type"] == "missing")
+        line = next((lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in lines), None)
+        dotted = ".".join(str(p) for p in path)
+        msg = _message(err, path)
+        if dotted in merged:  # several union branches failed on one value: keep each reason once
+            prev = merged[dotted]
+            if msg not in prev.message:
+                merged[dotted] = SpecProblem(dotted, f"{prev.message}; or {msg}", prev.line)
+        else:
+            merged[dotted] = SpecProblem(dotted, msg, line)
+    return sorted(merged.values(), key=lambda p: (p.line or 0, p.path))
 
 
+# ---------------------------------------------------------------------------- public API
 def load_spec_data(data: Any, *, source: str = "<request>", text: str | None = None) -> JobSpec:
-    """Validate already-parsed data as a JobSpec; raises SpecError naming each bad field."""
+    """Validate already-parsed data (a dict from JSON or YAML) as a JobSpec.
+
+    Args:
+        data: the parsed document.
+        source: how to name it in errors (a file path, ``<request>``).
+        text: the document's text, when there is one, so errors carry line numbers.
+
+    Raises:
+        SpecValidationError (a SpecError): every problem, each naming its field and line.
+    """
+    lines, duplicates = index_lines(text) if text is not None else ({}, [])
     if not isinstance(data, dict):
-        raise SpecError(f"{source}: a job spec must be a mapping of fields, not {type(data).__name__}",
-                        hint="see `benchfarm spec schema`")
+        what = "an empty document" if data is None else f"a {type(data).__name__}"
+        raise SpecValidationError(source, [SpecProblem("", f"a job spec must be a mapping of fields, not {what}",
+                                                       1 if text is not None else None)])
     try:
-        return JobSpec.model_validate(data)
+        spec = JobSpec.model_validate(data)
     except ValidationError as exc:
-        lines = _line_index(text) if text is not None else {}
-        raise SpecError(f"invalid job spec:\n{_describe(exc, source, lines)}",
-                        hint="see `benchfarm spec schema` for every field") from None
+        raise SpecValidationError(source, duplicates + describe(exc, data, lines)) from None
+    if duplicates:
+        raise SpecValidationError(source, duplicates)
+    return spec
 
 
 def load_spec_text(text: str, source: str = "<string>") -> JobSpec:
-    """Parse YAML (a superset of JSON) and validate it."""
+    """Parse a YAML or JSON job spec and validate it.
+
+    Raises:
+        SpecValidationError (a SpecError): the text is not YAML/JSON (with the line), or the spec is invalid.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise SpecError(f"{source}{where}: not valid YAML/JSON: {getattr(exc, 'problem', exc)}") from None
+        try:  # JSON that YAML's stricter whitespace rules refuse (tabs)
+            data = json.loads(text)
+        except ValueError:
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise SpecValidationError(source, [SpecProblem("", f"not valid YAML or JSON: {problem}",
+                                                           mark.line + 1 if mark else None)],
+                                      hint="fix the syntax at that line (indentation, a ':' inside an "
+                                           "unquoted value?)") from None
     return load_spec_data(data, source=source, text=text)
 
 
 def load_spec_file(path: Path | str) -> JobSpec:
-    """Read and validate a spec file; SpecError names the file, line and field of each problem."""
+    """Read and validate a job spec file (YAML or JSON).
+
+    Raises:
+        SpecValidationError (a SpecError): the file cannot be read, or each problem with its line and field.
+    """
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError(f"cannot read the job spec {path}: {exc.strerror}") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise SpecValidationError(str(path), [SpecProblem("", f"cannot read the job spec: {reason}")],
+                                  hint="check the path") from None
     return load_spec_text(text, source=str(path))

@@ -1,7 +1,9 @@
 """The job spec: what an engineer or Jenkins asks the farm to run, validated.
 
-Unknown fields are refused (a typo must not be silently ignored). Sizes accept
-``512m``/``2g``/bytes; a cpuset accepts ``0-3,6``.
+Unknown fields are refused everywhere (a typo must not be silently ignored),
+numbers are not taken from booleans or strings, sizes accept ``512m``/``2g``/bytes
+and a cpuset accepts ``0-3,6``. ``benchfarm spec schema`` prints the JSON Schema
+generated from these models (committed as docs/job-spec.schema.json).
 """
 
 from __future__ import annotations
@@ -10,39 +12,69 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+from benchfarm.spec.fields import (
+    check_cpuset,
+    check_image_reference,
+    check_regex,
+    cpuset_cpus,
+    normalize_capability,
+    parse_size,
+)
+
+__all__ = ["JobSpec", "parse_size", "cpuset_cpus", "Direction", "ResultsSpec", "MetricSpec", "Resources",
+           "Requirements", "GpuRequirement", "FpgaRequirement", "DeviceSpec", "AdaptiveRepetitions", "Thresholds"]
+
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+
+StrictInt = Annotated[int, Strict()]
+StrictFloat = Annotated[float, Strict()]  # strict floats still take ints, never bools or strings
 
 
-def parse_size(value: Any) -> int:
-    """Bytes from ``512m``, ``2g``, ``1.5GiB`` or a plain integer."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a size (use e.g. 512m or 2g)")
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError("a size must be positive")
-        return value
-    m = _SIZE.match(str(value))
-    if not m:
-        raise ValueError(f"{value!r} is not a size (use e.g. 512m or 2g)")
-    unit = (m.group(2) or "").lower().rstrip("b").rstrip("i")
-    size = int(float(m.group(1)) * _UNITS[unit])
-    if size <= 0:
-        raise ValueError("a size must be positive")
-    return size
+def _size(v: Any) -> Any:
+    parse_size(v)  # raises ValueError naming the bad value
+    return v
 
 
-def cpuset_cpus(cpuset: str) -> list[int]:
-    """The CPU numbers of a cpuset string such as ``0-3,6``."""
-    cpus: list[int] = []
-    for part in cpuset.split(","):
-        lo, _, hi = part.partition("-")
-        cpus.extend(range(int(lo), int(hi or lo) + 1))
-    return cpus
+def _env_value(v: Any) -> Any:
+    if isinstance(v, bool) or v is None:
+        raise ValueError(f"{v!r} is not text; quote it, e.g. \"{'' if v is None else str(v).lower()}\"")
+    return str(v) if isinstance(v, (int, float)) else v
+
+
+def _label_value(v: Any) -> Any:
+    if not isinstance(v, (str, int, float, bool)):
+        raise ValueError(f"{v!r}: a label is a string, a number or a boolean")
+    return v
+
+
+def _string_list(v: Any) -> Any:
+    if isinstance(v, str):
+        raise ValueError(f"{v!r}: write it as a list of arguments, e.g. [\"sh\", \"-c\", \"...\"]")
+    return v
+
+
+SIZE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*([kKmMgGtT][iI]?[bB]?|[bB])?\s*$"
+Size = Annotated[
+    Annotated[str, Field(json_schema_extra={"pattern": SIZE_PATTERN})] | Annotated[StrictInt, Field(gt=0)],
+    BeforeValidator(_size),
+    Field(description="a size: bytes, or a number with k, m, g or t (binary), e.g. 512m"),
+]
+EnvValue = Annotated[str, BeforeValidator(_env_value)]
+StringList = Annotated[list[str], BeforeValidator(_string_list)]
 
 
 class _Strict(BaseModel):
@@ -50,182 +82,252 @@ class _Strict(BaseModel):
 
 
 class Direction(StrEnum):
+    """Which way is better for a metric."""
+
     HIGHER = "higher"
     LOWER = "lower"
 
 
 class MetricSpec(_Strict):
-    unit: str = ""
-    direction: Direction = Direction.HIGHER
+    """One metric the benchmark reports."""
+
+    unit: str = Field(default="", description="unit shown with the value, e.g. events/s, MB/s, ms")
+    direction: Direction = Field(default=Direction.HIGHER, description="higher or lower is better")
 
 
 class ResultsSpec(_Strict):
-    """How the benchmark reports results."""
+    """How the benchmark reports its results.
 
-    format: Literal["json-lines", "json-file"] = "json-lines"
-    path: str = "/results/result.json"
-    metrics: dict[str, MetricSpec] = Field(default_factory=dict)
+    ``json-lines``: JSON objects on stdout, one metric set per line; the lines are
+    merged, a later line overriding an earlier one's value. ``json-file``: one
+    JSON object in ``path`` under /results (the container's only writable
+    directory besides /tmp).
+    """
+
+    format: Literal["json-lines", "json-file"] = Field(default="json-lines",
+                                                       description="json-lines on stdout, or a json-file in /results")
+    path: str = Field(default="/results/result.json", description="the results file, for format json-file")
+    metrics: dict[str, MetricSpec] = Field(default_factory=dict,
+                                           description="metric name -> unit and direction; each must be reported")
 
     @field_validator("path")
     @classmethod
     def _under_results(cls, v: str) -> str:
-        if not v.startswith("/results/"):
-            raise ValueError("the results file must be under /results/ (the only writable directory besides /tmp)")
+        if not v.startswith("/results/") or "/../" in v + "/" or v.endswith("/"):
+            raise ValueError(f"{v!r}: the results file must be a file under /results/ "
+                             "(the only writable directory besides /tmp)")
+        return v
+
+    @field_validator("metrics")
+    @classmethod
+    def _metric_names(cls, v: dict[str, MetricSpec]) -> dict[str, MetricSpec]:
+        for name in v:
+            if not _METRIC_NAME.match(name):
+                raise ValueError(f"{name!r} is not a metric name (letters, digits, '_', '.', '-'; "
+                                 "starting with a letter or '_')")
         return v
 
 
 class Resources(_Strict):
-    cpus: float | None = Field(default=None, gt=0, description="CPU quota, e.g. 1.5")
-    cpuset: str | None = Field(default=None, description="explicit CPUs, e.g. 0-3,6")
-    memory: str | int | None = Field(default=None, description="memory limit, e.g. 512m or 2g")
+    """What the benchmark container may use: a CPU quota or explicit CPUs, and a memory limit."""
+
+    cpus: StrictFloat | None = Field(default=None, gt=0, description="CPU quota in CPUs, e.g. 1.5")
+    cpuset: str | None = Field(default=None, description="explicit CPUs, e.g. 0-3,6",
+                               json_schema_extra={"pattern": r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$"})
+    memory: Size | None = Field(default=None, description="memory limit, e.g. 512m or 2g")
 
     @field_validator("cpuset")
     @classmethod
     def _cpuset(cls, v: str | None) -> str | None:
-        if v is not None and not _CPUSET.match(v.replace(" ", "")):
-            raise ValueError(f"{v!r} is not a cpuset (use e.g. 0-3,6)")
-        return None if v is None else v.replace(" ", "")
-
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, v: str | int | None) -> str | int | None:
-        if v is not None:
-            parse_size(v)
-        return v
+        return None if v is None else check_cpuset(v)
 
     @property
     def memory_bytes(self) -> int | None:
+        """The memory limit in bytes, or None for no limit."""
         return None if self.memory is None else parse_size(self.memory)
+
+    @property
+    def cpuset_list(self) -> list[int]:
+        """The CPU numbers of ``cpuset`` (empty without one)."""
+        return cpuset_cpus(self.cpuset) if self.cpuset else []
 
 
 class GpuRequirement(_Strict):
-    count: int = Field(default=1, ge=1)
-    model: str | None = Field(default=None, description="regular expression on the GPU model name")
+    """GPUs the job needs; they reach the container through Docker device_requests."""
+
+    count: StrictInt = Field(default=1, ge=1, description="how many GPUs")
+    model: str | None = Field(default=None, description="regular expression on the GPU model name, e.g. 'H100|A100'")
 
     @field_validator("model")
     @classmethod
     def _regex(cls, v: str | None) -> str | None:
-        return _check_regex(v)
+        return check_regex(v)
 
 
 class FpgaRequirement(_Strict):
-    count: int = Field(default=1, ge=1)
-    vendor: str | None = None
-    model: str | None = Field(default=None, description="regular expression on the FPGA model")
+    """FPGA cards the job needs."""
+
+    count: StrictInt = Field(default=1, ge=1, description="how many FPGA cards")
+    vendor: str | None = Field(default=None, description="xilinx or intel (case does not matter)")
+    model: str | None = Field(default=None, description="regular expression on the FPGA model, e.g. 'u2[58]0'")
 
     @field_validator("model")
     @classmethod
     def _regex(cls, v: str | None) -> str | None:
-        return _check_regex(v)
-
-
-def _check_regex(v: str | None) -> str | None:
-    if v is not None:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"{v!r} is not a valid regular expression: {exc}") from exc
-    return v
+        return check_regex(v)
 
 
 class Requirements(_Strict):
-    pool: str | None = None
-    cpu_vendor: str | None = None
-    cpu_model: str | None = Field(default=None, description="regular expression on the CPU model name")
+    """What a host must have to run the job; the scheduler matches these against host capabilities."""
+
+    pool: str | None = Field(default=None, description="the pool the host must be in")
+    cpu_vendor: str | None = Field(default=None, description="CPU vendor, e.g. GenuineIntel or AuthenticAMD "
+                                                             "(case-insensitive substring)")
+    cpu_model: str | None = Field(default=None, description="regular expression on the CPU model name, e.g. 'EPYC'")
     gpu: GpuRequirement | None = None
     fpga: FpgaRequirement | None = None
-    min_memory: str | int | None = None
+    min_memory: Size | None = Field(default=None, description="the least host memory, e.g. 64g")
 
     @field_validator("cpu_model")
     @classmethod
     def _regex(cls, v: str | None) -> str | None:
-        return _check_regex(v)
-
-    @field_validator("min_memory")
-    @classmethod
-    def _mem(cls, v: str | int | None) -> str | int | None:
-        if v is not None:
-            parse_size(v)
-        return v
+        return check_regex(v)
 
     @property
     def min_memory_bytes(self) -> int | None:
+        """``min_memory`` in bytes, or None."""
         return None if self.min_memory is None else parse_size(self.min_memory)
 
 
 class DeviceSpec(_Strict):
-    host_path: str
-    container_path: str | None = None
-    permissions: str = "rwm"
+    """A device node mapped into the container; the host's allow-list must permit it."""
+
+    host_path: str = Field(description="device node on the host, e.g. /dev/xclmgmt12345")
+    container_path: str | None = Field(default=None, description="path inside the container (default: host_path)")
+    permissions: str = Field(default="rwm", description="cgroup permissions: a combination of r, w and m")
 
     @field_validator("permissions")
     @classmethod
     def _perms(cls, v: str) -> str:
-        if not v or set(v) - set("rwm"):
-            raise ValueError(f"{v!r}: permissions are a combination of r, w and m")
+        if not v or set(v) - set("rwm") or len(set(v)) != len(v):
+            raise ValueError(f"{v!r}: permissions are a combination of r, w and m (e.g. rw)")
         return v
 
     @field_validator("host_path", "container_path")
     @classmethod
     def _dev(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("/dev/"):
+        if v is not None and (not v.startswith("/dev/") or "/../" in v + "/"):
             raise ValueError(f"{v!r} is not a device path under /dev/")
         return v
 
+    @model_validator(mode="after")
+    def _same_path_by_default(self) -> "DeviceSpec":
+        if self.container_path is None:
+            self.container_path = self.host_path
+        return self
+
 
 class AdaptiveRepetitions(_Strict):
-    target_cv: float = Field(gt=0, description="stop once the coefficient of variation is below this")
-    min_repetitions: int = Field(default=3, ge=2)
-    max_repetitions: int = Field(default=30, ge=2)
+    """Repeat until the coefficient of variation of every declared metric falls below ``target_cv``.
+
+    Between ``min_repetitions`` and ``max_repetitions`` measured repetitions; replaces ``repetitions``.
+    """
+
+    target_cv: StrictFloat = Field(gt=0, lt=1, description="stop once stdev/mean is below this, e.g. 0.02")
+    min_repetitions: StrictInt = Field(default=3, ge=2, description="repetitions always run")
+    max_repetitions: StrictInt = Field(default=30, ge=2, le=1000, description="give up converging after this many")
 
     @model_validator(mode="after")
     def _bounds(self) -> "AdaptiveRepetitions":
         if self.max_repetitions < self.min_repetitions:
-            raise ValueError("max_repetitions must be at least min_repetitions")
+            raise ValueError(f"max_repetitions ({self.max_repetitions}) must be at least "
+                             f"min_repetitions ({self.min_repetitions})")
         return self
 
 
 class Thresholds(_Strict):
-    max_regression_pct: float = Field(default=5.0, ge=0)
-    per_metric: dict[str, float] = Field(default_factory=dict)
+    """How much worse than the baseline a metric may get before the verdict is a regression."""
+
+    max_regression_pct: StrictFloat = Field(default=5.0, ge=0, description="for every metric, in percent")
+    per_metric: dict[str, Annotated[StrictFloat, Field(ge=0)]] = Field(
+        default_factory=dict, description="metric name -> its own limit in percent")
 
 
-LabelValue = Annotated[str | int | float | bool, Field()]
+LabelValue = Annotated[str | StrictInt | StrictFloat | bool, BeforeValidator(_label_value)]
 
 
 class JobSpec(_Strict):
-    """A benchmark job."""
+    """A benchmark job: which image to run, how often, where, and how it reports results."""
 
-    name: str = Field(description="lower-case name of the benchmark, e.g. cpu-sysbench")
-    image: str = Field(description="image tag or name@sha256:digest")
-    command: list[str] | None = None
-    args: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
-    warmup: int = Field(default=1, ge=0, le=100)
-    repetitions: int = Field(default=5, ge=1, le=1000)
-    fresh_container_per_repetition: bool = True
+    name: str = Field(description="the benchmark's name: lower-case letters, digits, '.', '_', '-'; "
+                                  "e.g. cpu-sysbench", json_schema_extra={"pattern": _NAME.pattern})
+    image: str = Field(description="image reference: a tag (benchfarm/sysbench:latest) or a digest "
+                                   "(name@sha256:...); the digest actually run is pinned at submit")
+    command: StringList | None = Field(default=None, description="replaces the image's command; default: the image's")
+    args: StringList = Field(default_factory=list, description="appended to the command")
+    env: dict[str, EnvValue] = Field(default_factory=dict, description="environment variables (numbers are taken as text)")
+    warmup: StrictInt = Field(default=1, ge=0, le=100, description="repetitions run first and not measured")
+    repetitions: StrictInt = Field(default=5, ge=1, le=1000, description="measured repetitions")
+    fresh_container_per_repetition: bool = Field(
+        default=True, description="a new container for every repetition (false: one container started again)")
     adaptive: AdaptiveRepetitions | None = None
-    timeout_s: float = Field(default=600, gt=0, le=7 * 24 * 3600)
+    timeout_s: StrictFloat = Field(default=600, gt=0, le=7 * 24 * 3600,
+                                   description="seconds one repetition may run before it is killed")
     resources: Resources = Field(default_factory=Resources)
     requirements: Requirements = Field(default_factory=Requirements)
-    devices: list[DeviceSpec] = Field(default_factory=list)
-    network: Literal["none", "bridge", "host"] = "none"
-    cap_add: list[str] = Field(default_factory=list)
+    devices: list[DeviceSpec] = Field(default_factory=list, description="device nodes mapped into the container")
+    network: Literal["none", "bridge", "host"] = Field(default="none", description="the container's network")
+    cap_add: StringList = Field(default_factory=list,
+                               description="Linux capabilities to add (all are dropped), e.g. SYS_NICE")
     results: ResultsSpec = Field(default_factory=ResultsSpec)
-    labels: dict[str, LabelValue] = Field(default_factory=dict)
-    priority: int = Field(default=5, ge=0, le=9, description="9 is served first")
+    labels: dict[str, LabelValue] = Field(default_factory=dict,
+                                          description="free labels stored with the results: git_ref, ci_build, owner")
+    priority: StrictInt = Field(default=5, ge=0, le=9, description="0..9, 9 is served first")
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         if not _NAME.match(v):
-            raise ValueError(f"{v!r}: use lower-case letters, digits, '.', '_' and '-' (at most 100)")
+            raise ValueError(f"{v!r}: use lower-case letters, digits, '.', '_' and '-', starting and ending "
+                             "with a letter or digit (at most 100)")
         return v
 
     @field_validator("image")
     @classmethod
     def _image(cls, v: str) -> str:
-        if not v.strip() or any(c.isspace() for c in v):
-            raise ValueError(f"{v!r} is not an image reference")
+        return check_image_reference(v)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not _ENV_NAME.match(key):
+                raise ValueError(f"{key!r} is not an environment variable name (letters, digits and '_')")
         return v
+
+    @field_validator("cap_add")
+    @classmethod
+    def _caps(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(normalize_capability(c) for c in v))
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> "JobSpec":
+        declared = self.results.metrics
+        errors = []
+        if declared:
+            for name, pct in self.thresholds.per_metric.items():
+                if name not in declared:
+                    errors.append(InitErrorDetails(
+                        type=PydanticCustomError("undeclared_metric",
+                                                 "{name} is not a metric in results.metrics ({declared})",
+                                                 {"name": repr(name), "declared": ", ".join(declared)}),
+                        loc=("thresholds", "per_metric", name), input=pct))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    @property
+    def measured_repetitions_max(self) -> int:
+        """The most measured repetitions this job can run (``adaptive.max_repetitions`` when adaptive)."""
+        return self.adaptive.max_repetitions if self.adaptive else self.repetitions

@@ -1,4 +1,15 @@
-"""Extracting a repetition's metrics from what the benchmark printed or wrote."""
+"""Extracting a repetition's metrics from what the benchmark printed or wrote.
+
+The contract with a benchmark image (``results.format`` in the job spec):
+
+- ``json-lines``: JSON objects on stdout, one metric set per line. Lines are
+  merged in order, so a later line's value for a metric replaces an earlier
+  one (print progress lines, then the final figures). A line starting with
+  ``{`` must be a valid JSON object; any other line is log output and ignored.
+- ``json-file``: one JSON object in the spec's ``results.path`` under /results.
+
+Metric values are JSON numbers (booleans and strings are not metrics).
+"""
 
 from __future__ import annotations
 
@@ -8,55 +19,83 @@ from typing import Any
 
 from benchfarm.errors import BenchmarkFailedError
 
+_HINT = "the spec's results.metrics must match what the benchmark reports; see `benchfarm jobs logs`"
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 def _numbers(obj: dict[str, Any]) -> dict[str, float]:
-    out = {}
-    for k, v in obj.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+    return {k: float(v) for k, v in obj.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
+
+
+def _from_json_lines(stdout: str) -> tuple[dict[str, Any], str]:
+    merged: dict[str, Any] = {}
+    for number, raw in enumerate(stdout.splitlines(), start=1):
+        line = raw.strip()
+        if not line.startswith("{"):
             continue
-        if math.isfinite(float(v)):
-            out[k] = float(v)
-    return out
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise BenchmarkFailedError(
+                f"stdout line {number} looks like JSON but is not valid ({exc.msg} at column {exc.colno}): "
+                f"{_excerpt(line)}",
+                hint="print each metric set as one complete JSON object per line") from None
+        merged.update(obj)
+    return merged, "stdout (JSON lines)"
+
+
+def _from_json_file(path: str, files: dict[str, bytes]) -> tuple[dict[str, Any], str]:
+    raw = files.get(path)
+    if raw is None:
+        present = ", ".join(sorted(files)) or "none"
+        raise BenchmarkFailedError(f"the benchmark wrote no results file {path} (files in /results: {present})",
+                                   hint="check results.path in the spec and `benchfarm jobs logs`")
+    try:
+        obj = json.loads(raw)
+    except UnicodeDecodeError:
+        raise BenchmarkFailedError(f"{path} is not UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
+        raise BenchmarkFailedError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                                   hint="the benchmark must write one JSON object of metrics") from None
+    if not isinstance(obj, dict):
+        raise BenchmarkFailedError(f"{path} must hold a JSON object of metrics, not a {type(obj).__name__}")
+    return obj, path
 
 
 def parse_results(spec: Any, stdout: str, files: dict[str, bytes]) -> dict[str, float]:
     """The metrics of one repetition.
 
-    ``json-lines``: every stdout line that is a JSON object contributes its
-    numeric fields (later lines win); other lines are ignored as log output.
-    ``json-file``: the JSON object in the spec's results path under /results.
-    Every metric the spec declares must be present; undeclared numeric fields
-    are kept too. Raises BenchmarkFailedError naming what is missing.
+    Args:
+        spec: the JobSpec (its ``results`` says the format, the file path and the declared metrics).
+        stdout: the container's standard output.
+        files: the files the benchmark wrote, keyed by their path in the container (``/results/...``).
+
+    Returns:
+        The declared metrics, as floats; when the spec declares none, every numeric field reported.
+
+    Raises:
+        BenchmarkFailedError: a malformed JSON line (named by its line number), a missing or
+            malformed results file, or a declared metric that is absent or not a finite number.
     """
     results = spec.results
-    found: dict[str, float] = {}
     if results.format == "json-lines":
-        for line in stdout.splitlines():
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                found.update(_numbers(obj))
-        where = "stdout (JSON lines)"
+        reported, where = _from_json_lines(stdout)
     else:
-        raw = files.get(results.path)
-        if raw is None:
-            raise BenchmarkFailedError(f"the benchmark wrote no results file {results.path}",
-                                       hint="check the image's result format and `benchfarm jobs logs`")
-        try:
-            obj = json.loads(raw)
-        except ValueError as exc:
-            raise BenchmarkFailedError(f"{results.path} is not valid JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise BenchmarkFailedError(f"{results.path} must hold a JSON object of metrics")
-        found = _numbers(obj)
-        where = results.path
-    missing = [m for m in results.metrics if m not in found]
+        reported, where = _from_json_file(results.path, files)
+    if not results.metrics:
+        return _numbers(reported)
+    missing = [m for m in results.metrics if m not in reported]
     if missing:
-        raise BenchmarkFailedError(f"metrics {', '.join(missing)} not found in {where}",
-                                   hint="the spec's results.metrics must match what the benchmark reports")
-    return found
+        seen = ", ".join(sorted(reported)) or "nothing"
+        noun = "metric" if len(missing) == 1 else "metrics"
+        raise BenchmarkFailedError(f"{noun} {', '.join(missing)} not found in {where} (it reported: {seen})",
+                                   hint=_HINT)
+    values = _numbers({m: reported[m] for m in results.metrics})
+    bad = [f"{m}={reported[m]!r}" for m in results.metrics if m not in values]
+    if bad:
+        raise BenchmarkFailedError(f"metric values are not finite numbers in {where}: {', '.join(bad)}", hint=_HINT)
+    return values
