@@ -39,8 +39,43 @@ def _metrics_table(job: dict[str, Any]) -> Table:
     return table
 
 
+#: How long waiting for a job rides out an API or Redis that does not answer.
+API_OUTAGE_TOLERANCE_S = 300.0
+
+
 def wait_with_progress(client: ApiClient, job_id: str, quiet: bool = False) -> dict[str, Any]:
-    """Follow the job's events with a live status line until it is final; returns the final record."""
+    """Follow the job's events with a live status line until it is final; returns the final record.
+
+    A lost event stream (the API or Redis restarted) does not end the wait: the job
+    goes on, so the record is polled until it is final, riding out an API that does
+    not answer for up to ``API_OUTAGE_TOLERANCE_S`` seconds at a time.
+
+    Raises:
+        ServiceUnavailableError: the API stayed unreachable longer than that.
+    """
+    from benchfarm.errors import ServiceUnavailableError
+
+    try:
+        _follow_with_progress(client, job_id, quiet)
+    except ServiceUnavailableError as exc:
+        err.print(f"[yellow]warning:[/yellow] {exc.message}; polling the job instead", highlight=False)
+    down_since: float | None = None
+    while True:
+        try:
+            job = client.job(job_id)
+            down_since = None
+        except ServiceUnavailableError:
+            down_since = down_since or time.monotonic()
+            if time.monotonic() - down_since > API_OUTAGE_TOLERANCE_S:
+                raise
+            time.sleep(2)
+            continue
+        if job["status"] in FINAL:
+            return job
+        time.sleep(1)
+
+
+def _follow_with_progress(client: ApiClient, job_id: str, quiet: bool) -> None:
     start = time.monotonic()
     state = {"done": 0, "of": "?", "host": "-", "status": "queued"}
     with err.status(f"{job_id}: queued", spinner="dots") as status:
@@ -60,11 +95,6 @@ def wait_with_progress(client: ApiClient, job_id: str, quiet: bool = False) -> d
                 err.print(f"  requeued: {data.get('reason')}", highlight=False)
             status.update(f"{job_id}: {state['status']} on {state['host']} — {state['done']}/{state['of']} repetitions, "
                           f"{time.monotonic() - start:.0f}s")
-    job = client.job(job_id)
-    while job["status"] not in FINAL:  # the stream ended early (API restart): poll
-        time.sleep(1)
-        job = client.job(job_id)
-    return job
 
 
 def submit(

@@ -1,0 +1,128 @@
+"""Verdicts on the real farm, through the real CLI: A/A gives no change, a planted slowdown regresses.
+
+The benchmark is a busybox shell loop that times itself (``/proc/uptime``, 10 ms
+resolution) and prints ``{"ms": <elapsed>}``; lower is better. The slow variant runs
+35% more iterations. Jobs are submitted with ``benchfarm submit --wait --baseline
+... --junit ...`` exactly as the README's Jenkins recipe does, and the exit code and
+JUnit file are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.integration.jobs_support import busybox_spec, cli, dump, write_spec
+
+pytestmark = pytest.mark.integration
+
+ITERATIONS = 300_000
+SLOW_ITERATIONS = int(ITERATIONS * 1.35)
+SCRIPT = (
+    't(){ read u _ < /proc/uptime; echo ${u/./}; }; '
+    's=$(t); i=0; while [ $i -lt $N ]; do i=$((i+1)); done; e=$(t); '
+    'echo "{\\"ms\\": $(( (e-s)*10 ))}"'
+)
+
+
+def _loop_spec(image: str, name: str, iterations: int) -> dict:
+    return busybox_spec(
+        image,
+        SCRIPT,
+        name=name,
+        env={"N": str(iterations)},
+        warmup=1,
+        repetitions=6,  # n=6 per side: the rank test can reach p < 0.05 (min two-sided p = 0.0022)
+        timeout_s=60,
+        results={"format": "json-lines", "metrics": {"ms": {"unit": "ms", "direction": "lower"}}},
+        # a shared 2-core machine drifts by a few percent between jobs; the planted change is 35%
+        thresholds={"max_regression_pct": 12.0},
+    )
+
+
+def _junit(path: Path) -> ET.Element:
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites", ET.tostring(root)[:500]
+    return root.find("testsuite")
+
+
+@pytest.fixture(scope="module")
+def baseline_job(farm, busybox_image, tmp_path_factory) -> tuple[str, str]:
+    """A baseline run of the loop, labelled like a main-branch CI build; returns (spec name, job id)."""
+    name = f"verdict-loop-{uuid.uuid4().hex[:6]}"
+    tmp = tmp_path_factory.mktemp("baseline")
+    spec = write_spec(tmp, _loop_spec(busybox_image, name, ITERATIONS))
+    res = cli("submit", str(spec), "--wait", "--json", "--label", "git_branch=main", "--label", "git_ref=0a1b2c3d4e")
+    assert res.returncode == 0, res.stderr[-3000:]
+    job = json.loads(res.stdout)
+    assert job["status"] == "succeeded" and len([r for r in job["repetitions"] if not r["warmup"]]) == 6, dump(job)
+    return name, job["id"]
+
+
+def test_aa_same_image_twice_is_no_change(busybox_image, baseline_job, tmp_path):
+    name, base_id = baseline_job
+    spec = write_spec(tmp_path, _loop_spec(busybox_image, name, ITERATIONS))
+    junit = tmp_path / "out.xml"
+    res = cli("submit", str(spec), "--wait", "--baseline", "main@0a1b2c3", "--junit", str(junit), "--json",
+              "--no-confirm", "--label", "BUILD_TAG=jenkins-aa-1")
+    assert res.returncode == 0, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    verdict = json.loads(res.stdout)
+    assert verdict["baseline_id"] == base_id and verdict["baseline_ref"] == "main@0a1b2c3"
+    assert [m["metric"] for m in verdict["metrics"]] == ["ms"]
+    assert all(m["verdict"] == "no change" for m in verdict["metrics"]), dump(verdict)
+    suite = _junit(junit)
+    assert suite.get("tests") == "1" and suite.get("failures") == "0" and suite.get("errors") == "0"
+    case = suite.find("testcase")
+    assert case.get("name") == "ms" and case.find("failure") is None
+    assert "baseline median" in case.find("system-out").text
+
+    # `benchfarm compare` gives the same verdict, and the API serves the same JUnit
+    res2 = cli("compare", verdict["job_id"], "--baseline", base_id, "--json", "--no-confirm")
+    assert res2.returncode == 0, res2.stderr[-2000:]
+    assert json.loads(res2.stdout)["metrics"][0]["verdict"] == "no change"
+    from benchfarm.client import ApiClient
+    from benchfarm.settings import get_settings
+
+    served = ApiClient.from_settings(get_settings()).get(f"/jobs/{verdict['job_id']}/junit", baseline=base_id).text
+    assert served == junit.read_text()
+
+
+def test_planted_slowdown_regresses_with_confirmation(busybox_image, baseline_job, tmp_path):
+    name, base_id = baseline_job
+    spec = write_spec(tmp_path, _loop_spec(busybox_image, name, SLOW_ITERATIONS))
+    junit = tmp_path / "out.xml"
+    res = cli("submit", str(spec), "--wait", "--baseline", base_id, "--junit", str(junit), "--json", "--confirm",
+              timeout=400)
+    assert res.returncode == 1, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    verdict = json.loads(res.stdout)
+    m = verdict["metrics"][0]
+    assert m["verdict"] == "regressed" and m["confirmed"] is True, dump(verdict)
+    assert m["change_pct"] > 12.0 and m["p_value"] < 0.05
+    assert verdict["rerun_id"] and m["rerun"]["verdict"] == "regressed"
+    suite = _junit(junit)
+    assert suite.get("failures") == "1"
+    failure = suite.find("testcase").find("failure")
+    assert failure is not None and "regression of ms" in failure.get("message")
+    assert "baseline median" in failure.get("message") and "unconfirmed" not in failure.get("message")
+
+
+def test_failed_job_with_baseline_exits_2_with_an_error_junit(busybox_image, baseline_job, tmp_path):
+    name, base_id = baseline_job
+    spec = write_spec(tmp_path, busybox_spec(busybox_image, "exit 3", name=name, warmup=0, repetitions=1))
+    junit = tmp_path / "out.xml"
+    res = cli("submit", str(spec), "--wait", "--baseline", base_id, "--junit", str(junit))
+    assert res.returncode == 2, f"exit {res.returncode}\n{res.stderr[-3000:]}"
+    assert "exit code 3" in res.stderr
+    suite = _junit(junit)
+    assert suite.get("errors") == "1" and suite.find("testcase").find("error") is not None
+
+
+def test_unknown_baseline_exits_2(busybox_image, tmp_path):
+    spec = write_spec(tmp_path, _loop_spec(busybox_image, f"verdict-none-{uuid.uuid4().hex[:6]}", 1000))
+    res = cli("submit", str(spec), "--wait", "--baseline", "latest", "--no-confirm")
+    assert res.returncode == 2, f"exit {res.returncode}\n{res.stderr[-3000:]}"
+    assert "no succeeded job of spec" in res.stderr
