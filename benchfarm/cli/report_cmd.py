@@ -1,0 +1,28 @@
+"""`benchfarm report JOB_ID... -o report.html`: a self-contained HTML report with plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from benchfarm.cli.console import out, progress
+from benchfarm.settings import get_settings
+
+
+def report(
+    job_ids: Annotated[list[str], typer.Argument(help="One or more job ids.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path("report.html"),
+) -> None:
+    """Write a self-contained HTML report (timelines of the collectors' samples, distributions of
+    repetitions) for people without Kibana."""
+    from benchfarm.report import write_report
+
+    progress(f"fetching {len(job_ids)} job(s) and their samples")
+    path = write_report(job_ids, get_settings(), output)
+    out.print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

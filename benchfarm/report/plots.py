@@ -1,0 +1,97 @@
+"""Plots as base64 PNG data URIs (matplotlib, Agg backend): timelines and repetition distributions."""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import datetime
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from benchfarm.report.data import JobData, Series  # noqa: E402
+
+# panel title -> (unit label, [(collector, field, legend)])  — the same fields as the Job run dashboard
+TIMELINES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
+    "CPU": ("%", [("host", "cpuset_util_pct", "job cpuset (host)"), ("host", "cpu_util_pct", "all CPUs (host)"),
+                  ("cgroup", "cpu_util_pct", "container (cgroup)")]),
+    "Memory": ("MiB", [("cgroup", "memory_usage_bytes", "container"), ("host", "mem_used_bytes", "host used")]),
+    "I/O": ("MiB/s", [("cgroup", "io_read_bytes_per_s", "container read"),
+                      ("cgroup", "io_write_bytes_per_s", "container write"),
+                      ("host", "disk_read_bytes_per_s", "host disk read"),
+                      ("host", "disk_write_bytes_per_s", "host disk write")]),
+    "GPU": ("% / W", [("gpu", "gpu0_util_pct", "GPU 0 util %"), ("gpu", "gpu0_mem_util_pct", "GPU 0 mem util %"),
+                      ("gpu", "gpu0_power_w", "GPU 0 power W")]),
+}
+_SCALE = {"MiB": 1 / (1 << 20), "MiB/s": 1 / (1 << 20)}
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _rep_spans(job: JobData) -> list[tuple[float, float, bool]]:
+    t0s = job.record.get("started_at") or job.record.get("submitted_at")
+    if not t0s:
+        return []
+    t0 = datetime.fromisoformat(t0s).timestamp()
+    spans = []
+    for rep in job.record.get("repetitions", []):
+        if rep.get("started_at") and rep.get("finished_at"):
+            spans.append((datetime.fromisoformat(rep["started_at"]).timestamp() - t0,
+                          datetime.fromisoformat(rep["finished_at"]).timestamp() - t0, bool(rep.get("warmup"))))
+    return spans
+
+
+def timeline(job: JobData, title: str) -> str | None:
+    """A timeline PNG for one panel of :data:`TIMELINES`, or None when the job has none of its fields."""
+    unit, fields = TIMELINES[title]
+    lines: list[tuple[str, Series]] = [(legend, job.samples[c][f]) for c, f, legend in fields
+                                       if f in job.samples.get(c, {})]
+    if not lines:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 2.6))
+    for i, (start, end, warmup) in enumerate(_rep_spans(job)):
+        ax.axvspan(start, end, color="#bbbbbb" if warmup else "#cfe3f7", alpha=0.5, lw=0,
+                   label=("repetition" if i == 0 else None))
+    scale = _SCALE.get(unit, 1.0)
+    for legend, s in lines:
+        ax.plot(s.t, [v * scale for v in s.v], marker=".", ms=3, lw=1.2, label=legend)
+    ax.set_title(f"{title}", loc="left", fontsize=10)
+    ax.set_xlabel("seconds since the job started")
+    ax.set_ylabel(unit)
+    ax.grid(alpha=0.3)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _png(fig)
+
+
+def distribution(name: str, values: list[float], unit: str = "") -> str:
+    """A box plot with every repetition drawn as a point over it."""
+    fig, ax = plt.subplots(figsize=(4.2, 2.6))
+    ax.boxplot([values], vert=False, widths=0.5, showmeans=False)
+    jitter = [1 + 0.08 * ((i % 5) - 2) / 2 for i in range(len(values))]
+    ax.scatter(values, jitter, s=18, color="#d62728", zorder=3, label="repetitions")
+    ax.set_yticks([])
+    ax.set_title(name, loc="left", fontsize=10)
+    ax.set_xlabel(unit)
+    ax.grid(alpha=0.3, axis="x")
+    return _png(fig)
+
+
+def comparison_plot(metric: str, baseline: list[float], candidate: list[float], unit: str = "") -> str:
+    """Baseline and candidate repetitions side by side (box + points)."""
+    fig, ax = plt.subplots(figsize=(5, 2.4))
+    ax.boxplot([baseline, candidate], vert=False, widths=0.5)
+    for y, vals, color in ((1, baseline, "#1f77b4"), (2, candidate, "#d62728")):
+        ax.scatter(vals, [y] * len(vals), s=16, color=color, zorder=3)
+    ax.set_yticks([1, 2], ["baseline", "candidate"])
+    ax.set_title(metric, loc="left", fontsize=10)
+    ax.set_xlabel(unit)
+    ax.grid(alpha=0.3, axis="x")
+    return _png(fig)
