@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from benchfarm.analysis.adaptive import adaptive_state
+from benchfarm.analysis.baselines import hardware_class
 from benchfarm.errors import BenchfarmError
 from benchfarm.jobs.model import EventType, JobRecord, JobStatus, RepetitionRecord, now
 from benchfarm.jobs.repository import JobRepository
@@ -115,7 +117,9 @@ class JobExecutor:
         from benchfarm.spec.results import parse_results
 
         image = job.image_digest or job.image_ref
-        total = spec.warmup + spec.repetitions
+        total = spec.warmup + spec.measured_repetitions_max
+        values: dict[str, list[float]] = {}  # measured values per metric, for adaptive repetitions
+        converged: bool | None = None
 
         def renew() -> None:
             if time.monotonic() - state["renewed"] >= self.config.renew_every_s:
@@ -164,7 +168,28 @@ class JobExecutor:
             if failure is not None:
                 self._finish(job.id, JobStatus.FAILED, failure)
                 return
+            if spec.adaptive and not warmup:
+                for name, value in rep.metrics.items():
+                    values.setdefault(name, []).append(value)
+                a = spec.adaptive
+                step = adaptive_state(values, target_cv=a.target_cv, min_n=a.min_repetitions,
+                                      max_n=a.max_repetitions, measured=index + 1 - spec.warmup)
+                converged = step.converged
+                if not step.should_continue:
+                    break
+        self._record_run_shape(job.id, converged)
         self._finish(job.id, JobStatus.SUCCEEDED, None)
+
+    def _record_run_shape(self, job_id: str, converged: bool | None) -> None:
+        """Store how many measured repetitions ran, adaptive convergence and the hardware class."""
+        hw = hardware_class(self.caps)
+
+        def _m(job: JobRecord) -> None:
+            job.repetitions_run = len(job.measured())
+            job.adaptive_converged = converged
+            job.hardware_class = hw
+
+        self.repo.update(job_id, _m)
 
     @staticmethod
     def _failure_reason(o: RunOutcome) -> str | None:

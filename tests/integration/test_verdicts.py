@@ -126,3 +126,19 @@ def test_unknown_baseline_exits_2(busybox_image, tmp_path):
     res = cli("submit", str(spec), "--wait", "--baseline", "latest", "--no-confirm")
     assert res.returncode == 2, f"exit {res.returncode}\n{res.stderr[-3000:]}"
     assert "no succeeded job of spec" in res.stderr
+
+
+@pytest.mark.parametrize(("target_cv", "runs", "converged"), [(0.5, 3, True), (0.000001, 4, False)])
+def test_adaptive_repetitions_record_how_many_ran_and_convergence(busybox_image, tmp_path, target_cv, runs,
+                                                                   converged):
+    spec = _loop_spec(busybox_image, f"verdict-adaptive-{uuid.uuid4().hex[:6]}", ITERATIONS)
+    spec["adaptive"] = {"target_cv": target_cv, "min_repetitions": 3, "max_repetitions": 4}
+    if not converged:  # values spread over 100..149: a CV of 1e-6 is out of reach
+        spec["command"] = ["sh", "-c", 'echo "{\\"ms\\": $(( RANDOM % 50 + 100 ))}"']
+    res = cli("submit", str(write_spec(tmp_path, spec)), "--wait", "--json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    job = json.loads(res.stdout)
+    measured = [r for r in job["repetitions"] if not r["warmup"]]
+    assert len(measured) == runs and job["repetitions_run"] == runs, dump(job)
+    assert job["adaptive_converged"] is converged
+    assert job["hardware_class"], dump(job)

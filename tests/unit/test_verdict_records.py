@@ -207,3 +207,22 @@ def test_job_verdict_confirms_with_a_labelled_rerun_and_refuses_an_unrelated_one
         job_verdict(repo, "job-b", "job-a", "job-s")
     # 'latest' from the re-run's point of view never picks the candidate's confirmation run
     assert job_verdict(repo, "job-b", "latest").baseline.id == "job-a"
+
+
+# --- adaptive repetitions over a job's metrics ---------------------------------------------------------------------
+
+from benchfarm.analysis.adaptive import adaptive_state  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("values", "measured", "expected"),
+    [
+        ({"a": [10.0, 10.0]}, 2, (True, False)),  # below the minimum of 3
+        ({"a": [10.0, 10.1, 9.9]}, 3, (False, True)),  # cv ~1% <= 2%
+        ({"a": [10.0, 10.1, 9.9], "b": [1.0, 2.0, 3.0]}, 3, (True, False)),  # b is still noisy
+        ({"a": [1.0, 2.0, 3.0, 4.0, 5.0]}, 5, (False, False)),  # the maximum reached without converging
+        ({}, 5, (False, False)),  # nothing reported: stop at the maximum, not converged
+    ],
+)
+def test_adaptive_state_goes_on_while_any_metric_is_noisy(values, measured, expected):
+    assert tuple(adaptive_state(values, target_cv=0.02, min_n=3, max_n=5, measured=measured)) == expected
