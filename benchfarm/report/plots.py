@@ -74,7 +74,7 @@ def timeline(job: JobData, title: str) -> str | None:
 def distribution(name: str, values: list[float], unit: str = "") -> str:
     """A box plot with every repetition drawn as a point over it."""
     fig, ax = plt.subplots(figsize=(4.2, 2.6))
-    ax.boxplot([values], vert=False, widths=0.5, showmeans=False)
+    ax.boxplot([values], orientation="horizontal", widths=0.5, showmeans=False)
     jitter = [1 + 0.08 * ((i % 5) - 2) / 2 for i in range(len(values))]
     ax.scatter(values, jitter, s=18, color="#d62728", zorder=3, label="repetitions")
     ax.set_yticks([])
@@ -87,7 +87,7 @@ def distribution(name: str, values: list[float], unit: str = "") -> str:
 def comparison_plot(metric: str, baseline: list[float], candidate: list[float], unit: str = "") -> str:
     """Baseline and candidate repetitions side by side (box + points)."""
     fig, ax = plt.subplots(figsize=(5, 2.4))
-    ax.boxplot([baseline, candidate], vert=False, widths=0.5)
+    ax.boxplot([baseline, candidate], orientation="horizontal", widths=0.5)
     for y, vals, color in ((1, baseline, "#1f77b4"), (2, candidate, "#d62728")):
         ax.scatter(vals, [y] * len(vals), s=16, color=color, zorder=3)
     ax.set_yticks([1, 2], ["baseline", "candidate"])
