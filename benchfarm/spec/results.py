@@ -55,7 +55,7 @@ def _from_json_file(path: str, files: dict[str, bytes]) -> tuple[dict[str, Any],
         raise BenchmarkFailedError(f"the benchmark wrote no results file {path} (files in /results: {present})",
                                    hint="check results.path in the spec and `benchfarm jobs logs`")
     try:
-        obj = json.loads(raw)
+        obj = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise BenchmarkFailedError(f"{path} is not UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
