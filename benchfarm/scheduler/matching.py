@@ -113,9 +113,9 @@ def _fpga(spec: JobSpec, h: HostCapabilities) -> Iterator[Unmet]:
 
 def _memory(spec: JobSpec, h: HostCapabilities) -> Iterator[Unmet]:
     need = max(spec.requirements.min_memory_bytes or 0, spec.resources.memory_bytes or 0)
-    if need and need > h.memory_bytes:
-        yield Unmet("memory", f"{_mib(need)} of memory", "that much memory",
-                    f"{_mib(h.memory_bytes)}" if h.memory_bytes else "unknown memory")
+    # 0 means the host's memory is unknown (no /proc/meminfo reading yet): not held against it
+    if need and h.memory_bytes and need > h.memory_bytes:
+        yield Unmet("memory", f"{_mib(need)} of memory", "that much memory", _mib(h.memory_bytes))
 
 
 def _cpus(spec: JobSpec, h: HostCapabilities) -> Iterator[Unmet]:

@@ -74,7 +74,18 @@ def index_lines(text: str) -> tuple[dict[Path_, int], list[SpecProblem]]:
     except yaml.YAMLError:
         return lines, duplicates
 
+    visiting: set[int] = set()  # an alias can make the node graph cyclic (`a: &x [*x]`)
+
     def walk(node: yaml.Node, path: Path_) -> None:
+        if id(node) in visiting:
+            return
+        visiting.add(id(node))
+        try:
+            _walk(node, path)
+        finally:
+            visiting.discard(id(node))
+
+    def _walk(node: yaml.Node, path: Path_) -> None:
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
             for key, value in node.value:

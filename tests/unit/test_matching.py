@@ -122,6 +122,11 @@ def test_refusals_name_the_unmet_requirement(kw, hosts, reasons):
     assert res.reasons == reasons
 
 
+def test_a_host_of_unknown_memory_is_not_refused_for_memory():
+    unknown = CPU_HOST.model_copy(update={"memory_bytes": 0})
+    assert match_hosts(spec(resources={"memory": "1g"}), [unknown]).hosts == [unknown]
+
+
 def test_per_host_reasons_list_every_unmet_requirement():
     s = spec(requirements={"pool": "gpu", "gpu": {"count": 1}}, cap_add=["NET_RAW"])
     assert [u.key for u in unmet(s, CPU_HOST)] == ["pool", "gpu", "cap_add"]

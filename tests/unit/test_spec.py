@@ -164,6 +164,9 @@ def test_every_problem_is_reported_at_once():
     ("name: x\nimage: a: b\n", ["<s> line 2: not valid YAML or JSON: mapping values are not allowed here"]),
     ("- just\n- a list\n", ["<s> line 1: a job spec must be a mapping of fields, not a list"]),
     ("", ["<s> line 1: a job spec must be a mapping of fields, not an empty document"]),
+    ("name: x\nimage: y\nargs: &a [*a]\n", ["<s> line 3: args.0: Input should be a valid string"]),  # cyclic alias
+    ("name: x\nimage: y\nresources:\n  cpus: 1\n  cpus: 2\n",
+     ["<s> line 5: resources.cpus: duplicate key (first at line 4)"]),
 ])
 def test_text_errors_give_source_line_and_field(text, expected):
     with pytest.raises(SpecError) as exc:
