@@ -186,8 +186,29 @@ def _housekeeping(settings: Settings, caps: HostCapabilities, stop: threading.Ev
             log.warning("housekeeping pass failed", exc_info=True)
 
 
+def _preload_job_path() -> None:
+    """Import everything a job needs before any thread starts.
+
+    Celery's prefork pool forks its children while this process's housekeeping
+    thread may be importing a module; a child forked at that instant inherits a
+    held import lock and deadlocks on its first job. Importing it all up front,
+    single-threaded, means no import is ever in flight at a fork.
+    """
+    import importlib
+
+    for name in ("benchfarm.worker.publishing", "benchfarm.store.writer", "benchfarm.store.sinks",
+                 "benchfarm.store.documents", "benchfarm.adapters.elasticsearch", "benchfarm.adapters.docker_engine",
+                 "benchfarm.adapters.redis_store", "benchfarm.collectors.sampler", "benchfarm.collectors.host",
+                 "benchfarm.collectors.cgroup", "benchfarm.collectors.gpu", "benchfarm.collectors.fpga",
+                 "benchfarm.spec.model", "benchfarm.spec.results", "benchfarm.spec.loader", "benchfarm.runner.runner",
+                 "benchfarm.runner.container_spec", "benchfarm.runner.host_lock", "benchfarm.scheduler.matching",
+                 "benchfarm.scheduler.host_registry", "benchfarm.inventory.hardware", "benchfarm.jobs.repository"):
+        importlib.import_module(name)
+
+
 def run_worker(settings: Settings, queues_override: list[str] | None = None) -> None:
     """Register this host and consume its capability queues until stopped (blocks)."""
+    _preload_job_path()
     from benchfarm.adapters.celery_app import configure, start_worker
     from benchfarm.adapters.redis_store import RedisKV
     from benchfarm.scheduler.host_registry import HostRegistry
