@@ -1,8 +1,9 @@
 """Elasticsearch adapter: the only module that imports ``elasticsearch``.
 
 One table (``_translate``) turns the client's errors into benchfarm errors:
-unreachable -> ServiceUnavailableError (the store then spools to disk),
-anything the server refuses -> StoreError.
+unreachable, timed out, 502/503/504, or any other transport failure ->
+ServiceUnavailableError (the store then spools to disk); anything else the
+server refuses (4xx, 500) -> StoreError.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ def _translate(url: str, action: str) -> Iterator[None]:
         raise ServiceUnavailableError(f"Elasticsearch at {url} is not answering ({action})",
                                       hint="is Elasticsearch up? `benchfarm stack status`") from exc
     except ApiError as exc:
-        if exc.meta.status in (502, 503, 504):
+        if exc.meta.status in (429, 502, 503, 504):  # pushed back or a proxy without a server: try again later
             raise ServiceUnavailableError(f"Elasticsearch at {url} is unavailable ({action}: {exc.meta.status})",
                                           hint="is Elasticsearch up? `benchfarm stack status`") from exc
-        raise StoreError(f"Elasticsearch refused {action}: {exc.meta.status} {exc.message}") from exc
+        raise StoreError(f"Elasticsearch refused {action}: {exc.meta.status} {exc.message}",
+                         hint="a mapping conflict or a bad request: see the cause below") from exc
+    except elastic_transport.TransportError as exc:  # TLS, serialisation: the conversation itself failed
+        raise ServiceUnavailableError(f"talking to Elasticsearch at {url} failed ({action}): {exc}",
+                                      hint="is Elasticsearch up? `benchfarm stack status`") from exc
 
 
 class EsClient:

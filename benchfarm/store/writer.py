@@ -54,54 +54,87 @@ class StoreWriter:
             self.es.put_index_template(name, body)
         self._templates_ok = True
 
-    def _send(self, actions: list[dict[str, Any]]) -> None:
-        """Bulk-send with retries; raise ServiceUnavailableError when Elasticsearch stays away."""
+    def _send(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Bulk-send with retries; returns the documents the server refused for good (also written to the
+        dead-letter file). Raises ServiceUnavailableError when Elasticsearch stays away, StoreError when it
+        refuses the whole request."""
 
         @retry(retry=retry_if_exception_type(ServiceUnavailableError), stop=stop_after_attempt(self.retries),
                wait=wait_exponential(multiplier=0.2, max=2), reraise=True)
-        def attempt() -> None:
+        def attempt() -> list[dict[str, Any]]:
             if not self._templates_ok:
                 self.install_templates()
             _, errors = self.es.bulk(actions)
             real = [e for e in errors if _status(e) != 409]  # 409: already there from an earlier try
-            if real:
-                unavailable = [e for e in real if _status(e) in (429, 503)]
-                if unavailable:
-                    raise ServiceUnavailableError(f"Elasticsearch pushed back on {len(unavailable)} documents")
-                self._reject(real)
+            unavailable = [e for e in real if _status(e) in (429, 503)]
+            if unavailable:  # the whole batch again: what went in answers 409 (create) or is rewritten (index)
+                raise ServiceUnavailableError(f"Elasticsearch pushed back on {len(unavailable)} documents",
+                                              hint="is Elasticsearch overloaded? `benchfarm stack status`")
+            return real
 
-        attempt()
+        rejected = attempt()
+        if rejected:
+            self._dead_letter(rejected)
+        return rejected
 
-    def _reject(self, errors: list[dict[str, Any]]) -> None:
+    def _dead_letter(self, errors: list[dict[str, Any]]) -> None:
         """Documents the server refuses for good (mapping errors) go to a dead-letter file, loudly."""
         with open(self.dead_letter, "a") as f:
             for e in errors:
                 f.write(json.dumps(e, default=str) + "\n")
-        first = next(iter(errors[0].values()), {})
-        raise StoreError(f"Elasticsearch refused {len(errors)} documents (first: {first.get('error')}); "
-                         f"they are kept in {self.dead_letter}")
+        log.error("Elasticsearch refused %d documents; kept in %s", len(errors), self.dead_letter)
+
+    def _refused(self, rejected: list[dict[str, Any]]) -> StoreError:
+        first = next(iter(rejected[0].values()), {})
+        return StoreError(f"Elasticsearch refused {len(rejected)} documents (first: {first.get('error')}); "
+                          f"they are kept in {self.dead_letter}",
+                          hint="a mapping conflict: check the document against `benchfarm.store.templates`")
 
     def write(self, actions: list[dict[str, Any]]) -> bool:
-        """Write actions durably: to Elasticsearch, or to the spool. Returns True if they reached ES."""
+        """Write actions durably: to Elasticsearch, or to the spool.
+
+        The spool is replayed first, so documents reach Elasticsearch in the order they were written.
+
+        Returns:
+            True if they reached Elasticsearch, False if they were spooled (Elasticsearch away).
+        Raises:
+            StoreError: Elasticsearch refused some documents for good (the others were stored, the spool
+                was emptied, and the refused ones are in the dead-letter file), or refused the request.
+        """
         with self.spool.locked():
             pending = self.spool.read()
+            rejected: list[dict[str, Any]] = []
             try:
                 if pending:
-                    self._send(pending)
-                    self.spool.clear()
+                    try:
+                        rejected += self._send(pending)
+                    except StoreError:  # the whole replay request refused: keep the new batch behind it
+                        self._spool(actions)
+                        raise
+                    self.spool.clear()  # refused ones are in the dead-letter file: never a poison pill
                     log.warning("replayed %d spooled documents to Elasticsearch", len(pending))
                 if actions:
-                    self._send(actions)
-                return True
+                    rejected += self._send(actions)
             except ServiceUnavailableError:
-                if actions:
-                    self.spool.append(actions)
-                    self.spooled_batches += 1
-                    log.warning("Elasticsearch away: %d documents spooled to %s", len(actions), self.spool.path)
+                self._spool(actions)
                 return False
+        if rejected:
+            raise self._refused(rejected)
+        return True
+
+    def _spool(self, actions: list[dict[str, Any]]) -> None:
+        if actions:
+            self.spool.append(actions)
+            self.spooled_batches += 1
+            log.warning("Elasticsearch away: %d documents spooled to %s", len(actions), self.spool.path)
 
     def replay_spool(self) -> int:
-        """Send what the spool holds; returns how many actions were replayed (0 when ES is still away)."""
+        """Send what the spool holds, in order.
+
+        Returns:
+            How many actions were replayed (0 when the spool is empty or Elasticsearch is still away).
+            Documents refused for good are counted, logged and kept in the dead-letter file.
+        """
         with self.spool.locked():
             pending = self.spool.read()
             if not pending:

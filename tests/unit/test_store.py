@@ -1,0 +1,284 @@
+"""The store's pure logic: document ids, sample documents, the disk spool, the writer's spool/replay/reject
+rules (over a fake client with the EsClient interface) and the adapter's error table.
+
+The real-server behaviour (mappings, data stream, exact counts after a replay) is in
+tests/integration/test_store.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import elastic_transport
+import pytest
+from elasticsearch import ApiError
+
+from benchfarm.adapters.elasticsearch import _translate
+from benchfarm.collectors.base import Sample
+from benchfarm.errors import ServiceUnavailableError, StoreError
+from benchfarm.store import documents, ids
+from benchfarm.store.sinks import MetricSink
+from benchfarm.store.spool import Spool
+from benchfarm.store.templates import index_names, templates
+from benchfarm.store.writer import StoreWriter
+
+
+class FakeEs:
+    """The EsClient calls the writer makes, over a dict; create answers 409 for an existing id, as ES does."""
+
+    def __init__(self) -> None:
+        self.docs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.templates: dict[str, dict[str, Any]] = {}
+        self.down = False
+        self.refuse: set[str] = set()  # ids refused with a 400 mapping error
+        self.push_back: int = 0  # how many next bulk calls answer 429 for every document
+        self.bulk_calls = 0
+
+    def put_index_template(self, name: str, body: dict[str, Any]) -> None:
+        if self.down:
+            raise ServiceUnavailableError("down")
+        self.templates[name] = body
+
+    def bulk(self, actions):
+        actions = list(actions)
+        self.bulk_calls += 1
+        if self.down:
+            raise ServiceUnavailableError("down")
+        ok, errors = 0, []
+        for a in actions:
+            op, key = a["_op_type"], (a["_index"], a["_id"])
+            if self.push_back:
+                errors.append({op: {"_id": a["_id"], "status": 429, "error": {"type": "es_rejected_execution"}}})
+            elif a["_id"] in self.refuse:
+                errors.append({op: {"_id": a["_id"], "status": 400, "error": {"type": "document_parsing_exception"}}})
+            elif op == "create" and key in self.docs:
+                errors.append({op: {"_id": a["_id"], "status": 409, "error": {"type": "version_conflict"}}})
+            else:
+                self.docs[key] = a["_source"]
+                ok += 1
+        self.push_back = max(0, self.push_back - 1)
+        return ok, errors
+
+
+def _samples(n: int, t0: float = 1_700_000_000.0, job: str = "job-1") -> list[Sample]:
+    return [Sample(timestamp=t0 + i * 0.1, collector="host", fields={"cpu_util_pct": i, "mem_used_bytes": 10 * i},
+                   job_id=job, repetition=i // 10, host_id="h1") for i in range(n)]
+
+
+@pytest.fixture
+def es() -> FakeEs:
+    return FakeEs()
+
+
+@pytest.fixture
+def writer(es, tmp_path) -> StoreWriter:
+    return StoreWriter(es, Spool(tmp_path / "spool" / "es.jsonl"), "bf", retries=2)
+
+
+def _metric_docs(es: FakeEs) -> list[dict[str, Any]]:
+    return [d for (index, _), d in es.docs.items() if index == "bf-metrics"]
+
+
+# ---------------------------------------------------------------- ids and documents
+@pytest.mark.parametrize("change", [
+    {"job_id": "job-2"}, {"repetition": 1}, {"collector": "cgroup"}, {"host_id": "h2"}, {"timestamp": 1.000001},
+])
+def test_sample_id_is_deterministic_and_changes_with_each_key(change):
+    base = {"job_id": "job-1", "repetition": 0, "collector": "host", "host_id": "h1", "timestamp": 1.0}
+    assert ids.sample_id(**base) == ids.sample_id(**base)
+    assert ids.sample_id(**{**base, **change}) != ids.sample_id(**base)
+
+
+def test_sample_action_is_a_create_with_numbers_as_floats_under_m():
+    (s,) = _samples(1, t0=1_700_000_000.25)
+    a = documents.sample_action(s, "bf-metrics", "cpu-bench")
+    assert a["_op_type"] == "create" and a["_index"] == "bf-metrics"
+    assert a["_id"] == ids.sample_id("job-1", 0, "host", "h1", 1_700_000_000.25)
+    src = a["_source"]
+    assert src["@timestamp"] == "2023-11-14T22:13:20.250000+00:00"
+    assert src["m"] == {"cpu_util_pct": 0.0, "mem_used_bytes": 0.0} and all(type(v) is float for v in src["m"].values())
+    assert (src["job_id"], src["repetition"], src["collector"], src["host_id"], src["spec_name"]) == \
+        ("job-1", 0, "host", "h1", "cpu-bench")
+
+
+# ---------------------------------------------------------------- templates
+def test_templates_cover_every_index_and_free_form_fields_are_flattened():
+    names = index_names("bf")
+    tpls = templates("bf")
+    assert set(tpls) == set(names.values())
+    assert tpls["bf-metrics"]["data_stream"] == {}
+    for name in ("bf-results", "bf-jobs"):
+        props = tpls[name]["template"]["mappings"]["properties"]
+        assert props["labels"]["type"] == "flattened"
+        assert tpls[name]["template"]["mappings"]["dynamic"] == "false"  # an unknown field is kept, not mapped
+    results = tpls["bf-results"]["template"]["mappings"]["properties"]
+    assert {results[k]["type"] for k in ("provenance", "hardware", "summary")} == {"flattened"}
+    metric_tpl = tpls["bf-metrics"]["template"]["mappings"]["dynamic_templates"]
+    assert metric_tpl == [{"metric_numbers": {"path_match": "m.*", "mapping": {"type": "double"}}}]
+
+
+# ---------------------------------------------------------------- spool
+def test_spool_keeps_batches_in_order_and_fsyncs_each_append(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    spool = Spool(tmp_path / "a" / "s.jsonl")
+    with spool.locked():
+        spool.append([{"_id": "1"}, {"_id": "2"}])
+        spool.append([{"_id": "3"}])
+        spool.append([])  # nothing to write: no empty fsync'd line
+    assert len(synced) == 2
+    with spool.locked():
+        assert [a["_id"] for a in spool.read()] == ["1", "2", "3"]
+        spool.clear()
+        assert spool.read() == [] and len(spool) == 0
+
+
+def test_spool_skips_a_line_torn_by_a_crash(tmp_path):
+    spool = Spool(tmp_path / "s.jsonl")
+    with spool.locked():
+        spool.append([{"_id": "1"}])
+    with open(spool.path, "a") as f:
+        f.write('{"_id": "2", "_sou')  # the process died mid-write: that batch was never acknowledged
+    with spool.locked():
+        assert [a["_id"] for a in spool.read()] == ["1"]
+
+
+def test_spool_that_was_never_written_reads_empty(tmp_path):
+    spool = Spool(tmp_path / "never.jsonl")
+    with spool.locked():
+        assert spool.read() == []
+    assert len(spool) == 0
+
+
+# ---------------------------------------------------------------- writer
+def test_write_installs_templates_once_and_stores_the_batch(writer, es):
+    assert writer.write([documents.sample_action(s, "bf-metrics") for s in _samples(5)])
+    assert writer.write([documents.sample_action(s, "bf-metrics") for s in _samples(5, t0=2e9)])
+    assert set(es.templates) == set(index_names("bf").values())
+    assert len(_metric_docs(es)) == 10
+
+
+def test_while_es_is_away_batches_go_to_the_spool_and_replay_in_order_on_the_next_write(writer, es):
+    sink = MetricSink(writer)
+    es.down = True
+    sink.ship(_samples(30))
+    sink.ship(_samples(30, t0=2e9))
+    assert len(writer.spool) == 60 and writer.spooled_batches == 2 and es.docs == {}
+    es.down = False
+    sink.ship(_samples(10, t0=3e9))
+    assert len(writer.spool) == 0
+    stored = _metric_docs(es)
+    assert len(stored) == 70
+    stamps = [d["@timestamp"] for d in stored]  # dict keeps insertion order = the order ES received them
+    assert stamps == sorted(stamps)
+
+
+def test_replay_spool_returns_zero_while_away_and_the_count_once_back(writer, es):
+    es.down = True
+    writer.write([documents.sample_action(s, "bf-metrics") for s in _samples(25)])
+    assert writer.replay_spool() == 0 and len(writer.spool) == 25
+    es.down = False
+    assert writer.replay_spool() == 25
+    assert writer.replay_spool() == 0
+    assert len(_metric_docs(es)) == 25
+
+
+def test_a_replay_after_a_partial_failure_never_duplicates(writer, es):
+    actions = [documents.sample_action(s, "bf-metrics") for s in _samples(40)]
+    writer.write(actions[:15])  # these went in, then the connection broke before the rest were acknowledged
+    with writer.spool.locked():
+        writer.spool.append(actions)  # the whole batch is spooled again
+    assert writer.replay_spool() == 40  # 15 answer 409: already there, counted as success
+    assert len(_metric_docs(es)) == 40
+    assert not writer.dead_letter.exists()
+
+
+def test_push_back_is_retried_with_back_off_then_stored(writer, es):
+    es.push_back = 1  # the first bulk answers 429 for everything
+    assert writer.write([documents.sample_action(s, "bf-metrics") for s in _samples(5)])
+    assert es.bulk_calls == 2 and len(_metric_docs(es)) == 5
+
+
+def test_persistent_push_back_spools_instead_of_losing(writer, es):
+    es.push_back = 10
+    assert writer.write([documents.sample_action(s, "bf-metrics") for s in _samples(5)]) is False
+    assert len(writer.spool) == 5
+
+
+def test_a_refused_document_goes_to_the_dead_letter_file_and_the_rest_is_stored(writer, es):
+    actions = [documents.sample_action(s, "bf-metrics") for s in _samples(5)]
+    es.refuse = {actions[2]["_id"]}
+    with pytest.raises(StoreError, match="refused 1 documents") as err:
+        writer.write(actions)
+    assert err.value.hint
+    assert len(_metric_docs(es)) == 4
+    (line,) = writer.dead_letter.read_text().splitlines()
+    assert json.loads(line)["create"]["_id"] == actions[2]["_id"]
+
+
+def test_a_refused_document_in_the_spool_is_not_a_poison_pill(writer, es):
+    actions = [documents.sample_action(s, "bf-metrics") for s in _samples(5)]
+    es.refuse = {actions[0]["_id"]}
+    es.down = True
+    writer.write(actions)
+    es.down = False
+    later = [documents.sample_action(s, "bf-metrics") for s in _samples(3, t0=2e9)]
+    with pytest.raises(StoreError):
+        writer.write(later)  # the replay's refused document is reported...
+    assert len(writer.spool) == 0  # ...and the spool is emptied all the same
+    assert len(_metric_docs(es)) == 4 + 3
+    assert writer.write([documents.sample_action(s, "bf-metrics") for s in _samples(2, t0=3e9)])  # and goes on
+
+
+def test_metric_sink_logs_a_refusal_and_keeps_shipping(writer, es, caplog):
+    sink = MetricSink(writer)
+    samples = _samples(4)
+    es.refuse = {documents.sample_action(samples[1], "bf-metrics")["_id"]}
+    sink.ship(samples)  # the sampler must never die of one bad document
+    assert sink.shipped == 4 and len(_metric_docs(es)) == 3
+    assert "refused" in caplog.text
+
+
+def test_index_docs_upserts_with_op_type_index(writer, es):
+    assert writer.index_docs("bf-jobs", [("job-1", {"status": "running"})], op_type="index")
+    assert writer.index_docs("bf-jobs", [("job-1", {"status": "succeeded"})], op_type="index")
+    assert es.docs[("bf-jobs", "job-1")] == {"status": "succeeded"}
+
+
+# ---------------------------------------------------------------- the adapter's error table
+def _api_error(status: int) -> ApiError:
+    meta = elastic_transport.ApiResponseMeta(status, "1.1", elastic_transport.HttpHeaders(), 0.0, None)
+    return ApiError("boom", meta, {"error": "boom"})
+
+
+@pytest.mark.parametrize("exc,expected", [
+    (elastic_transport.ConnectionError("refused"), ServiceUnavailableError),
+    (elastic_transport.ConnectionTimeout("slow"), ServiceUnavailableError),
+    (elastic_transport.TlsError("bad cert"), ServiceUnavailableError),
+    (_api_error(429), ServiceUnavailableError),
+    (_api_error(503), ServiceUnavailableError),
+    (_api_error(400), StoreError),
+    (_api_error(404), StoreError),
+    (_api_error(500), StoreError),
+])
+def test_client_errors_become_benchfarm_errors_with_a_hint_and_the_cause(exc, expected):
+    with pytest.raises(expected) as err:
+        with _translate("http://127.0.0.1:1", "bulk indexing"):
+            raise exc
+    assert type(err.value) is expected and err.value.__cause__ is exc
+    assert err.value.hint
+    if expected is ServiceUnavailableError:
+        assert "benchfarm stack status" in err.value.hint
+
+
+def test_spool_path_from_settings_is_under_the_state_dir(tmp_path):
+    from benchfarm.settings import Settings
+
+    w = StoreWriter.from_settings(Settings(state_dir=tmp_path, index_prefix="bfx"))
+    assert w.spool.path == tmp_path / "spool" / "elasticsearch.jsonl" and w.names["metrics"] == "bfx-metrics"
+    assert Path(w.spool.path).parent.is_dir()
+    w.es.close()
