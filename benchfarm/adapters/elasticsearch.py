@@ -77,6 +77,18 @@ class EsClient:
         with _translate(self.url, f"search of {index}"):
             return self.raw.search(index=index, **body, ignore_unavailable=True).body
 
+    def scan(self, index: str, query: dict[str, Any], sort: list[Any] | None = None,
+             source: list[str] | None = None, page: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every hit of ``query`` (past the 10,000-hit window), in ``sort`` order, through a scroll."""
+        body: dict[str, Any] = {"query": query}
+        if sort:
+            body["sort"] = sort
+        if source is not None:
+            body["_source"] = source
+        with _translate(self.url, f"scan of {index}"):
+            yield from helpers.scan(self.raw, query=body, index=index, size=page, preserve_order=bool(sort),
+                                    ignore_unavailable=True)
+
     def count(self, index: str, query: dict[str, Any] | None = None) -> int:
         with _translate(self.url, f"count of {index}"):
             return int(self.raw.count(index=index, query=query or {"match_all": {}},

@@ -7,9 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-MAX_SAMPLES = 10_000  # per job; a 1 Hz sampler gives ~2.7 h
-
-
 @dataclass
 class Series:
     """One timeline: seconds since the job started -> value."""
@@ -50,11 +47,6 @@ def _t0(record: dict[str, Any]) -> float | None:
     return datetime.fromisoformat(ts).timestamp() if ts else None
 
 
-def samples_query(job_id: str) -> dict[str, Any]:
-    return {"size": MAX_SAMPLES, "query": {"term": {"job_id": job_id}}, "sort": [{"@timestamp": "asc"}],
-            "_source": ["@timestamp", "collector", "m"]}
-
-
 def group_samples(hits: list[dict[str, Any]], t0: float | None) -> dict[str, dict[str, Series]]:
     """Search hits of samples -> collector -> field -> series (seconds from ``t0``)."""
     out: dict[str, dict[str, Series]] = defaultdict(lambda: defaultdict(Series))
@@ -79,6 +71,6 @@ def fetch(job_id: str, api, es, metrics_index: str) -> JobData:
         ServiceUnavailableError: the API or Elasticsearch is not answering.
     """
     record = api.job(job_id)
-    res = es.search(metrics_index, samples_query(job_id))
-    hits = res["hits"]["hits"]
+    hits = list(es.scan(metrics_index, {"term": {"job_id": job_id}}, sort=[{"@timestamp": "asc"}],
+                        source=["@timestamp", "collector", "m"]))  # every sample, past the 10,000-hit window
     return JobData(record, group_samples(hits, _t0(record)), len(hits))

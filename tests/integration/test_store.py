@@ -100,3 +100,74 @@ def test_unreachable_elasticsearch_spools_to_disk_and_replays_exactly_once(setti
     back.spool.append([documents.sample_action(s, back.names["metrics"]) for s in batches[0]])
     assert back.replay_spool() == 100
     assert _count_job(back.es, back.names["metrics"], job_id) == 300
+
+
+def test_repository_round_trip_jobs_results_events_and_every_sample(settings, prefix, tmp_path):
+    """Job, results and events in throw-away indices; samples past the 10,000-hit window in the real stream."""
+    from benchfarm.store.repository import JobFilter, StoreRepository
+
+    w = _writer(settings, prefix, tmp_path)
+    repo = StoreRepository(w.es, w)
+    job_id = f"job-test-{uuid.uuid4().hex[:8]}"
+    assert repo.put_job(job_id, {"@timestamp": "2026-11-23T08:00:00+00:00", "job_id": job_id, "status": "running",
+                                 "pool": "default", "labels": {"git_ref": "abc"}})
+    assert repo.put_job(job_id, {"@timestamp": "2026-11-23T08:00:00+00:00", "job_id": job_id,
+                                 "status": "succeeded", "pool": "default", "labels": {"git_ref": "abc"}})
+    assert repo.put_job("other", {"@timestamp": "2026-11-23T09:00:00+00:00", "job_id": "other",
+                                  "status": "failed", "pool": "gpu"})
+    reps = [(f"{job_id}-r{i}", {"job_id": job_id, "doc_type": "repetition", "repetition": i, "m": {"eps": 100.0 + i}})
+            for i in (2, 0, 1)]
+    assert repo.put_results(reps + [(f"{job_id}-summary", {"job_id": job_id, "doc_type": "summary"})])
+    for seq in (1, 0, 1):  # the repeated event is stored once
+        assert repo.add_event(f"{job_id}-e{seq}", {"job_id": job_id, "seq": seq, "type": f"t{seq}"})
+    repo.refresh()
+    assert repo.get_job(job_id)["status"] == "succeeded" and repo.get_job("nope") is None
+    assert [d.get("repetition") for d in repo.results_for(job_id)] == [0, 1, 2, None]
+    assert [d["m"]["eps"] for d in repo.results_for(job_id, "repetition")] == [100.0, 101.0, 102.0]
+    assert [e["seq"] for e in repo.events_for(job_id)] == [0, 1]
+    assert [j["job_id"] for j in repo.search_jobs()] == ["other", job_id]
+    assert [j["job_id"] for j in repo.search_jobs(JobFilter(status="succeeded", labels=(("git_ref", "abc"),)))] \
+        == [job_id]
+    assert repo.search_jobs(JobFilter(pool="gpu", status="succeeded")) == []
+
+    stream = StoreRepository(*(lambda wr: (wr.es, wr))(StoreWriter(
+        EsClient.from_settings(settings), Spool(tmp_path / "m.jsonl"), settings.index_prefix)))
+    MetricSink(stream.writer).ship(_samples(job_id, 10_500, time.time() - 2000))
+    stream.refresh()
+    got = stream.samples_for(job_id, collector="host")
+    assert len(got) == 10_500
+    stamps = [s["@timestamp"] for s in got]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 10_500
+
+
+def test_time_series_mode_refuses_what_the_spool_relies_on(settings, farm):
+    """Why the metrics stream is a standard data stream: checked on the real server, in a throw-away index.
+
+    A time-series (TSDS) index refuses a client-chosen ``_id`` (the spool's exactly-once ids) and any
+    sample outside its time window (a replay after a long outage); this build has no data-stream
+    management API either (no ``_data_stream`` endpoint), which is what keeps a TSDS write window moving.
+    """
+    from elasticsearch import ApiError
+
+    es = EsClient.from_settings(settings)
+    name = f"bftest-tsds-{uuid.uuid4().hex[:8]}"
+    es.raw.indices.create(index=name, settings={
+        "index.mode": "time_series", "index.routing_path": ["host_id"], "number_of_replicas": 0,
+        "index.time_series.start_time": "2026-01-01T00:00:00Z", "index.time_series.end_time": "2027-01-01T00:00:00Z"},
+        mappings={"properties": {"@timestamp": {"type": "date"},
+                                 "host_id": {"type": "keyword", "time_series_dimension": True},
+                                 "v": {"type": "double", "time_series_metric": "gauge"}}})
+    try:
+        doc = {"@timestamp": "2026-06-01T00:00:00Z", "host_id": "h", "v": 1.0}
+        with pytest.raises(ApiError) as refused:
+            es.raw.index(index=name, id="client-chosen", op_type="create", document=doc)
+        assert refused.value.meta.status == 400 and "_id must be unset" in str(refused.value)
+        with pytest.raises(ApiError) as too_old:
+            es.raw.index(index=name, op_type="create", document={**doc, "@timestamp": "2025-06-01T00:00:00Z"})
+        assert too_old.value.meta.status == 400
+    finally:
+        es.delete_index(name)
+    with pytest.raises(ApiError) as no_api:
+        es.raw.indices.get_data_stream(name="*")
+    assert no_api.value.meta.status in (400, 404, 405)  # no data-stream API on this build
+    es.close()
