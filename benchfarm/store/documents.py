@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,8 @@ def sample_action(sample: Any, index: str, spec_name: str = "") -> dict[str, Any
         "job_id": sample.job_id,
         "repetition": sample.repetition,
         "collector": sample.collector,
-        "m": {k: float(v) for k, v in sample.fields.items()},
+        # a NaN or infinite reading is left out: Elasticsearch would refuse the whole sample for it
+        "m": {k: f for k, v in sample.fields.items() if math.isfinite(f := float(v))},
     }
     if spec_name:
         doc["spec_name"] = spec_name

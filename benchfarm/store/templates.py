@@ -51,7 +51,7 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
             "template": {
                 "settings": one_shard,
                 "mappings": {
-                    "dynamic": "true",
+                    "dynamic": "false",  # only m.* grows (as double), so no sample can explode the mapping
                     "dynamic_templates": _NUMERIC_AS_DOUBLE,
                     "properties": {
                         "@timestamp": DATE, "host_id": KEYWORD, "job_id": KEYWORD, "repetition": {"type": "integer"},

@@ -171,3 +171,28 @@ def test_time_series_mode_refuses_what_the_spool_relies_on(settings, farm):
         es.raw.indices.get_data_stream(name="*")
     assert no_api.value.meta.status in (400, 404, 405)  # no data-stream API on this build
     es.close()
+
+
+def test_metric_mapping_grows_only_under_m_and_always_as_double(settings, farm):
+    """The metrics template's mappings on a throw-away plain index (a data stream cannot be deleted here)."""
+    from benchfarm.store.templates import templates
+
+    es = EsClient.from_settings(settings)
+    name = f"bftest-metrics-{uuid.uuid4().hex[:8]}"
+    body = templates("bftest")["bftest-metrics"]["template"]
+    es.raw.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
+    try:
+        (s,) = _samples("job-map", 1, time.time())
+        s.fields = {"new_counter": 7, "ratio": 0.5}
+        action = documents.sample_action(s, name)
+        action["_source"]["surprise"] = "a field no collector declares"
+        assert es.bulk([action]) == (1, [])
+        props = es.raw.indices.get_mapping(index=name)[name]["mappings"]["properties"]
+        assert props["m"]["properties"] == {"new_counter": {"type": "double"}, "ratio": {"type": "double"}}
+        assert "surprise" not in props  # kept in _source, never mapped
+        es.refresh(name)
+        res = es.search(name, {"size": 0, "aggs": {"mx": {"max": {"field": "m.new_counter"}}}})
+        assert res["aggregations"]["mx"]["value"] == 7.0
+    finally:
+        es.delete_index(name)
+        es.close()

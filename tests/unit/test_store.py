@@ -282,3 +282,14 @@ def test_spool_path_from_settings_is_under_the_state_dir(tmp_path):
     assert w.spool.path == tmp_path / "spool" / "elasticsearch.jsonl" and w.names["metrics"] == "bfx-metrics"
     assert Path(w.spool.path).parent.is_dir()
     w.es.close()
+
+
+def test_a_nan_or_infinite_reading_is_left_out_of_the_sample():
+    s = Sample(timestamp=1.0, collector="gpu", fields={"ok": 1, "nan": float("nan"), "inf": float("inf")},
+               job_id="j", repetition=0, host_id="h")
+    assert documents.sample_action(s, "bf-metrics")["_source"]["m"] == {"ok": 1.0}
+
+
+def test_metric_documents_map_only_the_known_keys_and_m_numbers():
+    mappings = templates("bf")["bf-metrics"]["template"]["mappings"]
+    assert mappings["dynamic"] == "false" and mappings["properties"]["m"]["dynamic"] == "true"
