@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
 from starlette.concurrency import iterate_in_threadpool
 
 from benchfarm import __version__
@@ -95,6 +96,13 @@ def create_app(settings: Settings | None = None, deps: ApiDeps | None = None) ->
             problems.append(f"{loc or 'body'}: {err.get('msg')}")
         return JSONResponse(status_code=422, content={"error": "invalid request: " + "; ".join(problems),
                                                       "hint": "see the job spec schema: `benchfarm spec schema`"})
+
+    @app.exception_handler(ValidationError)
+    async def _model_error(request: Request, exc: ValidationError) -> JSONResponse:
+        # a payload valid for the route but not for a model built from it (e.g. host capabilities)
+        problems = [f"{'.'.join(str(p) for p in e.get('loc', ())) or exc.title}: {e.get('msg')}" for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"error": "invalid request: " + "; ".join(problems),
+                                                      "hint": None})
 
     @app.get("/healthz", tags=["meta"])
     def healthz(d: Deps) -> JSONResponse:
