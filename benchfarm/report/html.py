@@ -47,7 +47,7 @@ _JOB = _ENV.from_string("""<section class="job" id="{{ job.id }}">
 <th>values</th></tr>
 {% for m in rows %}<tr><td>{{ m.name }}</td><td>{{ m.unit }}</td><td class="num">{{ m.n }}</td>
 <td class="num">{{ m.median }}</td><td class="num">{{ m.min }}</td><td class="num">{{ m.max }}</td>
-<td class="num">{{ m.values }}</td></tr>{% endfor %}</table>
+<td class="num">{{ m.reps }}</td></tr>{% endfor %}</table>
 <div class="grid">{% for name, src in distributions %}<img alt="distribution of {{ name }}" src="{{ src }}">{% endfor %}</div>
 {% else %}<p class="muted">no measured repetitions with metrics</p>{% endif %}
 <h3>Timelines</h3>
@@ -85,7 +85,7 @@ def job_section(job: JobData) -> str:
     units = _units(job.record)
     values = job.metric_values()
     rows = [{"name": n, "unit": units.get(n, ""), "n": len(v), "median": fmt(statistics.median(v)),
-             "min": fmt(min(v)), "max": fmt(max(v)), "values": ", ".join(fmt(x) for x in v)}
+             "min": fmt(min(v)), "max": fmt(max(v)), "reps": ", ".join(fmt(x) for x in v)}
             for n, v in sorted(values.items())]
     distributions = [(n, plots.distribution(n, v, units.get(n, ""))) for n, v in sorted(values.items())]
     timelines = [(t, src) for t in plots.TIMELINES if (src := plots.timeline(job, t))]

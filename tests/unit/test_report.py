@@ -61,6 +61,7 @@ def test_page_has_timelines_distributions_and_the_numbers_of_measured_repetition
     assert "GPU timeline" not in imgs  # no GPU samples
     assert {"distribution of events_per_second", "distribution of latency_avg_ms"} <= set(imgs)
     assert fmt(statistics.median([1000.0, 1010.0, 990.0])) in text  # the median, warm-up excluded
+    assert '<td class="num">1000, 1010, 990</td>' in text  # every measured repetition, in order
     assert "3 measured, 1 warm-up" in text and "sha256:abc" in text and "git_ref=r1" in text
     assert "<script" not in text and "http://" not in text and "https://" not in text  # self-contained
 
