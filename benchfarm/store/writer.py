@@ -2,8 +2,8 @@
 
 Order of operations for every batch: first replay whatever is in the spool
 (in order), then send the new batch. When Elasticsearch does not answer after
-a few retries with back-off, the batch is appended to the spool (fsync'd) and
-the call returns normally: the caller's data is safe on disk and goes out with
+a few retries with back-off, the batch is appended to the spool (fsync'd), and
+so is every batch of the next few seconds without asking again; the call returns normally: the caller's data is safe on disk and goes out with
 a later batch or an explicit :meth:`StoreWriter.replay_spool`. Documents carry
 deterministic ids and are written with ``op_type: create``, so a replay of a
 batch that partly succeeded before counts the "already exists" conflicts as
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ class StoreWriter:
     """Writes bulk actions through an EsClient, spooling to disk while it is away."""
 
     def __init__(self, es, spool: Spool, prefix: str = "benchfarm", retries: int = 3,
-                 dead_letter: Path | None = None) -> None:
+                 dead_letter: Path | None = None, cooldown_s: float = 5.0) -> None:
         self.es = es
         self.spool = spool
         self.prefix = prefix
@@ -39,6 +40,10 @@ class StoreWriter:
         self.dead_letter = dead_letter or spool.path.with_name(spool.path.stem + ".rejected.jsonl")
         self._templates_ok = False
         self.spooled_batches = 0
+        # after Elasticsearch failed to answer, batches go straight to the spool for this long: the sampler
+        # ships on its own thread, and must not spend seconds in retries for every batch of an outage
+        self.cooldown_s = cooldown_s
+        self._away_until = 0.0
 
     @classmethod
     def from_settings(cls, settings) -> "StoreWriter":
@@ -102,6 +107,9 @@ class StoreWriter:
                 was emptied, and the refused ones are in the dead-letter file), or refused the request.
         """
         with self.spool.locked():
+            if time.monotonic() < self._away_until:
+                self._spool(actions)
+                return False
             pending = self.spool.read()
             rejected: list[dict[str, Any]] = []
             try:
@@ -116,6 +124,7 @@ class StoreWriter:
                 if actions:
                     rejected += self._send(actions)
             except ServiceUnavailableError:
+                self._away_until = time.monotonic() + self.cooldown_s
                 self._spool(actions)
                 return False
         if rejected:
@@ -142,8 +151,10 @@ class StoreWriter:
             try:
                 self._send(pending)
             except ServiceUnavailableError:
+                self._away_until = time.monotonic() + self.cooldown_s
                 return 0
             self.spool.clear()
+            self._away_until = 0.0  # back: the next write goes straight to Elasticsearch
             return len(pending)
 
     def index_docs(self, index: str, docs: list[tuple[str, dict[str, Any]]], *, op_type: str = "create") -> bool:

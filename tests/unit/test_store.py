@@ -75,7 +75,7 @@ def es() -> FakeEs:
 
 @pytest.fixture
 def writer(es, tmp_path) -> StoreWriter:
-    return StoreWriter(es, Spool(tmp_path / "spool" / "es.jsonl"), "bf", retries=2)
+    return StoreWriter(es, Spool(tmp_path / "spool" / "es.jsonl"), "bf", retries=2, cooldown_s=0)
 
 
 def _metric_docs(es: FakeEs) -> list[dict[str, Any]]:
@@ -293,3 +293,18 @@ def test_a_nan_or_infinite_reading_is_left_out_of_the_sample():
 def test_metric_documents_map_only_the_known_keys_and_m_numbers():
     mappings = templates("bf")["bf-metrics"]["template"]["mappings"]
     assert mappings["dynamic"] == "false" and mappings["properties"]["m"]["dynamic"] == "true"
+
+
+def test_during_an_outage_batches_go_straight_to_the_spool_without_retries(es, tmp_path):
+    w = StoreWriter(es, Spool(tmp_path / "s.jsonl"), "bf", retries=3, cooldown_s=60)
+    w.install_templates()
+    es.down = True
+    w.write([documents.sample_action(s, "bf-metrics") for s in _samples(3)])
+    tried = es.bulk_calls
+    assert tried == 3  # the retries of the first batch
+    es.down = False  # back, but the writer does not ask again before the cool-down ends...
+    assert w.write([documents.sample_action(s, "bf-metrics") for s in _samples(3, t0=2e9)]) is False
+    assert es.bulk_calls == tried and len(w.spool) == 6
+    assert w.replay_spool() == 6  # ...unless told to replay, which ends it
+    assert w.write([documents.sample_action(s, "bf-metrics") for s in _samples(3, t0=3e9)])
+    assert len(_metric_docs(es)) == 9
