@@ -14,13 +14,15 @@ from benchfarm.settings import get_settings
 def report(
     job_ids: Annotated[list[str], typer.Argument(help="One or more job ids.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path("report.html"),
+    baseline: Annotated[str | None, typer.Option(help="Add a comparison with this baseline: a job id, "
+                                                 "label:KEY=VALUE, BRANCH@GITREF or latest.")] = None,
 ) -> None:
     """Write a self-contained HTML report (timelines of the collectors' samples, distributions of
     repetitions) for people without Kibana."""
     from benchfarm.report import write_report
 
     progress(f"fetching {len(job_ids)} job(s) and their samples")
-    path = write_report(job_ids, get_settings(), output)
+    path = write_report(job_ids, get_settings(), output, baseline=baseline)
     out.print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
 
 
