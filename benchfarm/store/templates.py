@@ -2,9 +2,12 @@
 
 - ``<prefix>-metrics``: a data stream of collector samples (one document per
   sample), keyed by host, job, repetition and collector. It is a standard data
-  stream, not time-series mode: TSDS forbids client-chosen ``_id``s (which the
-  spool's exactly-once replay relies on) and rejects samples older than its
-  look-back window, so samples replayed after a long outage would be lost.
+  stream, not time-series mode, on purpose (checked on the farm's server by
+  tests/integration/test_store.py): TSDS refuses a client-chosen ``_id`` (which
+  the spool's exactly-once replay relies on), refuses any sample outside its
+  backing index's time window (samples replayed after a long outage would be
+  lost), and the Elasticsearch build the farm runs has no data-stream
+  management module, which is what moves a TSDS write window forward.
 - ``<prefix>-results``: one document per repetition and one summary per job,
   with provenance (host, hardware, kernel, image digest and ancestors, labels).
 - ``<prefix>-jobs`` and ``<prefix>-events``: the searchable mirror of the job
