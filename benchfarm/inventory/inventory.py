@@ -20,6 +20,8 @@ from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.scheduler.host_registry import HashStore, HostRegistry
 
 REASONS_KEY = "benchfarm:hosts:reasons"  # host_id -> {"status", "reason", "since", "checks"}
+# statuses only an operator ends: a host event saying "good" (health check passed) leaves them
+_OPERATOR_HELD = (HostStatus.MAINTENANCE.value, HostStatus.RETIRED.value)
 
 
 class SaltClient(Protocol):
@@ -99,6 +101,9 @@ class Inventory:
             except NotFoundError:
                 caps.status = payload.get("status") or HostStatus.UNKNOWN.value
             self.registry.register(caps)
+        current = self.registry.get(host_id).status
+        if payload["status"] == HostStatus.GOOD.value and current in _OPERATOR_HELD:
+            return self.registry.get(host_id)  # a passing health check does not end an operator's decision
         return self.set_status(host_id, payload["status"], payload.get("reason", ""), payload.get("checks"))
 
     def quarantine(self, host_id: str, reason: str) -> dict[str, Any]:

@@ -265,7 +265,10 @@ def quarantine(reason, checks=None, notify=True):
 def release(reason="health check passed", notify=True):
     """
     Release this host from quarantine: remove the marker, start the worker service
-    where systemd manages it, tell the farm. A host not in quarantine is left alone.
+    where systemd manages it, tell the farm. A host not in quarantine is left as it
+    is here, but the farm still learns that it is good: a freshly registered host
+    (status ``unknown``) leaves ``unknown`` only this way (the farm keeps an
+    operator's maintenance; see ``Inventory.apply_host_event``).
 
     CLI Example:
 
@@ -274,7 +277,10 @@ def release(reason="health check passed", notify=True):
         salt node-a benchfarm.release
     """
     if not os.path.exists(_quarantine_file()):
-        return {"released": False, "comment": "host was not quarantined"}
+        ret = {"released": False, "comment": "host was not quarantined"}
+        if notify:
+            ret["notified"] = _api_post("/internal/host-events", _host_payload("good", reason, None))
+        return ret
     os.remove(_quarantine_file())
     if __grains__.get("benchfarm_service_manager") == "systemd":  # pylint: disable=undefined-variable
         __salt__["service.start"](WORKER_SERVICE)  # pylint: disable=undefined-variable
