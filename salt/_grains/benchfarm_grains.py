@@ -64,22 +64,25 @@ def _slug(text):
 
 
 def _default_queues(pool, gpus, fpgas):
+    """benchfarm.scheduler.queues.queues_for_host's naming, for a minion without the package."""
     queues = [f"pool.{_slug(pool)}"]
-    for gpu in gpus:
-        queues += [f"gpu.{gpu.get('vendor', 'nvidia')}", f"gpu.{_slug(gpu.get('vendor', 'nvidia') + ' ' + gpu['model'])}"]
-    for fpga in fpgas:
-        queues += [f"fpga.{fpga['vendor']}", f"fpga.{_slug(fpga['vendor'] + ' ' + fpga['model'])}"]
+    queues += sorted({f"gpu.{_slug(gpu['model'])}" for gpu in gpus})
+    if gpus:
+        queues.append("gpu.any")
+    queues += sorted({f"fpga.{_slug(fpga['vendor'])}-{_slug(fpga['model'])}" for fpga in fpgas})
+    if fpgas:
+        queues.append("fpga.any")
     return sorted(set(queues))
 
 
 def _queues(pool, hw):
-    """The scheduler's queue naming when it is installed, else pool.X / gpu.V-M / fpga.V-M."""
+    """The queues this host's worker consumes: the scheduler's naming (queues_for_host)."""
     try:
-        from benchfarm.scheduler.queues import queues_for  # pylint: disable=import-outside-toplevel
+        from benchfarm.scheduler.queues import queues_for_host  # pylint: disable=import-outside-toplevel
     except ImportError:
         return _default_queues(pool, hw["benchfarm_gpus"], hw["benchfarm_fpgas"])
     caps = _hardware.capabilities_from_grains({**hw, "benchfarm_pool": pool}, host_id="local")
-    return sorted(queues_for(caps))
+    return sorted(queues_for_host(caps))
 
 
 def _detect():

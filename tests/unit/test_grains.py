@@ -42,7 +42,7 @@ def test_fpga_host(monkeypatch):
     assert [f["model"] for f in grains["benchfarm_fpgas"]] == ["u250", "d5005"]
     assert grains["benchfarm_gpus"] == [] and grains["benchfarm_has_nvidia_gpu"] is False
     assert grains["benchfarm_has_fpga"] is True and grains["benchfarm_fpga_vendors"] == ["intel", "xilinx"]
-    assert grains["benchfarm_queues"] == ["fpga.intel", "fpga.intel-d5005", "fpga.xilinx", "fpga.xilinx-u250", "pool.fpga"]
+    assert grains["benchfarm_queues"] == ["fpga.any", "fpga.intel-d5005", "fpga.xilinx-u250", "pool.fpga"]
 
 
 def test_vm_without_gpu_defaults_pool(monkeypatch):
@@ -57,7 +57,7 @@ def test_static_hardware_grain_overrides_detection(monkeypatch):
     gpu = {"index": 0, "vendor": "nvidia", "model": "NVIDIA H100 80GB HBM3"}
     grains = load_grains({"pool": "gpu", "hardware": {"gpus": [gpu]}}, "amd-epyc-vm", monkeypatch).benchfarm()
     assert grains["benchfarm_gpus"] == [gpu] and grains["benchfarm_has_nvidia_gpu"] is True
-    assert grains["benchfarm_queues"] == ["gpu.nvidia", "gpu.nvidia-nvidia-h100-80gb-hbm3", "pool.gpu"]
+    assert grains["benchfarm_queues"] == ["gpu.any", "gpu.nvidia-h100-80gb-hbm3", "pool.gpu"]
 
 
 def test_without_benchfarm_package_grains_are_empty_not_errors(monkeypatch, caplog):
@@ -87,3 +87,16 @@ def test_real_detection_on_this_machine_renders(grain):
     grains = load_grains({"pool": "default"}).benchfarm()
     assert grains["benchfarm_detection"] == "ok"
     assert grain in grains
+
+
+def test_fallback_queue_naming_is_the_schedulers(monkeypatch):
+    """Without the benchfarm package the grain still names the queues as the scheduler does."""
+    from benchfarm.scheduler.capabilities import FpgaInfo, GpuInfo, HostCapabilities
+    from benchfarm.scheduler.queues import queues_for_host
+
+    mod = load_grains({})
+    gpus = [{"index": 0, "vendor": "nvidia", "model": "NVIDIA A100-SXM4-40GB"}]
+    fpgas = [{"vendor": "xilinx", "model": "u250"}]
+    caps = HostCapabilities(host_id="h", pool="Pool X", cpu_count=1, memory_bytes=0,
+                            gpus=[GpuInfo(**g) for g in gpus], fpgas=[FpgaInfo(**f) for f in fpgas])
+    assert mod._default_queues("Pool X", gpus, fpgas) == sorted(queues_for_host(caps))
