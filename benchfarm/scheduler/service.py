@@ -51,7 +51,7 @@ class JobService:
             image_digest=image.id,
             image_provenance={"tags": image.tags, "repo_digests": image.repo_digests, "labels": image.labels,
                               "created": image.created},
-            queue=queue_for_job(spec, match.hosts[0] if match.hosts else None),
+            queue=queue_for_job(spec, self._best_host(match.hosts)),
             labels=dict(spec.labels),
             priority=spec.priority,
         )
@@ -67,6 +67,20 @@ class JobService:
         job, _ = self.repo.update(job.id, _queued)
         self.repo.emit(job.id, EventType.QUEUED, {"queue": job.queue})
         return job
+
+    def _best_host(self, hosts: list[Any]) -> Any:
+        """The matching host whose queue the job goes to: one with a live worker first.
+
+        A host known only from Salt grains (no worker heartbeat yet) still matches,
+        but a job is not sent to its queue while a host with a running worker can
+        take it.
+        """
+        if not hosts:
+            return None
+        seen = self.hosts.last_seen()
+        now = time.time()
+        alive = [h for h in hosts if now - seen.get(h.host_id, 0.0) < self.hosts.stale_after_s]
+        return (alive or hosts)[0]
 
     def cancel(self, job_id: str) -> JobRecord:
         """Cancel a job: a queued one never starts; a running one's container is stopped by its worker."""

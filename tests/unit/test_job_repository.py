@@ -109,3 +109,32 @@ def test_a_failing_listener_never_breaks_the_job_path():
     repo = JobRepository(MemoryKV(), listeners=[boom])
     repo.create(_job())
     assert repo.emit("job-1", EventType.SUBMITTED).seq == 1
+
+
+def test_a_job_goes_to_the_queue_of_a_host_with_a_live_worker():
+    from types import SimpleNamespace
+
+    from benchfarm.scheduler.capabilities import HostCapabilities
+    from benchfarm.scheduler.host_registry import HostRegistry
+    from benchfarm.scheduler.service import JobService
+    from benchfarm.spec.loader import load_spec_data
+
+    kv = MemoryKV()
+    hosts = HostRegistry(kv)
+    hosts.register(HostCapabilities(host_id="a-grains-only", pool="alpha", cpu_count=2, memory_bytes=1 << 30))
+    kv.hashes[HostRegistry.HEARTBEAT_KEY].pop("a-grains-only")  # known from grains, no worker
+    hosts.register(HostCapabilities(host_id="b-worker", pool="beta", cpu_count=2, memory_bytes=1 << 30))
+    sent = []
+
+    class Dispatcher:
+        def enqueue(self, job_id, queue, priority):
+            sent.append(queue)
+            return job_id
+
+    class Images:
+        def resolve_image(self, ref):
+            return SimpleNamespace(id="sha256:1", tags=[ref], repo_digests=[], labels={}, created="")
+
+    service = JobService(JobRepository(kv), hosts, Images(), Dispatcher())
+    job = service.submit(load_spec_data({"name": "j", "image": "i"}))
+    assert job.queue == "pool.beta" and sent == ["pool.beta"]
