@@ -20,6 +20,7 @@ class HostRegistry:
 
     KEY = "benchfarm:hosts"
     HEARTBEAT_KEY = "benchfarm:hosts:heartbeat"
+    WORKER_KEY = "benchfarm:hosts:worker"  # last heartbeat of each host's job worker
 
     def __init__(self, kv: HashStore, stale_after_s: float = 90.0) -> None:
         self.kv = kv
@@ -33,9 +34,20 @@ class HostRegistry:
     def heartbeat(self, host_id: str) -> None:
         self.kv.hset(self.HEARTBEAT_KEY, host_id, str(time.time()))
 
+    def worker_heartbeat(self, host_id: str) -> None:
+        """A host's job worker is alive (only the worker calls this; Salt registration does not)."""
+        now = str(time.time())
+        self.kv.hset(self.HEARTBEAT_KEY, host_id, now)
+        self.kv.hset(self.WORKER_KEY, host_id, now)
+
+    def workers_seen(self) -> dict[str, float]:
+        """host id -> last heartbeat of its worker."""
+        return {k: float(v) for k, v in self.kv.hgetall(self.WORKER_KEY).items()}
+
     def remove(self, host_id: str) -> None:
         self.kv.hdel(self.KEY, host_id)
         self.kv.hdel(self.HEARTBEAT_KEY, host_id)
+        self.kv.hdel(self.WORKER_KEY, host_id)
 
     def set_status(self, host_id: str, status: str) -> HostCapabilities:
         """Change a host's status (good, quarantined, maintenance, retired...)."""

@@ -77,7 +77,7 @@ class JobService:
         """
         if not hosts:
             return None
-        seen = self.hosts.last_seen()
+        seen = self.hosts.workers_seen()
         now = time.time()
         alive = [h for h in hosts if now - seen.get(h.host_id, 0.0) < self.hosts.stale_after_s]
         return (alive or hosts)[0]

@@ -179,7 +179,7 @@ def _housekeeping(settings: Settings, caps: HostCapabilities, stop: threading.Ev
         except Exception:
             log.warning("spool replay failed", exc_info=True)
         try:
-            registry.heartbeat(caps.host_id)
+            registry.worker_heartbeat(caps.host_id)
             for job_id in reaper.sweep():
                 log.warning("reaper acted on job %s", job_id)
         except Exception:
@@ -221,6 +221,7 @@ def run_worker(settings: Settings, queues_override: list[str] | None = None) -> 
     if caps.host_id in existing and existing[caps.host_id].status != "good":
         caps.status = existing[caps.host_id].status  # a quarantine outlives a worker restart
     registry.register(caps)
+    registry.worker_heartbeat(caps.host_id)
     queues = queues_override or queues_for_host(caps)
     log.warning("worker for host %s consuming %s", caps.host_id, ", ".join(queues))
     stop = threading.Event()

@@ -122,8 +122,8 @@ def test_a_job_goes_to_the_queue_of_a_host_with_a_live_worker():
     kv = MemoryKV()
     hosts = HostRegistry(kv)
     hosts.register(HostCapabilities(host_id="a-grains-only", pool="alpha", cpu_count=2, memory_bytes=1 << 30))
-    kv.hashes[HostRegistry.HEARTBEAT_KEY].pop("a-grains-only")  # known from grains, no worker
     hosts.register(HostCapabilities(host_id="b-worker", pool="beta", cpu_count=2, memory_bytes=1 << 30))
+    hosts.worker_heartbeat("b-worker")  # only b runs a job worker
     sent = []
 
     class Dispatcher:

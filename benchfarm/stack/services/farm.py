@@ -62,7 +62,7 @@ class WorkerService(Service):
         from benchfarm.scheduler.host_registry import HostRegistry
 
         try:
-            seen = HostRegistry(RedisKV.from_settings(self.settings)).last_seen()
+            seen = HostRegistry(RedisKV.from_settings(self.settings)).workers_seen()
         except BenchfarmError as exc:
             return False, exc.message
         if self.settings.minion_id not in seen:
