@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -78,15 +78,31 @@ class ContainerState:
     error: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImageInfo:
-    """A resolved image: its content-addressed id, registry digests and labels."""
+    """What the farm needs from ``docker image inspect``: id, tags, registry digests, labels."""
 
     id: str
     tags: list[str]
     repo_digests: list[str]
     labels: dict[str, str]
     created: str
+    size: int = 0
+    parent: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> "ImageInfo":
+        config = attrs.get("Config") or {}
+        return cls(
+            id=attrs["Id"],
+            tags=list(attrs.get("RepoTags") or []),
+            repo_digests=list(attrs.get("RepoDigests") or []),
+            labels=dict(config.get("Labels") or {}),
+            created=attrs.get("Created", ""),
+            size=int(attrs.get("Size") or 0),
+            parent=attrs.get("Parent") or "",
+        )
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -131,15 +147,7 @@ class ContainerEngine(DockerEngine):
                 with _engine_errors(f"pulling image {ref}"):
                     self.client.images.pull(ref)
         with _engine_errors(f"resolving image {ref}"):
-            img = self.client.images.get(ref)
-            attrs = img.attrs
-            return ImageInfo(
-                id=img.id,
-                tags=list(img.tags),
-                repo_digests=list(attrs.get("RepoDigests") or []),
-                labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
-                created=attrs.get("Created", ""),
-            )
+            return ImageInfo.from_attrs(self.client.api.inspect_image(ref))
 
     def create(self, cs: "ContainerSpec") -> str:
         """Create (not start) the container; returns its id."""

@@ -17,7 +17,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from benchfarm.adapters.docker_engine import DockerEngine
+from benchfarm.adapters.docker_engine import DockerEngine, ImageInfo
 from benchfarm.errors import BenchfarmError, NotFoundError, ServiceUnavailableError
 from benchfarm.images.errors import ImageBuildError, RegistryError
 from benchfarm.settings import Settings
@@ -29,33 +29,6 @@ _HINT_ENGINE = "start the farm with `benchfarm stack up` or set BENCHFARM_DOCKER
 
 def _noop(_: str) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """What the farm needs from ``docker image inspect``."""
-
-    id: str
-    tags: list[str]
-    repo_digests: list[str]
-    labels: dict[str, str]
-    created: str
-    size: int
-    parent: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> "ImageInfo":
-        config = attrs.get("Config") or {}
-        return cls(
-            id=attrs["Id"],
-            tags=list(attrs.get("RepoTags") or []),
-            repo_digests=list(attrs.get("RepoDigests") or []),
-            labels=dict(config.get("Labels") or {}),
-            created=attrs.get("Created", ""),
-            size=int(attrs.get("Size") or 0),
-            parent=attrs.get("Parent") or "",
-        )
 
 
 @dataclass(frozen=True)

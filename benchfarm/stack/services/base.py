@@ -30,6 +30,17 @@ class ServiceStatus:
         return asdict(self)
 
 
+def http_health(url: str) -> tuple[bool, str]:
+    """(healthy, detail) of a service whose health is an HTTP 200 at ``url``."""
+    import httpx
+
+    try:
+        resp = httpx.get(url, timeout=3)
+    except httpx.HTTPError as exc:
+        return False, f"no answer ({type(exc).__name__})"
+    return resp.status_code == 200, "" if resp.status_code == 200 else f"{url} answered {resp.status_code}"
+
+
 class Service(ABC):
     """A real service the stack installs and runs as a background process."""
 

@@ -6,10 +6,8 @@ import os
 import secrets
 import sys
 
-import httpx
-
 from benchfarm.stack.ports import port_open
-from benchfarm.stack.services.base import Progress, Service
+from benchfarm.stack.services.base import Progress, Service, http_health
 
 
 class ApiService(Service):
@@ -23,11 +21,7 @@ class ApiService(Service):
         return [(self.settings.api_host, self.settings.api_port)]
 
     def healthy(self) -> tuple[bool, str]:
-        try:
-            resp = httpx.get(f"{self.address()}/healthz", timeout=3)
-        except httpx.HTTPError as exc:
-            return False, f"no answer ({type(exc).__name__})"
-        return resp.status_code == 200, "" if resp.status_code == 200 else f"healthz {resp.status_code}"
+        return http_health(f"{self.address()}/healthz")
 
     def ensure_installed(self, progress: Progress) -> None:
         pass

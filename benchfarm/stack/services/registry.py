@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-import httpx
-
 from benchfarm.stack.prereqs import ensure_debian_packages
-from benchfarm.stack.services.base import Progress, Service
+from benchfarm.stack.services.base import Progress, Service, http_health
 
 
 class RegistryService(Service):
@@ -21,11 +19,7 @@ class RegistryService(Service):
         return [(self.settings.registry_host, self.settings.registry_port)]
 
     def healthy(self) -> tuple[bool, str]:
-        try:
-            resp = httpx.get(f"{self.address()}/v2/", timeout=3)
-        except httpx.HTTPError as exc:
-            return False, f"no answer ({type(exc).__name__})"
-        return resp.status_code == 200, "" if resp.status_code == 200 else f"/v2/ answered {resp.status_code}"
+        return http_health(f"{self.address()}/v2/")
 
     def ensure_installed(self, progress: Progress) -> None:
         ensure_debian_packages(["docker-registry"], progress=progress)
