@@ -28,16 +28,16 @@ def _docker() -> DockerImages:
 
 
 def _index_docs() -> IndexDocs | None:
-    """The store's ``index_docs(index, docs)`` bulk call, when benchfarm.store provides one.
+    """``index_docs(index, docs)`` over the store's spooling writer (documents carry their ``_id``)."""
+    from benchfarm.store.writer import StoreWriter
 
-    TODO(store): benchfarm/store/ belongs to the store engineer; until it exposes
-    ``index_docs``, manifests are kept on disk only and this says so.
-    """
-    try:
-        from benchfarm import store
-    except ImportError:
-        return None
-    return getattr(store, "index_docs", None)
+    writer = StoreWriter.from_settings(get_settings())
+
+    def index_docs(index: str, docs: list[dict]) -> bool:
+        pairs = [(d["_id"], {k: v for k, v in d.items() if k != "_id"}) for d in docs]
+        return writer.index_docs(index, pairs, op_type="index")
+
+    return index_docs
 
 
 def _keep_manifest(docker: DockerImages, image_id: str, refs: list[str]) -> Manifest:
