@@ -50,11 +50,9 @@ def main() -> int:
     cs = build_container_spec(spec, job_id="job-gpu-check", image="benchfarm/gpu-matmul:latest", repetition=0,
                               warmup=False, caps=caps, results_dir=Path("/tmp/bf-gpu-check"))
     try:
-        import docker.types
+        from benchfarm.adapters.docker_engine import device_requests
 
-        req = docker.types.DeviceRequest(driver=cs.gpus.driver, count=cs.gpus.count,
-                                         capabilities=[list(cs.gpus.capabilities)])
-        emit("device_requests", api_body=[dict(req)])
+        emit("device_requests", api_body=[dict(r) for r in device_requests(cs.gpus)])
     except ImportError:
         emit("device_requests", gpus=vars(cs.gpus), note="docker-py not installed here")
 

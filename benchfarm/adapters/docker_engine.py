@@ -15,7 +15,7 @@ from benchfarm.errors import BenchmarkFailedError, NotFoundError, ServiceUnavail
 from benchfarm.settings import Settings
 
 if TYPE_CHECKING:
-    from benchfarm.runner.container_spec import ContainerSpec
+    from benchfarm.runner.container_spec import ContainerSpec, GpuRequest
 
 
 class DockerEngine:
@@ -105,6 +105,16 @@ class ImageInfo:
         )
 
 
+def device_requests(gpus: "GpuRequest") -> list[docker.types.DeviceRequest]:
+    """Docker ``device_requests`` (the API form of ``--gpus``) for a GPU request."""
+    return [docker.types.DeviceRequest(
+        driver=gpus.driver,
+        count=gpus.count if gpus.device_ids is None else None,
+        device_ids=gpus.device_ids,
+        capabilities=[list(gpus.capabilities)],
+    )]
+
+
 def _parse_time(value: str | None) -> datetime | None:
     if not value or value.startswith("0001-01-01"):
         return None
@@ -165,6 +175,8 @@ class ContainerEngine(DockerEngine):
             "cap_add": cs.cap_add or None,
             "detach": True,
         }
+        if not cs.name:
+            del kwargs["name"]
         if cs.cpuset:
             kwargs["cpuset_cpus"] = cs.cpuset
         if cs.nano_cpus:
@@ -177,14 +189,7 @@ class ContainerEngine(DockerEngine):
         if cs.devices:
             kwargs["devices"] = [d.as_docker() for d in cs.devices]
         if cs.gpus is not None:
-            kwargs["device_requests"] = [
-                docker.types.DeviceRequest(
-                    driver=cs.gpus.driver,
-                    count=cs.gpus.count if cs.gpus.device_ids is None else None,
-                    device_ids=cs.gpus.device_ids,
-                    capabilities=[list(cs.gpus.capabilities)],
-                )
-            ]
+            kwargs["device_requests"] = device_requests(cs.gpus)
         with _engine_errors(f"creating container {cs.name}"):
             return self.client.containers.create(**kwargs).id
 

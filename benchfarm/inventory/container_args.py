@@ -1,10 +1,9 @@
 """Pure argument building for a benchmark container (no docker import, unit-testable).
 
-The Salt execution module ``salt/_modules/benchfarm.py`` turns these plain dicts
-into docker-py calls: ``docker.types.DeviceRequest(**kwargs)`` for each entry of
-:func:`build_device_requests`, and ``client.containers.run(**kwargs)`` for
-:func:`build_run_kwargs`. This is the GPU pass-through (``--gpus``) that
-``saltext-dockermod`` lacks: it maps plain device nodes but not ``device_requests``.
+The Salt execution module ``salt/_modules/benchfarm_mod.py`` parses its CLI-style
+arguments here into the runner's :class:`~benchfarm.runner.container_spec.ContainerSpec`
+and creates the container through the engine adapter: the GPU pass-through
+(``--gpus`` as ``device_requests``) that ``saltext-dockermod`` lacks.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from benchfarm.errors import SpecError
+from benchfarm.runner.container_spec import ContainerSpec, DeviceMapping, GpuRequest
 
 NVIDIA_DRIVER = "nvidia"
 GPU_CAPABILITIES = [["gpu"]]
@@ -74,65 +74,40 @@ def build_devices(devices: Iterable[str] | None) -> list[str]:
     return out
 
 
-def build_host_config_kwargs(
-    *,
-    gpus: int | str | None = None,
-    gpu_device_ids: Iterable[str | int] | None = None,
-    devices: Iterable[str] | None = None,
-    cpuset: str | None = None,
-    mem_limit: str | int | None = None,
-    network_mode: str = "none",
-) -> dict[str, Any]:
-    """The host-config part of ``containers.run`` kwargs (``device_requests`` left as plain dicts)."""
-    kwargs: dict[str, Any] = {"network_mode": network_mode}
-    requests = build_device_requests(gpus, gpu_device_ids)
-    if requests:
-        kwargs["device_requests"] = requests
-    mapped = build_devices(devices)
-    if mapped:
-        kwargs["devices"] = mapped
-    if cpuset is not None and str(cpuset) != "":
-        kwargs["cpuset_cpus"] = str(cpuset)  # "0" is a valid cpuset (and Salt's CLI passes it as int 0)
-    if mem_limit is not None:
-        kwargs["mem_limit"] = mem_limit
-        kwargs["memswap_limit"] = mem_limit  # no swap beyond the limit: an OOM is an OOM
-    return kwargs
-
-
-def build_run_kwargs(
+def build_container_spec(
     image: str,
     *,
     command: str | list[str] | None = None,
     gpus: int | str | None = None,
     gpu_device_ids: Iterable[str | int] | None = None,
     devices: Iterable[str] | None = None,
-    cpuset: str | None = None,
+    cpuset: str | int | None = None,
     mem_limit: str | int | None = None,
     network_mode: str = "none",
     name: str | None = None,
     labels: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Every keyword of ``client.containers.run`` for a detached benchmark container.
+) -> ContainerSpec:
+    """The runner's locked-down :class:`ContainerSpec` from ``benchfarm.run_container``'s Salt arguments.
+
+    The container is then created by the same engine adapter the runner uses
+    (:meth:`benchfarm.adapters.docker_engine.ContainerEngine.create`), so Salt-run
+    and farm-run benchmark containers get one policy and one ``device_requests`` builder.
 
     Raises:
         SpecError: an empty image, or a bad GPU/device argument (see the builders above).
     """
     if not image:
         raise SpecError("run_container needs an image", hint="pass an image reference, ideally by digest")
-    kwargs: dict[str, Any] = {
-        "image": image,
-        "command": command,
-        "detach": True,
-        "labels": {str(k): str(v) for k, v in (labels or {}).items()},
-        **build_host_config_kwargs(
-            gpus=gpus,
-            gpu_device_ids=gpu_device_ids,
-            devices=devices,
-            cpuset=cpuset,
-            mem_limit=mem_limit,
-            network_mode=network_mode,
-        ),
-    }
-    if name:
-        kwargs["name"] = name
-    return kwargs
+    [gpu] = build_device_requests(gpus, gpu_device_ids) or [None]
+    mapped = [DeviceMapping(*d.split(":")) for d in build_devices(devices)]
+    return ContainerSpec(
+        image=image,
+        command=[command] if isinstance(command, str) else command,
+        name=name or "",
+        labels={str(k): str(v) for k, v in (labels or {}).items()},
+        cpuset=str(cpuset) if cpuset is not None and str(cpuset) != "" else None,  # Salt's CLI passes "0" as 0
+        mem_limit=mem_limit,
+        network_mode=network_mode,
+        devices=mapped,
+        gpus=None if gpu is None else GpuRequest(count=gpu.get("count"), device_ids=gpu.get("device_ids")),
+    )

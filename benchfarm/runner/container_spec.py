@@ -50,7 +50,7 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
     cpuset: str | None = None
     nano_cpus: int | None = None
-    mem_limit: int | None = None
+    mem_limit: int | str | None = None  # bytes, or a docker size string such as "1g"
     network_mode: str = "none"
     read_only: bool = True
     tmpfs: dict[str, str] = field(default_factory=lambda: {"/tmp": "rw,size=256m"})

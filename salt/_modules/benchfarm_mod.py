@@ -358,13 +358,14 @@ def run_container(
         salt gpu-node benchfarm.run_container registry:15000/bench/gemm@sha256:... gpus=all
         salt fpga-node benchfarm.run_container bench/xrt-validate devices='["/dev/xclmgmt15104:/dev/fpga0:rw"]'
     """
-    import docker  # pylint: disable=import-outside-toplevel
     from salt.exceptions import CommandExecutionError  # pylint: disable=import-outside-toplevel
 
+    from benchfarm.adapters.docker_engine import ContainerEngine  # pylint: disable=import-outside-toplevel
     from benchfarm.errors import BenchfarmError  # pylint: disable=import-outside-toplevel
 
+    engine = ContainerEngine(docker_url or _cfg("docker_url", "unix:///var/run/docker.sock"))
     try:
-        kwargs = container_args.build_run_kwargs(
+        cs = container_args.build_container_spec(
             image,
             command=command,
             gpus=gpus,
@@ -376,23 +377,16 @@ def run_container(
             name=name,
             labels=labels,
         )
+        container_id = engine.create(cs)
     except BenchfarmError as exc:
         raise CommandExecutionError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from exc
-    if "device_requests" in kwargs:
-        kwargs["device_requests"] = [docker.types.DeviceRequest(**req) for req in kwargs["device_requests"]]
-    kwargs.pop("detach")
-    client = _docker_client(docker_url)
     try:
-        container = client.containers.create(**kwargs)
-    except docker.errors.DockerException as exc:
-        raise CommandExecutionError(f"docker could not create a container of {image}: {exc}") from exc
-    try:
-        container.start()
-    except docker.errors.DockerException as exc:
-        container.remove(force=True)  # leave nothing behind when the engine refuses (e.g. no nvidia runtime)
-        raise CommandExecutionError(f"docker could not start {image}: {exc}") from exc
-    container.reload()
-    return {"id": container.id, "name": container.name, "status": container.status}
+        engine.start(container_id)
+    except BenchfarmError as exc:
+        engine.remove(container_id)  # leave nothing behind when the engine refuses (e.g. no nvidia runtime)
+        raise CommandExecutionError(f"docker could not start {image}: {exc.message}") from exc
+    state = engine.state(container_id)
+    return {"id": container_id, "name": cs.name, "status": state.status}
 
 
 def stop_container(name, timeout=10, remove=False, docker_url=None):

@@ -6,7 +6,8 @@ import docker
 import pytest
 
 from benchfarm.errors import SpecError
-from benchfarm.inventory.container_args import build_device_requests, build_devices, build_run_kwargs
+from benchfarm.adapters.docker_engine import device_requests
+from benchfarm.inventory.container_args import build_container_spec, build_device_requests, build_devices
 from benchfarm.inventory.reactor_payloads import container_event_payload
 
 GPU = [["gpu"]]
@@ -34,12 +35,12 @@ def test_device_requests_refused(gpus, ids):
 
 
 def test_device_requests_become_docker_device_requests():
-    # what the Salt module does with them; docker-py's own serialisation, no engine needed
-    [req] = build_device_requests(gpu_device_ids=["1"])
-    dr = docker.types.DeviceRequest(**req)
+    # what the engine adapter sends for them; docker-py's own serialisation, no engine needed
+    [dr] = device_requests(build_container_spec("img", gpu_device_ids=["1"]).gpus)
+    assert isinstance(dr, docker.types.DeviceRequest)
     assert dict(dr) == {"Driver": "nvidia", "Count": 0, "DeviceIDs": ["1"], "Capabilities": [["gpu"]], "Options": {}}
-    [req] = build_device_requests("all")
-    assert docker.types.DeviceRequest(**req)["Count"] == -1
+    [dr] = device_requests(build_container_spec("img", gpus="all").gpus)
+    assert dr["Count"] == -1
 
 
 @pytest.mark.parametrize(
@@ -60,27 +61,23 @@ def test_devices_refused(spec):
         build_devices([spec])
 
 
-def test_run_kwargs():
-    kwargs = build_run_kwargs(
+def test_container_spec():
+    cs = build_container_spec(
         "reg:15000/bench/gemm@sha256:00", command=["gemm"], gpus="all", devices=["/dev/null"], cpuset=0,
         mem_limit="1g", name="bf-1", labels={"benchfarm.job_id": 7},
     )
-    assert kwargs == {
-        "image": "reg:15000/bench/gemm@sha256:00",
-        "command": ["gemm"],
-        "detach": True,
-        "labels": {"benchfarm.job_id": "7"},
-        "network_mode": "none",
-        "device_requests": [{"driver": "nvidia", "count": -1, "capabilities": GPU}],
-        "devices": ["/dev/null:/dev/null:rwm"],
-        "cpuset_cpus": "0",
-        "mem_limit": "1g",
-        "memswap_limit": "1g",
-        "name": "bf-1",
-    }
-    assert "device_requests" not in build_run_kwargs("img")
+    assert (cs.image, cs.command, cs.name) == ("reg:15000/bench/gemm@sha256:00", ["gemm"], "bf-1")
+    assert cs.labels == {"benchfarm.job_id": "7"}
+    assert cs.network_mode == "none"
+    assert (cs.gpus.driver, cs.gpus.count, cs.gpus.device_ids, cs.gpus.capabilities) == ("nvidia", -1, None, ("gpu",))
+    assert [d.as_docker() for d in cs.devices] == ["/dev/null:/dev/null:rwm"]
+    assert cs.cpuset == "0"
+    assert cs.mem_limit == "1g"
+    # the same lock-down as the runner's containers
+    assert cs.read_only and cs.security_opt == ["no-new-privileges"]
+    assert build_container_spec("img").gpus is None
     with pytest.raises(SpecError):
-        build_run_kwargs("")
+        build_container_spec("")
 
 
 def _event(action, exit_code=None, labels=None):
