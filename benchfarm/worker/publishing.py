@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from benchfarm.jobs.model import JobRecord
+from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.settings import Settings
 from benchfarm.worker.executor import TelemetryReport
 
@@ -48,10 +49,17 @@ class TelemetrySession:
                                samples_taken=self.sampler.samples_taken)
 
 
-def _writer(settings: Settings):
-    from benchfarm.store.writer import StoreWriter
+def store_writer(settings: Settings):
+    """The process's one spooling Elasticsearch writer (samples, results and events share it)."""
+    global _WRITER
+    if _WRITER is None:
+        from benchfarm.store.writer import StoreWriter
 
-    return StoreWriter.from_settings(settings)
+        _WRITER = StoreWriter.from_settings(settings)
+    return _WRITER
+
+
+_WRITER: Any = None
 
 
 def telemetry_factory(settings: Settings):
@@ -64,7 +72,7 @@ def telemetry_factory(settings: Settings):
     from benchfarm.spec.model import cpuset_cpus
     from benchfarm.store.sinks import MetricSink
 
-    writer = _writer(settings)
+    writer = store_writer(settings)
 
     def start(job: JobRecord, repetition: int, container_id: str, cpuset: str | None) -> TelemetrySession:
         job_cpus = set(cpuset_cpus(cpuset)) if cpuset else None
@@ -84,17 +92,15 @@ def telemetry_factory(settings: Settings):
     return start
 
 
-def result_publisher(settings: Settings):
+def result_publisher(settings: Settings, caps: HostCapabilities):
+    """Publishes repetitions and job summaries with the hardware of ``caps`` (this host)."""
     from benchfarm.store.sinks import ResultSink
 
-    from benchfarm.worker.service import local_capabilities
-
-    caps = local_capabilities(settings)
     hardware = {"pool": caps.pool, "cpu_model": caps.cpu_model, "cpu_vendor": caps.cpu_vendor,
                 "cpu_count": str(caps.cpu_count), "memory_bytes": str(caps.memory_bytes),
                 "gpus": ",".join(g.model for g in caps.gpus), "fpgas": ",".join(f.model for f in caps.fpgas),
                 "driver_versions": ",".join(sorted({g.driver_version for g in caps.gpus if g.driver_version}))}
-    return ResultSink(_writer(settings), hardware)
+    return ResultSink(store_writer(settings), hardware)
 
 
 class AsyncEventMirror:
@@ -138,4 +144,4 @@ class AsyncEventMirror:
 
 def event_mirror(settings: Settings):
     """A repository listener copying every job event into the events index (asynchronously)."""
-    return AsyncEventMirror(_writer(settings))
+    return AsyncEventMirror(store_writer(settings))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from functools import lru_cache
 
@@ -34,14 +33,9 @@ def local_capabilities(settings: Settings) -> HostCapabilities:
 def build_repository(settings: Settings) -> JobRepository:
     from benchfarm.adapters.redis_store import RedisKV
 
-    listeners = []
-    try:
-        from benchfarm.worker.publishing import event_mirror
+    from benchfarm.worker.publishing import event_mirror
 
-        listeners.append(event_mirror(settings))
-    except ImportError:
-        pass
-    return JobRepository(RedisKV.from_settings(settings), listeners=listeners)
+    return JobRepository(RedisKV.from_settings(settings), listeners=[event_mirror(settings)])
 
 
 @lru_cache(maxsize=1)
@@ -49,19 +43,14 @@ def current_executor() -> JobExecutor:
     """The executor of this worker process, built once from the settings."""
     from benchfarm.adapters.docker_engine import ContainerEngine
 
-    settings = get_settings()
-    telemetry = publisher = None
-    try:
-        from benchfarm.worker.publishing import result_publisher, telemetry_factory
+    from benchfarm.worker.publishing import result_publisher, telemetry_factory
 
-        telemetry = telemetry_factory(settings)
-        publisher = result_publisher(settings)
-    except ImportError:
-        pass
+    settings = get_settings()
+    caps = local_capabilities(settings)
     return JobExecutor(
         build_repository(settings),
         ContainerEngine.from_settings(settings),
-        local_capabilities(settings),
+        caps,
         ExecutorConfig(
             worker_id=f"{settings.minion_id}:{os.getpid()}",
             lock_dir=settings.state_dir / "locks",
@@ -69,8 +58,8 @@ def current_executor() -> JobExecutor:
             lease_s=settings.worker_lease_s,
             max_attempts=settings.worker_max_attempts,
         ),
-        telemetry=telemetry,
-        publisher=publisher,
+        telemetry=telemetry_factory(settings),
+        publisher=result_publisher(settings, caps),
     )
 
 
@@ -156,59 +145,45 @@ class Reaper:
         return what is not NO_CHANGE
 
 
-def _housekeeping(settings: Settings, caps: HostCapabilities, stop: threading.Event, every_s: float = 10.0) -> None:
+def housekeeping_loop(host_id: str, parent_pid: int, every_s: float = 10.0) -> None:
+    """The worker's housekeeping, in a process of its own: heartbeat, reaper, spool replay.
+
+    It runs beside the Celery worker rather than as a thread inside it: Celery's
+    prefork pool forks job processes from the worker at any time (a replacement
+    after a crash, too), and a fork taken while another thread holds a lock (an
+    import lock, a connection pool's) hands the child a lock nobody will release.
+    It exits when the worker that started it is gone, so a dead worker never
+    looks alive through its heartbeat.
+    """
     from benchfarm.adapters.celery_app import CeleryDispatcher
     from benchfarm.adapters.docker_engine import ContainerEngine
     from benchfarm.adapters.redis_store import RedisKV
     from benchfarm.scheduler.host_registry import HostRegistry
+    from benchfarm.worker.publishing import store_writer
 
+    settings = get_settings()
     registry = HostRegistry(RedisKV.from_settings(settings))
     reaper = Reaper(build_repository(settings), CeleryDispatcher(settings), ContainerEngine.from_settings(settings),
                     settings.worker_max_attempts)
-    writer = None
-    try:
-        from benchfarm.store.writer import StoreWriter
-
-        writer = StoreWriter.from_settings(settings)
-    except ImportError:
-        pass
-    while not stop.wait(every_s):
+    writer = store_writer(settings)
+    while os.getppid() == parent_pid:
         try:
-            if writer is not None and writer.replay_spool():
+            if writer.replay_spool():
                 log.warning("replayed the Elasticsearch spool")
         except Exception:
             log.warning("spool replay failed", exc_info=True)
         try:
-            registry.worker_heartbeat(caps.host_id)
+            registry.worker_heartbeat(host_id)
             for job_id in reaper.sweep():
                 log.warning("reaper acted on job %s", job_id)
         except Exception:
             log.warning("housekeeping pass failed", exc_info=True)
-
-
-def _preload_job_path() -> None:
-    """Import everything a job needs before any thread starts.
-
-    Celery's prefork pool forks its children while this process's housekeeping
-    thread may be importing a module; a child forked at that instant inherits a
-    held import lock and deadlocks on its first job. Importing it all up front,
-    single-threaded, means no import is ever in flight at a fork.
-    """
-    import importlib
-
-    for name in ("benchfarm.worker.publishing", "benchfarm.store.writer", "benchfarm.store.sinks",
-                 "benchfarm.store.documents", "benchfarm.adapters.elasticsearch", "benchfarm.adapters.docker_engine",
-                 "benchfarm.adapters.redis_store", "benchfarm.collectors.sampler", "benchfarm.collectors.host",
-                 "benchfarm.collectors.cgroup", "benchfarm.collectors.gpu", "benchfarm.collectors.fpga",
-                 "benchfarm.spec.model", "benchfarm.spec.results", "benchfarm.spec.loader", "benchfarm.runner.runner",
-                 "benchfarm.runner.container_spec", "benchfarm.runner.host_lock", "benchfarm.scheduler.matching",
-                 "benchfarm.scheduler.host_registry", "benchfarm.inventory.hardware", "benchfarm.jobs.repository"):
-        importlib.import_module(name)
+        time.sleep(every_s)
 
 
 def run_worker(settings: Settings, queues_override: list[str] | None = None) -> None:
     """Register this host and consume its capability queues until stopped (blocks)."""
-    _preload_job_path()
+    import multiprocessing
     from benchfarm.adapters.celery_app import configure, start_worker
     from benchfarm.adapters.redis_store import RedisKV
     from benchfarm.scheduler.host_registry import HostRegistry
@@ -224,8 +199,9 @@ def run_worker(settings: Settings, queues_override: list[str] | None = None) -> 
     registry.worker_heartbeat(caps.host_id)
     queues = queues_override or queues_for_host(caps)
     log.warning("worker for host %s consuming %s", caps.host_id, ", ".join(queues))
-    stop = threading.Event()
-    threading.Thread(target=_housekeeping, args=(settings, caps, stop), daemon=True, name="housekeeping").start()
+    housekeeper = multiprocessing.get_context("spawn").Process(
+        target=housekeeping_loop, args=(caps.host_id, os.getpid()), name="benchfarm-housekeeping", daemon=True)
+    housekeeper.start()
     try:
         # one process per host slot: with the default of one slot, the host lock
         # and a single process serialise benchmarks; large hosts opt in to more
@@ -233,4 +209,4 @@ def run_worker(settings: Settings, queues_override: list[str] | None = None) -> 
         start_worker(queues, hostname=f"benchfarm@{caps.host_id or socket.gethostname()}",
                      concurrency=max(1, caps.max_concurrent_jobs))
     finally:
-        stop.set()
+        housekeeper.terminate()
