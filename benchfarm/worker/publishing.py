@@ -73,13 +73,22 @@ def telemetry_factory(settings: Settings):
     from benchfarm.store.sinks import MetricSink
 
     writer = store_writer(settings)
+    # A host's accelerators do not come and go between repetitions: probe the GPU and
+    # FPGA collectors once per worker process (logging an absent one once), so no
+    # container start pays for loading NVML or walking the PCI bus again.
+    accelerators = []
+    for cls in (GpuCollector, FpgaCollector):
+        probe = cls()
+        if probe.available():
+            accelerators.append(cls)
+        probe.close()
 
     def start(job: JobRecord, repetition: int, container_id: str, cpuset: str | None) -> TelemetrySession:
         job_cpus = set(cpuset_cpus(cpuset)) if cpuset else None
         sink = _CountingSink(MetricSink(writer, job.name))
         sampler_cpu = choose_sampler_cpu(job_cpus, sorted(os.sched_getaffinity(0)))
         sampler = Sampler(
-            [HostCollector(job_cpus), CgroupCollector(container_id), GpuCollector(), FpgaCollector()],
+            [HostCollector(job_cpus), CgroupCollector(container_id), *(cls() for cls in accelerators)],
             sink,
             interval_s=settings.sample_interval_s,
             batch_interval_s=settings.sample_batch_interval_s,
