@@ -46,6 +46,10 @@ class NotFoundError(UserInputError):
     """A job, image, host or other named thing does not exist."""
 
 
+class ConflictError(UserInputError):
+    """The request does not fit the current state of what it names (e.g. cancelling a job that already finished)."""
+
+
 class UnsatisfiableJobError(UserInputError):
     """No registered host can satisfy the job's requirements."""
 
@@ -80,3 +84,15 @@ class BenchmarkFailedError(BenchfarmError):
 
 class AuthError(UserInputError):
     """Missing or wrong API token."""
+
+
+class ImageBuildError(BenchfarmError):
+    """``docker build`` (or the rootfs import) failed; the message carries the engine's last lines."""
+
+
+class ImageValidationError(BenchmarkFailedError):
+    """A freshly built image failed its own ``validate`` self-test, so it was not tagged usable."""
+
+
+class RegistryError(BenchfarmError):
+    """A push to or pull from the farm registry failed."""

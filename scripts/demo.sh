@@ -21,7 +21,7 @@ for spec in examples/noop.yaml examples/cpu-sysbench.yaml examples/memory-stream
   echo "-- benchfarm submit $spec --wait" >&2
   benchfarm submit "$spec" --wait
   ids+=("$(benchfarm jobs list --name "$(awk '/^name:/ {print $2; exit}' "$spec")" --limit 1 --json \
-           | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')")
+           | "${BENCHFARM_VENV:-/opt/benchfarm/venv}/bin/python" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')")
 done
 
 echo "-- benchfarm submit examples/gpu-matmul.yaml (this farm has no GPU: refused)" >&2

@@ -4,15 +4,19 @@ Queues are named by capability (``pool.default``, ``gpu.nvidia-h100``...);
 each worker consumes only the queues its host's capabilities allow.  Tasks are
 acknowledged late and rejected (re-queued) when their worker process is lost;
 the job repository's claim makes a second delivery harmless.
+
+This adapter only makes the app and sends tasks; the tasks themselves live in
+:mod:`benchfarm.worker.tasks`.
 """
 
 from __future__ import annotations
 
 from celery import Celery
 
-from benchfarm.settings import Settings, get_settings
+from benchfarm.settings import Settings
 
 TASK_RUN_JOB = "benchfarm.run_job"
+TASK_PING = "benchfarm.ping"
 
 app = Celery("benchfarm")
 
@@ -46,22 +50,11 @@ def configure(settings: Settings) -> Celery:
     return app
 
 
-@app.task(name=TASK_RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True)
-def run_job(self, job_id: str) -> str:
-    """Celery entry point on a pool host: run the job through the worker's executor."""
-    from benchfarm.worker.service import current_executor, host_refusal
-
-    if (why := host_refusal()) is not None:  # quarantined/maintenance host: put the job back, retry later
-        raise self.retry(countdown=30, max_retries=None, exc=RuntimeError(why))
-    job = current_executor().execute(job_id)
-    return "skipped" if job is None else job.status.value
-
-
 class CeleryDispatcher:
     """Sends jobs to capability queues."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        configure(settings or get_settings())
+    def __init__(self, settings: Settings) -> None:
+        configure(settings)
 
     def enqueue(self, job_id: str, queue: str, priority: int) -> str:
         """Queue the job; spec priority 9 is served first. Returns the Celery task id."""
@@ -86,18 +79,12 @@ def start_worker(queues: list[str], hostname: str, concurrency: int = 1, logleve
     ])
 
 
-@app.task(name="benchfarm.ping")
-def ping(n: int) -> int:
-    """A task that does nothing: measures the broker and worker's own dispatch cost."""
-    return n
-
-
 def dispatch_round_trip(count: int, queue: str = "pool.default", timeout_s: float = 120.0) -> float:
     """Send ``count`` no-op tasks and wait for all their results; returns the seconds it took."""
     import time
 
     start = time.perf_counter()
-    results = [app.send_task("benchfarm.ping", args=[i], queue=queue) for i in range(count)]
+    results = [app.send_task(TASK_PING, args=[i], queue=queue) for i in range(count)]
     for r in results:
         r.get(timeout=timeout_s)
     return time.perf_counter() - start

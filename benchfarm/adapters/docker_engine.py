@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import http.client
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
 from benchfarm.errors import BenchmarkFailedError, NotFoundError, ServiceUnavailableError
+from benchfarm.images.model import ImageInfo
 from benchfarm.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,6 +60,11 @@ class DockerEngine:
     def version(self) -> dict:
         return self.client.version()
 
+    def data_root(self) -> str:
+        """Where the engine keeps images and containers (``DockerRootDir`` of ``docker info``)."""
+        with _engine_errors("reading the engine's info"):
+            return str(self.client.info().get("DockerRootDir") or "/var/lib/docker")
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -76,33 +85,6 @@ class ContainerState:
     started_at: datetime | None
     finished_at: datetime | None
     error: str
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """What the farm needs from ``docker image inspect``: id, tags, registry digests, labels."""
-
-    id: str
-    tags: list[str]
-    repo_digests: list[str]
-    labels: dict[str, str]
-    created: str
-    size: int = 0
-    parent: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> "ImageInfo":
-        config = attrs.get("Config") or {}
-        return cls(
-            id=attrs["Id"],
-            tags=list(attrs.get("RepoTags") or []),
-            repo_digests=list(attrs.get("RepoDigests") or []),
-            labels=dict(config.get("Labels") or {}),
-            created=attrs.get("Created", ""),
-            size=int(attrs.get("Size") or 0),
-            parent=attrs.get("Parent") or "",
-        )
 
 
 def device_requests(gpus: "GpuRequest") -> list[docker.types.DeviceRequest]:
@@ -136,7 +118,8 @@ def _engine_errors(action: str):
         raise NotFoundError(f"{action}: {exc.explanation}") from exc
     except docker.errors.APIError as exc:
         raise BenchmarkFailedError(f"{action}: the Docker engine refused: {exc.explanation}") from exc
-    except (docker.errors.DockerException, OSError) as exc:
+    except (docker.errors.DockerException, OSError, urllib3.exceptions.HTTPError, http.client.HTTPException) as exc:
+        # urllib3/http.client errors: a streamed response (events) cut off when dockerd stops
         raise ServiceUnavailableError(f"{action}: the Docker engine is not answering ({exc})",
                                       hint="check `benchfarm stack status`") from exc
 
@@ -223,6 +206,27 @@ class ContainerEngine(DockerEngine):
             error=st.get("Error", ""),
         )
 
+    def inspect(self, container_id: str) -> dict[str, Any]:
+        """The engine's whole ``docker inspect`` document of a container (``Config``, ``State``, ...).
+
+        Raises:
+            NotFoundError: no such container.
+        """
+        with _engine_errors(f"inspecting container {container_id[:12]}"):
+            return dict(self.client.api.inspect_container(container_id))
+
+    def events(self, *, filters: dict[str, Any] | None = None, since: int | None = None) -> Iterator[dict[str, Any]]:
+        """The engine's event stream (``docker events``), decoded, from ``since`` (epoch seconds) on.
+
+        Blocks between events; ends when the engine closes the stream cleanly.
+
+        Raises:
+            ServiceUnavailableError: the engine cannot be reached, or the stream broke
+                (dockerd stopped or restarted): call again to reconnect.
+        """
+        with _engine_errors("streaming the engine's events"):
+            yield from self.client.api.events(since=since, filters=filters, decode=True)
+
     def kill(self, container_id: str) -> None:
         """Kill a running container; a container already stopped is fine."""
         try:
@@ -231,6 +235,15 @@ class ContainerEngine(DockerEngine):
         except Exception as exc:  # noqa: BLE001 - "is not running" conflicts are expected here
             if "is not running" not in str(exc) and "No such container" not in str(exc):
                 raise
+
+    def stop(self, container_id: str, timeout: int = 10) -> None:
+        """Stop a container: SIGTERM, then SIGKILL after ``timeout`` seconds (a stopped one stays stopped).
+
+        Raises:
+            NotFoundError: no such container.
+        """
+        with _engine_errors(f"stopping container {container_id[:12]}"):
+            self.client.api.stop(container_id, timeout=timeout)
 
     def output(self, container_id: str) -> tuple[bytes, bytes]:
         """All of the container's output so far: (stdout and stderr interleaved, stdout alone)."""

@@ -7,34 +7,24 @@ are converted in one place (``_convert``) into the farm's hierarchy.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
 
-from benchfarm.adapters.docker_engine import DockerEngine, ImageInfo
-from benchfarm.errors import BenchfarmError, NotFoundError, ServiceUnavailableError
-from benchfarm.images.errors import ImageBuildError, RegistryError
+from benchfarm.adapters.docker_engine import DockerEngine
+from benchfarm.errors import BenchfarmError, ImageBuildError, NotFoundError, RegistryError, ServiceUnavailableError
+from benchfarm.images.model import ImageInfo, Progress, RunOutput
 from benchfarm.settings import Settings
-
-Progress = Callable[[str], None]
 
 _HINT_ENGINE = "start the farm with `benchfarm stack up` or set BENCHFARM_DOCKER_URL"
 
 
 def _noop(_: str) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class RunOutput:
-    exit_code: int
-    output: str
 
 
 @contextmanager
@@ -149,13 +139,14 @@ class DockerImages(DockerEngine):
         with _convert(f"tagging {image_id} as {repository}:{tag}"):
             self.client.api.tag(image_id, repository, tag, force=True)
 
-    def remove(self, ref: str, force: bool = True) -> None:
-        """Remove an image (no error when it is already gone)."""
+    def remove(self, ref: str, force: bool = True) -> bool:
+        """Remove an image; False (no error) when it was already gone."""
         try:
             with _convert(f"removing {ref}"):
                 self.client.api.remove_image(ref, force=force)
         except NotFoundError:
-            pass
+            return False
+        return True
 
     def save(self, image: str) -> Iterator[bytes]:
         """The ``docker save`` tar stream of ``image``, in chunks."""

@@ -1,16 +1,22 @@
 """NVML adapter: the only module that imports ``pynvml`` (package ``nvidia-ml-py``).
 
-NVML is initialised once per process (thread-safe) and device handles are
-cached, so a sample costs only the NVML queries themselves.  Each getter
-returns ``None`` when the device does not support that query (a normal answer
-on many boards, e.g. ECC on consumer GPUs), and raises
-``ServiceUnavailableError`` when the GPU stops answering (fallen off the bus).
+Two users, two shapes:
+
+- the GPU collector samples through :class:`NvmlAdapter`: NVML is initialised once
+  per process (thread-safe) and device handles are cached, so a sample costs only
+  the NVML queries themselves.  Each getter returns ``None`` when the device does
+  not support that query (a normal answer on many boards, e.g. ECC on consumer
+  GPUs), and raises ``ServiceUnavailableError`` when the GPU stops answering
+  (fallen off the bus).
+- hardware detection (``benchfarm.inventory.hardware``, the Salt grains) lists what
+  the GPUs are through :func:`list_gpus`, in a session of its own.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from benchfarm.errors import ServiceUnavailableError, SetupError
@@ -66,6 +72,67 @@ def init() -> int:
             raise SetupError(f"NVML could not count GPUs: {exc}", hint="check nvidia-smi works on this host") from exc
 
 
+def _call(fn: Callable[..., T], *args: Any) -> T:
+    """Call an NVML function; its NVMLError becomes ServiceUnavailableError."""
+    try:
+        return fn(*args)
+    except pynvml.NVMLError as exc:
+        raise ServiceUnavailableError(f"NVML {fn.__name__} failed: {exc}",
+                                      hint="check the GPU with nvidia-smi; it may have fallen off the bus") from exc
+
+
+@dataclass(frozen=True)
+class GpuIdentity:
+    """What one GPU is (not how busy it is): what hardware detection lists."""
+
+    index: int
+    name: str  # e.g. "NVIDIA H100 80GB HBM3"
+    uuid: str
+    memory_bytes: int
+    driver_version: str
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def list_gpus() -> Iterator[GpuIdentity]:
+    """Every GPU's identity, read in an NVML session of its own.
+
+    NVML counts ``nvmlInit``/``nvmlShutdown`` pairs, so this session neither needs
+    nor ends the process-wide one of :class:`NvmlAdapter`.  A generator: the GPUs
+    read before a failure have been yielded when it raises.
+
+    Raises:
+        SetupError: pynvml, the NVIDIA driver or its library is missing, or NVML refuses
+            to start: this host has no usable GPU.
+        ServiceUnavailableError: a GPU stopped answering while being listed.
+    """
+    if pynvml is None:
+        raise SetupError("pynvml is not importable", hint="pip install nvidia-ml-py")
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        raise SetupError(f"NVML could not start: {exc}",
+                         hint="install the NVIDIA driver (libnvidia-ml.so.1) on GPU hosts") from exc
+    try:
+        driver = _text(_call(pynvml.nvmlSystemGetDriverVersion))
+        for index in range(_call(pynvml.nvmlDeviceGetCount)):
+            handle = _call(pynvml.nvmlDeviceGetHandleByIndex, index)
+            yield GpuIdentity(
+                index=index,
+                name=_text(_call(pynvml.nvmlDeviceGetName, handle)),
+                uuid=_text(_call(pynvml.nvmlDeviceGetUUID, handle)),
+                memory_bytes=int(_call(pynvml.nvmlDeviceGetMemoryInfo, handle).total),
+                driver_version=driver,
+            )
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError:  # changes nothing for the caller: the GPUs were read
+            pass
+
+
 class NvmlAdapter:
     """Reads one process-wide NVML session; construct freely, :func:`init` runs once."""
 
@@ -78,16 +145,8 @@ class NvmlAdapter:
     def _handle(self, i: int) -> Any:
         h = _handles.get(i)
         if h is None:
-            h = _handles[i] = self._call(pynvml.nvmlDeviceGetHandleByIndex, i)
+            h = _handles[i] = _call(pynvml.nvmlDeviceGetHandleByIndex, i)
         return h
-
-    @staticmethod
-    def _call(fn: Callable[..., T], *args: Any) -> T:
-        try:
-            return fn(*args)
-        except pynvml.NVMLError as exc:
-            raise ServiceUnavailableError(f"NVML {fn.__name__} failed: {exc}",
-                                          hint="check the GPU with nvidia-smi; it may have fallen off the bus") from exc
 
     def _query(self, fn: Callable[..., T], i: int, *args: Any) -> T | None:
         try:

@@ -1,4 +1,8 @@
-"""What the API's handlers use, built once per process from the settings."""
+"""What the API's handlers use: the farm's clients and services, built by the composition root.
+
+``benchfarm.composition.build_api_deps(settings)`` makes one per process; tests pass their
+own to ``create_app(settings, deps)``.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +16,9 @@ from benchfarm.settings import Settings
 
 @dataclass
 class ApiDeps:
+    """The API's dependencies: settings, the job repository, the host registry and the job service."""
+
     settings: Settings
     repo: JobRepository
     hosts: HostRegistry
     jobs: JobService
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "ApiDeps":
-        from benchfarm.adapters.celery_app import CeleryDispatcher
-        from benchfarm.adapters.docker_engine import ContainerEngine
-        from benchfarm.adapters.redis_store import RedisKV
-        from benchfarm.worker.service import build_repository
-
-        repo = build_repository(settings)
-        hosts = HostRegistry(RedisKV.from_settings(settings))
-        service = JobService(repo, hosts, ContainerEngine.from_settings(settings), CeleryDispatcher(settings))
-        return cls(settings, repo, hosts, service)

@@ -18,8 +18,8 @@ import typer
 from rich.table import Table
 
 from benchfarm.cli.console import err, out, print_json
+from benchfarm.cli.farm import farm
 from benchfarm.client import ApiClient
-from benchfarm.settings import get_settings
 
 CONFIRMATION_LABEL = "benchfarm_confirmation_of"  # benchfarm.analysis.baselines.CONFIRMATION_LABEL
 
@@ -47,7 +47,7 @@ def _params(**kw: Any) -> dict[str, Any]:
 
 def rerun_job(client: ApiClient, job_id: str, quiet: bool) -> dict[str, Any]:
     """Submit the job's spec again as a confirmation run, wait and return its final record."""
-    from benchfarm.cli.submit_cmd import wait_with_progress
+    from benchfarm.cli.job_progress import wait_with_progress
 
     spec = dict(client.job(job_id)["spec"])
     spec["labels"] = {**(spec.get("labels") or {}), CONFIRMATION_LABEL: job_id}
@@ -126,7 +126,7 @@ def compare(
     job or baseline, a job that did not succeed, a bad reference), 4 the farm is
     unreachable, 5 the confirmation re-run failed.
     """
-    client = ApiClient.from_settings(get_settings())
+    client = farm().api_client
     data = verdict(client, job_id, baseline, confirm=confirm_default(confirm), junit=junit, quiet=as_json)
     if as_json:
         print_json(data)

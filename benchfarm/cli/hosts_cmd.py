@@ -11,16 +11,15 @@ import typer
 from rich.table import Table
 
 from benchfarm.cli.console import out, print_json, progress
-from benchfarm.settings import get_settings
+from benchfarm.cli.farm import farm
+from benchfarm.inventory.inventory import Inventory
 
 app = typer.Typer(help="Hosts of the farm (from Salt grains): list, quarantine, release, drift.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _inventory():
-    from benchfarm.inventory.factory import inventory_from_settings
-
-    return inventory_from_settings(get_settings())
+def _inventory() -> Inventory:
+    return farm().inventory
 
 
 @app.command("list")

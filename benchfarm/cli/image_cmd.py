@@ -6,13 +6,14 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from benchfarm.adapters.docker_images import DockerImages
 from benchfarm.cli.console import out, print_json, progress
 from benchfarm.images import labels as L
 from benchfarm.images.builder import ImageBuilder
-from benchfarm.images.inspect import ImageCatalogueView
 from benchfarm.images.index import IndexDocs, index_manifest, manifest_index
+from benchfarm.images.inspect import ImageCatalogueView
 from benchfarm.images.manifest import Manifest, diff_manifests, ensure_manifest
 from benchfarm.images.registry import push_image
 from benchfarm.settings import get_settings
@@ -23,15 +24,22 @@ app = typer.Typer(help="Benchmark images: the golden base, the catalogue, their 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+def _cell(value: object) -> Text:
+    """A table cell holding ``value`` as plain text: data from labels and tags is never read as markup."""
+    return Text("" if value is None else str(value))
+
+
 def _docker() -> DockerImages:
-    return DockerImages.from_settings(get_settings())
+    from benchfarm.cli.farm import farm
+
+    return farm().images
 
 
 def _index_docs() -> IndexDocs | None:
     """``index_docs(index, docs)`` over the store's spooling writer (documents carry their ``_id``)."""
-    from benchfarm.store.writer import StoreWriter
+    from benchfarm.cli.farm import farm
 
-    writer = StoreWriter.from_settings(get_settings())
+    writer = farm().store_writer
 
     def index_docs(index: str, docs: list[dict]) -> bool:
         pairs = [(d["_id"], {k: v for k, v in d.items() if k != "_id"}) for d in docs]
@@ -86,9 +94,10 @@ def list_(as_json: AsJson = False) -> None:
     table = Table("name", "version", "image id", "tags", "commit", "dirty", "cause", "created (source)")
     for r in rows:
         p = r.get("provenance") or {}
-        table.add_row(r["name"], r["version"], (r.get("image_id") or "[dim]not built[/dim]")[:19],
-                      ", ".join(r.get("tags", [])), (p.get("git_commit") or "")[:10],
-                      str(p.get("git_dirty", "")), p.get("build_cause", ""), p.get("created", ""))
+        image_id = _cell(r["image_id"][:19]) if r.get("image_id") else Text("not built", style="dim")
+        table.add_row(_cell(r["name"]), _cell(r["version"]), image_id, _cell(", ".join(r.get("tags", []))),
+                      _cell((p.get("git_commit") or "")[:10]), _cell(p.get("git_dirty", "")),
+                      _cell(p.get("build_cause", "")), _cell(p.get("created", "")))
     out.print(table)
 
 
@@ -107,8 +116,9 @@ def history(ref: Annotated[str, typer.Argument(help="Image name, tag or id.")], 
         return
     table = Table("image id", "name", "version", "tags", "commit", "created (source)")
     for c in chain:
-        table.add_row(c["image_id"][:19], c.get("name", ""), c.get("version", ""), ", ".join(c.get("tags", [])),
-                      (c.get("git_commit") or "")[:10], c.get("created", ""))
+        table.add_row(_cell(c["image_id"][:19]), _cell(c.get("name", "")), _cell(c.get("version", "")),
+                      _cell(", ".join(c.get("tags", []))), _cell((c.get("git_commit") or "")[:10]),
+                      _cell(c.get("created", "")))
     out.print(table)
 
 

@@ -8,15 +8,15 @@ import typer
 from rich.table import Table
 
 from benchfarm.cli.console import out, print_json
+from benchfarm.cli.farm import farm
 from benchfarm.client import ApiClient
-from benchfarm.settings import get_settings
 
 app = typer.Typer(help="Inspect and control jobs on the farm.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _client() -> ApiClient:
-    return ApiClient.from_settings(get_settings())
+    return farm().api_client
 
 
 @app.command("list")

@@ -8,16 +8,15 @@ import typer
 from rich.table import Table
 
 from benchfarm.cli.console import out, print_json
-from benchfarm.settings import get_settings
+from benchfarm.cli.farm import farm
+from benchfarm.inventory.pools import PoolStore
 
 app = typer.Typer(help="Pools of hosts: list, create, add, drain, remove.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _pools():
-    from benchfarm.inventory.factory import pools_from_settings
-
-    return pools_from_settings(get_settings())
+def _pools() -> PoolStore:
+    return farm().pools
 
 
 @app.command("list")

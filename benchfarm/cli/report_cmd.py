@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from benchfarm.cli.console import out, progress
-from benchfarm.settings import get_settings
 
 
 def report(
@@ -19,10 +18,12 @@ def report(
 ) -> None:
     """Write a self-contained HTML report (timelines of the collectors' samples, distributions of
     repetitions) for people without Kibana."""
+    from benchfarm.cli.farm import farm
     from benchfarm.report import write_report
 
     progress(f"fetching {len(job_ids)} job(s) and their samples")
-    path = write_report(job_ids, get_settings(), output, baseline=baseline)
+    f = farm()
+    path = write_report(job_ids, f.api_client, f.es, f.settings.index_prefix, output, baseline=baseline)
     out.print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,10 +9,8 @@ import typer
 from rich.table import Table
 
 from benchfarm.cli.console import err, out, print_json
-from benchfarm.client import ApiClient
-from benchfarm.settings import get_settings
-
-FINAL = {"succeeded", "failed", "cancelled"}
+from benchfarm.cli.farm import farm
+from benchfarm.cli.job_progress import wait_with_progress
 
 
 def _metrics_table(job: dict[str, Any]) -> Table:
@@ -37,64 +34,6 @@ def _metrics_table(job: dict[str, Any]) -> Table:
         table.add_row(str(r["index"]), str(r.get("exit_code")), dur,
                       *[f"{r['metrics'][n]:.4g}" if n in r.get("metrics", {}) else "-" for n in names])
     return table
-
-
-#: How long waiting for a job rides out an API or Redis that does not answer.
-API_OUTAGE_TOLERANCE_S = 300.0
-
-
-def wait_with_progress(client: ApiClient, job_id: str, quiet: bool = False) -> dict[str, Any]:
-    """Follow the job's events with a live status line until it is final; returns the final record.
-
-    A lost event stream (the API or Redis restarted) does not end the wait: the job
-    goes on, so the record is polled until it is final, riding out an API that does
-    not answer for up to ``API_OUTAGE_TOLERANCE_S`` seconds at a time.
-
-    Raises:
-        ServiceUnavailableError: the API stayed unreachable longer than that.
-    """
-    from benchfarm.errors import ServiceUnavailableError
-
-    try:
-        _follow_with_progress(client, job_id, quiet)
-    except ServiceUnavailableError as exc:
-        err.print(f"[yellow]warning:[/yellow] {exc.message}; polling the job instead", highlight=False)
-    down_since: float | None = None
-    while True:
-        try:
-            job = client.job(job_id)
-            down_since = None
-        except ServiceUnavailableError:
-            down_since = down_since or time.monotonic()
-            if time.monotonic() - down_since > API_OUTAGE_TOLERANCE_S:
-                raise
-            time.sleep(2)
-            continue
-        if job["status"] in FINAL:
-            return job
-        time.sleep(1)
-
-
-def _follow_with_progress(client: ApiClient, job_id: str, quiet: bool) -> None:
-    start = time.monotonic()
-    state = {"done": 0, "of": "?", "host": "-", "status": "queued"}
-    with err.status(f"{job_id}: queued", spinner="dots") as status:
-        for ev in client.follow(job_id):
-            t, data = ev.get("type"), ev.get("data", {})
-            if t == "started":
-                state.update(status="running", host=data.get("host", "-"))
-            elif t == "repetition_finished":
-                state.update(done=data.get("done", state["done"]), of=data.get("of", state["of"]))
-                if not quiet:
-                    kind = "warm-up" if data.get("warmup") else "repetition"
-                    err.print(f"  {kind} {data.get('index')} exit={data.get('exit_code')} {data.get('metrics') or ''}",
-                              highlight=False)
-            elif t in ("finished", "failed", "cancelled"):
-                state["status"] = t
-            elif t == "requeued":
-                err.print(f"  requeued: {data.get('reason')}", highlight=False)
-            status.update(f"{job_id}: {state['status']} on {state['host']} — {state['done']}/{state['of']} repetitions, "
-                          f"{time.monotonic() - start:.0f}s")
 
 
 def submit(
@@ -149,7 +88,7 @@ def _submit(spec_file: Path, *, wait: bool, as_json: bool, queue_anyway: bool, l
             raise UserInputError(f"--label {item!r} must be KEY=VALUE")
         k, v = item.split("=", 1)
         data.setdefault("labels", {})[k] = v
-    client = ApiClient.from_settings(get_settings())
+    client = farm().api_client
     accepted = client.submit(data, queue_anyway=queue_anyway)
     job_id = accepted["id"]
     if not wait:
@@ -184,7 +123,7 @@ def _submit_with_verdict(spec_file: Path, *, as_json: bool, queue_anyway: bool, 
         parse_baseline_ref(baseline)  # refuse a malformed reference before running anything
         job = _submit(spec_file, wait=True, as_json=as_json, queue_anyway=queue_anyway, label=label,
                       print_job=not as_json)
-        client = ApiClient.from_settings(get_settings())
+        client = farm().api_client
         data = verdict(client, job["id"], baseline, confirm=confirm_default(confirm), junit=junit, quiet=as_json)
     except BenchfarmError as exc:  # every way of getting no verdict is exit 2 in the CI contract
         err.print(f"[bold red]error:[/bold red] {exc.full_message()}", highlight=False)

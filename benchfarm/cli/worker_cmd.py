@@ -27,8 +27,8 @@ def run(
 @app.command()
 def capabilities(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = True) -> None:
     """Show what this host offers the scheduler and which queues its worker consumes."""
+    from benchfarm.cli.farm import farm
     from benchfarm.scheduler.queues import queues_for_host
-    from benchfarm.worker.service import local_capabilities
 
-    caps = local_capabilities(get_settings())
+    caps = farm().capabilities
     print_json({"capabilities": caps.model_dump(mode="json"), "queues": queues_for_host(caps)})

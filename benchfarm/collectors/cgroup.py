@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchfarm.collectors.base import Availability, Collector, FieldSpec, Number, OpenFile, RateTracker, close_all

@@ -29,7 +29,9 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from typing import Self
 
+from benchfarm.clock import SYSTEM_CLOCK, Clock
 from benchfarm.collectors.base import Collector, Sample, SampleSink
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ class Sampler:
         cpu_affinity: CPUs the sampler thread may run on (e.g. ``{choose_sampler_cpu(...)}``); None: unchanged.
         nice: niceness of the sampler thread (it is only ever raised, never lowered).
         job_id, host_id, repetition: stamped into every sample.
+        clock: the schedule's monotonic clock and the samples' wall-clock timestamps (default: the system
+            clock). The loop still waits on its stop event in real time; CPU time is always the real thread's.
     Raises:
         ValueError: interval_s below 0.1 s, or a non-positive batch interval or buffer size.
     """
@@ -91,6 +95,7 @@ class Sampler:
         job_id: str = "",
         host_id: str = "",
         repetition: int = 0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if interval_s < MIN_INTERVAL_S:
             raise ValueError(f"interval_s must be at least {MIN_INTERVAL_S} s, got {interval_s}")
@@ -107,6 +112,7 @@ class Sampler:
         self.job_id = job_id
         self.host_id = host_id
         self.repetition = repetition
+        self.clock = clock
 
         self.active: list[Collector] = []
         self.samples_taken = 0
@@ -131,7 +137,7 @@ class Sampler:
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> "Sampler":
+    def start(self) -> Self:
         """Start the sampling thread; returns once collectors are probed and the clock is anchored."""
         if self._thread is not None:
             raise RuntimeError("a Sampler can be started once")
@@ -155,17 +161,20 @@ class Sampler:
             for c in self.collectors:
                 try:
                     c.close()
-                except Exception:  # noqa: BLE001 - closing must not hide the flush result
+                except Exception:  # closing must not hide the flush result
                     log.debug("closing collector %s failed", c.name, exc_info=True)
 
     def abort(self) -> None:
-        """Stop the loop at once without shipping (simulates the sampler dying); buffered samples stay in :attr:`pending`."""
+        """Stop the loop at once without shipping (simulates the sampler dying).
+
+        Buffered samples stay in :attr:`pending`.
+        """
         self._aborted = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10.0)
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -233,12 +242,12 @@ class Sampler:
         try:
             self._setup_thread()
             self.active = [c for c in self.collectors if c.available()]
-            self._mono0 = time.monotonic()
-            self._wall0 = time.time()
+            self._mono0 = self.clock.monotonic()
+            self._wall0 = self.clock.now()
             self._next_ship = self._mono0 + self.batch_interval_s
             self._ready.set()
             self._loop()
-        except BaseException as exc:  # noqa: BLE001 - a dead loop must be visible, not silent
+        except BaseException as exc:  # a dead loop must be visible, not silent
             self.crash = exc
             log.error("sampler for job %s died: %s", self.job_id, exc, exc_info=True)
         finally:
@@ -251,18 +260,18 @@ class Sampler:
         next_t = self._mono0 + interval  # collectors primed their rate baselines at probe time
         stop = self._stop
         while True:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if next_t > now and stop.wait(next_t - now):
                 break
             if stop.is_set():
                 break
-            now = time.monotonic()
+            now = self.clock.monotonic()
             ts = self._wall0 + (now - self._mono0)
             taken = []
             for c in self.active:
                 try:
                     fields = c.sample()
-                except Exception as exc:  # noqa: BLE001 - one bad collector must not stop the others
+                except Exception as exc:  # one bad collector must not stop the others
                     n = errors[id(c)] = errors[id(c)] + 1
                     if n == 1:
                         log.warning("collector %s failed: %s", c.name, exc)
@@ -277,8 +286,7 @@ class Sampler:
                 size = len(self._buffer)
             self.samples_taken += len(taken)
             self.ticks += 1
-            if size > self.peak_buffer:
-                self.peak_buffer = size
+            self.peak_buffer = max(self.peak_buffer, size)
             self._maybe_ship(now, size)
             next_t += interval
             if next_t <= now:  # fell behind (suspended, overloaded): skip the missed ticks, keep the grid
@@ -288,7 +296,8 @@ class Sampler:
         if self.ship_between_repetitions_only:
             if size > self.max_buffer and not self._overflow_warned:
                 self._overflow_warned = True
-                log.warning("sampler holds %d samples for the repetition boundary (max_buffer %d)", size, self.max_buffer)
+                log.warning("sampler holds %d samples for the repetition boundary (max_buffer %d)",
+                            size, self.max_buffer)
             return
         due = now >= self._next_ship
         if not due and (size < self.max_buffer or self._ship_failing):
@@ -296,7 +305,7 @@ class Sampler:
         self._next_ship = now + self.batch_interval_s
         try:
             self._ship()
-        except Exception as exc:  # noqa: BLE001 - the sink's failure is retried at the next batch interval
+        except Exception as exc:  # the sink's failure is retried at the next batch interval
             if not self._ship_failing:
                 log.warning("shipping samples failed (kept, will retry in %.0f s): %s", self.batch_interval_s, exc)
             self._ship_failing = True

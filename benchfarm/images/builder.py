@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchfarm.adapters.docker_images import DockerImages, ImageInfo
-from benchfarm.errors import SetupError
+from benchfarm.errors import ImageValidationError, SetupError
 from benchfarm.images import labels as L
 from benchfarm.images.catalogue import Catalogue, ImageSpec, load_spec
-from benchfarm.images.errors import ImageValidationError
+from benchfarm.images.model import ImageEngine, ImageInfo
 from benchfarm.images.rootfs import ensure_rootfs
 from benchfarm.images.source import source_info
 from benchfarm.settings import Settings
@@ -59,7 +58,7 @@ class BuildResult:
 class ImageBuilder:
     """Builds catalogue images through the Docker adapter."""
 
-    def __init__(self, docker: DockerImages, settings: Settings, catalogue: Catalogue | None = None) -> None:
+    def __init__(self, docker: ImageEngine, settings: Settings, catalogue: Catalogue | None = None) -> None:
         self.docker = docker
         self.settings = settings
         self.catalogue = catalogue or Catalogue(settings.repo_root / "images")

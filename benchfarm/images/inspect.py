@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchfarm.adapters.docker_images import DockerImages, ImageInfo
 from benchfarm.errors import NotFoundError
 from benchfarm.images import labels as L
 from benchfarm.images.builder import ImageBuilder
 from benchfarm.images.catalogue import Catalogue
+from benchfarm.images.model import ImageEngine, ImageInfo
 from benchfarm.settings import Settings
 
 
 class ImageCatalogueView:
     """Joins the catalogue (images/) with what the engine holds."""
 
-    def __init__(self, docker: DockerImages, settings: Settings) -> None:
+    def __init__(self, docker: ImageEngine, settings: Settings) -> None:
         self.docker = docker
         self.settings = settings
         self.catalogue = Catalogue(settings.repo_root / "images")

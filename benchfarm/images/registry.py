@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from benchfarm.images.errors import RegistryError
+from benchfarm.errors import RegistryError
 
 
 class RegistryClient(Protocol):

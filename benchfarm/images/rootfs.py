@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from benchfarm.errors import SetupError
-from benchfarm.images.errors import ImageBuildError
+from benchfarm.errors import ImageBuildError, SetupError
 
 ROOTFS_REPOSITORY = "benchfarm/rootfs"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"

@@ -1,24 +1,33 @@
 """Local hardware detection: what this host has, read from /proc, /sys and NVML.
 
-Plain Python (no Salt): the Salt grains in ``salt/_grains/benchfarm.py`` call it
+Plain Python (no Salt): the Salt grains in ``salt/_grains/benchfarm_grains.py`` call it
 on every minion, and the one-host farm calls it directly. Every reader takes a
 ``proc_root``/``sysfs_root`` so tests run it on recorded fixture trees.
 
-NVML (``pynvml`` from the ``nvidia-ml-py`` package) is imported lazily: a host
-without the library, the driver or a GPU gets an empty GPU list, never an error.
+GPUs come from the NVML adapter (``benchfarm.adapters.nvml.list_gpus``, the only
+code that touches ``pynvml``), loaded only when GPUs are detected; tests pass a fake
+lister instead. A host without the library, the driver or a GPU gets an empty GPU
+list, never an error.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from benchfarm.errors import ServiceUnavailableError, SetupError
 from benchfarm.scheduler.capabilities import FpgaInfo, GpuInfo, HostCapabilities
 
+if TYPE_CHECKING:
+    from benchfarm.adapters.nvml import GpuIdentity
+
 log = logging.getLogger(__name__)
+
+GpuLister = Callable[[], Iterable["GpuIdentity"]]
+"""What lists the GPUs: :func:`benchfarm.adapters.nvml.list_gpus` or a fake with its contract."""
 
 PROC_ROOT = Path("/proc")
 SYSFS_ROOT = Path("/sys")
@@ -181,49 +190,29 @@ def _xclmgmt_path(address: str, dev_root: Path) -> str | None:
     return str(path) if path.exists() else None
 
 
-def detect_gpus(nvml: Any | None = None) -> list[GpuInfo]:
-    """NVIDIA GPUs through NVML; an empty list when the library, the driver or a GPU is absent.
+def detect_gpus(list_gpus: GpuLister | None = None) -> list[GpuInfo]:
+    """NVIDIA GPUs through the NVML adapter; an empty list when the library, the driver or a GPU is absent.
+
+    A GPU that stops answering mid-listing leaves the GPUs read before it (and a warning).
 
     Args:
-        nvml: the ``pynvml`` module or an object with the same calls (tests); imported when omitted.
+        list_gpus: lists the GPUs (default :func:`benchfarm.adapters.nvml.list_gpus`, loaded
+            only now; tests pass a fake that yields ``GpuIdentity`` or raises like it).
     """
-    if nvml is None:
-        try:
-            import pynvml as nvml  # type: ignore[no-redef]
-        except ImportError:
-            log.debug("pynvml (package nvidia-ml-py) not installed; no GPUs detected")
-            return []
+    if list_gpus is None:
+        from benchfarm.adapters import nvml
+
+        list_gpus = nvml.list_gpus
+    gpus: list[GpuInfo] = []
     try:
-        nvml.nvmlInit()
-    except Exception as exc:  # NVMLError_LibraryNotFound, _DriverNotLoaded, ...: no usable GPU here
-        log.debug("NVML unavailable (%s); no GPUs detected", exc)
-        return []
-    gpus = []
-    try:
-        driver = _text(nvml.nvmlSystemGetDriverVersion())
-        for index in range(nvml.nvmlDeviceGetCount()):
-            handle = nvml.nvmlDeviceGetHandleByIndex(index)
-            gpus.append(
-                GpuInfo(
-                    index=index,
-                    model=_text(nvml.nvmlDeviceGetName(handle)),
-                    uuid=_text(nvml.nvmlDeviceGetUUID(handle)),
-                    memory_bytes=int(nvml.nvmlDeviceGetMemoryInfo(handle).total),
-                    driver_version=driver,
-                )
-            )
-    except Exception as exc:  # a GPU that falls off the bus mid-query: report what was read
-        log.warning("NVML query failed after %d GPU(s): %s", len(gpus), exc)
-    finally:
-        try:
-            nvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001 - shutdown failure changes nothing for the caller
-            pass
+        for gpu in list_gpus():
+            gpus.append(GpuInfo(index=gpu.index, model=gpu.name, uuid=gpu.uuid, memory_bytes=gpu.memory_bytes,
+                                driver_version=gpu.driver_version))
+    except SetupError as exc:  # no library, no driver: no usable GPU here
+        log.debug("no GPUs detected: %s", exc.message)
+    except ServiceUnavailableError as exc:  # a GPU that falls off the bus mid-query: report what was read
+        log.warning("NVML query failed after %d GPU(s): %s", len(gpus), exc.message)
     return gpus
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True)
@@ -250,7 +239,10 @@ class Hardware:
 
 
 def detect(
-    proc_root: Path = PROC_ROOT, sysfs_root: Path = SYSFS_ROOT, dev_root: Path = Path("/dev"), nvml: Any | None = None
+    proc_root: Path = PROC_ROOT,
+    sysfs_root: Path = SYSFS_ROOT,
+    dev_root: Path = Path("/dev"),
+    list_gpus: GpuLister | None = None,
 ) -> Hardware:
     """Detect all of this host's hardware (see the ``detect_*`` functions)."""
     return Hardware(
@@ -258,7 +250,7 @@ def detect(
         numa_nodes=detect_numa_nodes(sysfs_root),
         memory_bytes=detect_memory_bytes(proc_root),
         disks=detect_disks(sysfs_root),
-        gpus=detect_gpus(nvml),
+        gpus=detect_gpus(list_gpus),
         fpgas=detect_fpgas(sysfs_root, dev_root),
     )
 
@@ -302,7 +294,7 @@ def detect_capabilities(
     proc_root: Path = PROC_ROOT,
     sysfs_root: Path = SYSFS_ROOT,
     dev_root: Path = Path("/dev"),
-    nvml: Any | None = None,
+    list_gpus: GpuLister | None = None,
 ) -> HostCapabilities:
     """Detect this host's hardware and return its ``HostCapabilities`` in ``pool``.
 
@@ -312,11 +304,11 @@ def detect_capabilities(
         allowed_devices: device nodes (paths or globs) jobs may map into containers.
         allowed_cap_add: Linux capabilities jobs may add.
         max_concurrent_jobs: benchmarks at once (1: the host lock serialises them).
-        proc_root, sysfs_root, dev_root, nvml: where to read from (tests pass fixture trees / fakes).
+        proc_root, sysfs_root, dev_root, list_gpus: where to read from (tests pass fixture trees / fakes).
     """
     import socket
 
-    hardware = detect(proc_root, sysfs_root, dev_root, nvml)
+    hardware = detect(proc_root, sysfs_root, dev_root, list_gpus)
     return capabilities_from(
         hardware,
         host_id=host_id or socket.gethostname(),

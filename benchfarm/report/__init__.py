@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchfarm.report.data import JobData, fetch
+from benchfarm.report.data import ApiReader, JobData, SampleSearch, fetch
 from benchfarm.report.html import comparison_section, job_section, page
 
 __all__ = ["JobData", "build_report", "comparison_section", "fetch", "job_section", "page", "write_report"]
 
 
-def build_report(job_ids: list[str], settings, extra_sections: list[str] | None = None,
-                 baseline: str | None = None) -> str:
+def build_report(job_ids: list[str], api: ApiReader, es: SampleSearch, index_prefix: str,
+                 extra_sections: list[str] | None = None, baseline: str | None = None) -> str:
     """Fetch each job (API record + Elasticsearch samples) and render the page.
 
     With ``baseline`` (a job id, ``label:K=V``, ``BRANCH@REF`` or ``latest``), each
@@ -22,34 +22,28 @@ def build_report(job_ids: list[str], settings, extra_sections: list[str] | None 
         NotFoundError: a job id is unknown.
         ServiceUnavailableError: the API or Elasticsearch is not answering.
     """
-    from benchfarm.adapters.elasticsearch import EsClient
-    from benchfarm.client import ApiClient
     from benchfarm.store.templates import index_names
 
-    api = ApiClient.from_settings(settings)
-    es = EsClient.from_settings(settings)
-    try:
-        metrics = index_names(settings.index_prefix)["metrics"]
-        jobs = [fetch(job_id, api, es, metrics) for job_id in job_ids]
-        sections = list(extra_sections or [])
-        if baseline is not None:
-            from benchfarm.analysis.job_compare import compare_records
-            from benchfarm.jobs.model import JobRecord
+    metrics = index_names(index_prefix)["metrics"]
+    jobs = [fetch(job_id, api, es, metrics) for job_id in job_ids]
+    sections = list(extra_sections or [])
+    if baseline is not None:
+        from benchfarm.analysis.job_compare import compare_records
+        from benchfarm.jobs.model import JobRecord
 
-            for cand in jobs:
-                verdict = api.get(f"/jobs/{cand.id}/compare", baseline=baseline).json()
-                base = fetch(verdict["baseline_id"], api, es, metrics)
-                comparison = compare_records(JobRecord.model_validate(base.record),
-                                             JobRecord.model_validate(cand.record))
-                sections.append(comparison_section(base, cand, comparison))
-    finally:
-        es.close()
+        for cand in jobs:
+            verdict = api.get(f"/jobs/{cand.id}/compare", baseline=baseline).json()
+            base = fetch(verdict["baseline_id"], api, es, metrics)
+            comparison = compare_records(JobRecord.model_validate(base.record),
+                                         JobRecord.model_validate(cand.record))
+            sections.append(comparison_section(base, cand, comparison))
     return page(jobs, sections)
 
 
-def write_report(job_ids: list[str], settings, output: Path, baseline: str | None = None) -> Path:
+def write_report(job_ids: list[str], api: ApiReader, es: SampleSearch, index_prefix: str, output: Path,
+                 baseline: str | None = None) -> Path:
     """Render the report for ``job_ids`` into ``output`` (written whole, then renamed into place)."""
-    text = build_report(job_ids, settings, baseline=baseline)
+    text = build_report(job_ids, api, es, index_prefix, baseline=baseline)
     tmp = output.with_name(output.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(output)

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+
+class ApiReader(Protocol):
+    """The API calls a report makes (benchfarm.client.ApiClient)."""
+
+    def job(self, job_id: str) -> dict[str, Any]: ...
+    def get(self, path: str, **params: Any) -> Any: ...
+
+
+class SampleSearch(Protocol):
+    """The Elasticsearch call a report makes (benchfarm.adapters.elasticsearch.EsClient.scan)."""
+
+    def scan(self, index: str, query: dict[str, Any], *, sort: list[dict[str, Any]] | None = None,
+             source: list[str] | None = None) -> Iterator[dict[str, Any]]: ...
 
 @dataclass
 class Series:
@@ -63,7 +78,7 @@ def group_samples(hits: list[dict[str, Any]], t0: float | None) -> dict[str, dic
     return {c: dict(f) for c, f in out.items()}
 
 
-def fetch(job_id: str, api, es, metrics_index: str) -> JobData:
+def fetch(job_id: str, api: ApiReader, es: SampleSearch, metrics_index: str) -> JobData:
     """The job's record from the API and its samples from Elasticsearch.
 
     Raises:

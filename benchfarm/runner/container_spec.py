@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from benchfarm.errors import DeviceNotAllowedError
 from benchfarm.scheduler.capabilities import HostCapabilities
+
+if TYPE_CHECKING:  # only read here; keeps pydantic models off the Salt module's import path
+    from benchfarm.spec.model import JobSpec
 
 LABEL_JOB = "benchfarm.job_id"
 LABEL_REPETITION = "benchfarm.repetition"
@@ -61,14 +64,6 @@ class ContainerSpec:
     security_opt: list[str] = field(default_factory=lambda: ["no-new-privileges"])
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
 def check_devices(devices: list[DeviceMapping], caps: HostCapabilities) -> None:
     """Refuse any device not on the host's allow-list, before anything starts."""
     for dev in devices:
@@ -76,7 +71,8 @@ def check_devices(devices: list[DeviceMapping], caps: HostCapabilities) -> None:
             allowed = ", ".join(caps.allowed_devices) or "none"
             raise DeviceNotAllowedError(
                 f"device {dev.host_path} is not on the allow-list of host {caps.host_id} (allowed: {allowed})",
-                hint="ask the farm operator to add it to the host's allowed_devices (Salt pillar), or drop it from the job",
+                hint="ask the farm operator to add it to the host's allowed_devices (Salt pillar), "
+                     "or drop it from the job",
             )
         if not Path(dev.host_path).exists():
             raise DeviceNotAllowedError(
@@ -96,45 +92,46 @@ def check_capabilities(cap_add: list[str], caps: HostCapabilities) -> None:
         )
 
 
-def build_container_spec(spec: Any, *, job_id: str, image: str, repetition: int, warmup: bool,
+def build_container_spec(spec: JobSpec, *, job_id: str, image: str, repetition: int, warmup: bool,
                          caps: HostCapabilities, results_dir: Path) -> ContainerSpec:
-    """Translate a JobSpec into a container for one repetition on a host.
+    """Translate a job spec into the container of one repetition on a host.
 
-    Raises DeviceNotAllowedError for a device or capability the host does not allow.
+    Args:
+        spec: the validated job spec.
+        job_id: the job, stamped into the container's labels and name.
+        image: what to run: the digest pinned at submit, or the reference.
+        repetition: the repetition's index (0-based, warm-ups first), in the labels and name.
+        warmup: whether this repetition is a warm-up (a label).
+        caps: the host's capabilities, whose allow-lists the devices and capabilities must pass.
+        results_dir: the host directory mounted at /results.
+    Raises:
+        DeviceNotAllowedError: a device or capability the host does not allow, or a device that does not exist.
     """
-    resources = _get(spec, "resources")
-    devices = [
-        DeviceMapping(_get(d, "host_path"), _get(d, "container_path") or _get(d, "host_path"),
-                      _get(d, "permissions", "rwm") or "rwm")
-        for d in (_get(spec, "devices") or [])
-    ]
+    resources = spec.resources
+    devices = [DeviceMapping(d.host_path, d.container_path or d.host_path, d.permissions or "rwm")
+               for d in spec.devices]
     check_devices(devices, caps)
-    cap_add = list(_get(spec, "cap_add") or [])
+    cap_add = list(spec.cap_add)
     check_capabilities(cap_add, caps)
-    gpu_req = _get(_get(spec, "requirements"), "gpu")
-    gpus = None
-    if gpu_req is not None and (_get(gpu_req, "count") or 0) > 0:
-        gpus = GpuRequest(count=_get(gpu_req, "count"))
-    cpus = _get(resources, "cpus")
-    command = _get(spec, "command")
-    args = list(_get(spec, "args") or [])
-    full_command = (list(command) + args) if command else (args or None)
-    name = str(_get(spec, "name"))
+    gpu_req = spec.requirements.gpu
+    gpus = GpuRequest(count=gpu_req.count) if gpu_req is not None and gpu_req.count > 0 else None
+    args = list(spec.args)
+    full_command = (list(spec.command) + args) if spec.command else (args or None)
     return ContainerSpec(
         image=image,
         command=full_command,
         name=f"bf-{job_id}-r{repetition}",
-        env=dict(_get(spec, "env") or {}),
+        env=dict(spec.env),
         labels={
             LABEL_JOB: job_id,
             LABEL_REPETITION: str(repetition),
-            LABEL_SPEC: name,
+            LABEL_SPEC: spec.name,
             LABEL_WARMUP: "1" if warmup else "0",
         },
-        cpuset=_get(resources, "cpuset"),
-        nano_cpus=int(cpus * 1e9) if cpus else None,
-        mem_limit=_get(resources, "memory_bytes"),
-        network_mode=_get(spec, "network", "none") or "none",
+        cpuset=resources.cpuset,
+        nano_cpus=int(resources.cpus * 1e9) if resources.cpus else None,
+        mem_limit=resources.memory_bytes,
+        network_mode=spec.network or "none",
         results_dir=results_dir,
         devices=devices,
         gpus=gpus,

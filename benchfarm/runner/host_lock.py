@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchfarm.clock import SYSTEM_CLOCK, Clock
+
 
 @contextmanager
-def host_slot(lock_dir: Path, slots: int = 1, poll_s: float = 0.2) -> Iterator[int]:
+def host_slot(lock_dir: Path, slots: int = 1, poll_s: float = 0.2, clock: Clock = SYSTEM_CLOCK) -> Iterator[int]:
     """Hold one of ``slots`` exclusive flock slots on this host; yields the slot number.
 
     With ``slots == 1`` (the default policy) benchmarks are serialised. Larger
     hosts may opt in to several slots, each job then pinned to its own cpuset.
     The kernel releases a flock when its holder dies, so a killed worker never
-    leaves the host locked.
+    leaves the host locked. While every slot is taken it retries every
+    ``poll_s`` seconds of ``clock``.
     """
     lock_dir.mkdir(parents=True, exist_ok=True)
     while True:
@@ -36,4 +38,4 @@ def host_slot(lock_dir: Path, slots: int = 1, poll_s: float = 0.2) -> Iterator[i
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
             return
-        time.sleep(poll_s)
+        clock.sleep(poll_s)

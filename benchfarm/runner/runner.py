@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 
-from benchfarm.jobs.model import MAX_LOG_BYTES, now
+from benchfarm.clock import SYSTEM_CLOCK, Clock
+from benchfarm.jobs.model import MAX_LOG_BYTES
 from benchfarm.runner.container_spec import ContainerSpec
+from benchfarm.runner.engine import Engine
 
-
-class Engine(Protocol):
-    """The engine calls the runner needs (benchfarm.adapters.docker_engine.ContainerEngine)."""
-
-    def create(self, cs: ContainerSpec) -> str: ...
-    def start(self, container_id: str) -> None: ...
-    def wait(self, container_id: str, timeout: float) -> int | None: ...
-    def state(self, container_id: str): ...
-    def kill(self, container_id: str) -> None: ...
-    def output(self, container_id: str) -> tuple[bytes, bytes]: ...
-    def remove(self, container_id: str) -> None: ...
+__all__ = ["ContainerRunner", "Engine", "RunOutcome", "read_result_files"]
 
 
 @dataclass
@@ -58,11 +48,19 @@ def read_result_files(results_dir: Path, limit_bytes: int = 16 * 1024 * 1024) ->
 
 
 class ContainerRunner:
-    """Runs containers for repetitions and reports what happened, never leaving one behind."""
+    """Runs containers for repetitions and reports what happened, never leaving one behind.
 
-    def __init__(self, engine: Engine, poll_s: float = 0.5) -> None:
+    Args:
+        engine: the container engine.
+        poll_s: how long one wait on the container lasts before the runner checks
+            the timeout, a cancel request and calls ``on_poll``.
+        clock: where the timeout's deadline and ``created_at`` are read (default: the system clock).
+    """
+
+    def __init__(self, engine: Engine, poll_s: float = 0.5, clock: Clock = SYSTEM_CLOCK) -> None:
         self.engine = engine
         self.poll_s = poll_s
+        self.clock = clock
         self._seen: dict[str, tuple[int, int]] = {}  # output already attributed, per reused container
 
     def run(
@@ -89,7 +87,7 @@ class ContainerRunner:
             for old in cs.results_dir.iterdir():  # a reused results dir starts empty each run
                 if old.is_file():
                     old.unlink()
-        created_at = now()
+        created_at = self.clock.utcnow()
         cid = reuse or self.engine.create(cs)
         seen_all, seen_out = self._seen.get(cid, (0, 0))
         timed_out = cancelled = False
@@ -98,10 +96,10 @@ class ContainerRunner:
             self.engine.start(cid)
             if on_started:
                 on_started(cid)
-            deadline = time.monotonic() + timeout_s
+            deadline = self.clock.monotonic() + timeout_s
             exit_code: int | None = None
             while exit_code is None:
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self.clock.monotonic()
                 if remaining <= 0:
                     timed_out = True
                     self.engine.kill(cid)

@@ -56,6 +56,17 @@ class HostRegistry:
         self.kv.hset(self.KEY, host_id, caps.model_dump_json())
         return caps
 
+    def refusal(self, host_id: str) -> str | None:
+        """Why ``host_id`` must take no job now (quarantined, maintenance, ...), or None (also for an unknown host)."""
+        from benchfarm.errors import NotFoundError
+        from benchfarm.scheduler.matching import NOT_ELIGIBLE
+
+        try:
+            status = self.get(host_id).status
+        except NotFoundError:
+            return None
+        return f"host {host_id} is {status}" if status in NOT_ELIGIBLE else None
+
     def get(self, host_id: str) -> HostCapabilities:
         from benchfarm.errors import NotFoundError
 

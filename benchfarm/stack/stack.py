@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from benchfarm.errors import NotFoundError
 from benchfarm.settings import Settings
 from benchfarm.stack.services.base import Progress, Service, ServiceStatus
 from benchfarm.stack.services.docker_engine import DockerService
 from benchfarm.stack.services.elasticsearch import ElasticsearchService
 from benchfarm.stack.services.redis_server import RedisService
 from benchfarm.stack.services.salt import SaltMasterService, SaltMinionService
-from benchfarm.errors import NotFoundError
 
 
 def service_classes() -> list[type[Service]]:

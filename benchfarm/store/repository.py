@@ -53,11 +53,6 @@ class StoreRepository:
         self.writer = writer
         self.names = index_names(writer.prefix)
 
-    @classmethod
-    def from_settings(cls, settings: Any) -> StoreRepository:
-        writer = StoreWriter.from_settings(settings)
-        return cls(writer.es, writer)
-
     # ---------------------------------------------------------------- writes (durable: spooled if ES is away)
     def put_job(self, job_id: str, doc: Doc) -> bool:
         """Create or replace the job's document. Returns False if it was spooled. Raises StoreError if refused."""

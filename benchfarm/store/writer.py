@@ -45,13 +45,6 @@ class StoreWriter:
         self.cooldown_s = cooldown_s
         self._away_until = 0.0
 
-    @classmethod
-    def from_settings(cls, settings) -> "StoreWriter":
-        from benchfarm.adapters.elasticsearch import EsClient
-
-        return cls(EsClient.from_settings(settings), Spool(settings.state_dir / "spool" / "elasticsearch.jsonl"),
-                   settings.index_prefix)
-
     # ----------------------------------------------------------------------------
     def install_templates(self) -> None:
         """Install every index template (idempotent: PUT replaces with the same body)."""

@@ -1,23 +1,33 @@
-"""Executes one job on this host: claim, lock, run every repetition, record, publish."""
+"""Executes one job on this host: claim, lock, run every repetition, record, publish.
+
+Every write to the job goes through ``JobRepository.update`` with a closure
+named for the change it makes; what the executor tracks between repetitions
+lives in a :class:`RunState`.  The clock and the engine are handed in, so the
+whole path runs in unit tests against a fake engine and a fake clock.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from benchfarm.analysis.adaptive import adaptive_state
 from benchfarm.analysis.baselines import hardware_class
+from benchfarm.clock import SYSTEM_CLOCK, Clock
 from benchfarm.errors import BenchfarmError
-from benchfarm.jobs.model import EventType, JobRecord, JobStatus, RepetitionRecord, now
+from benchfarm.jobs.model import EventType, JobRecord, JobStatus, RepetitionRecord
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.runner.container_spec import build_container_spec
+from benchfarm.runner.engine import Engine
 from benchfarm.runner.host_lock import host_slot
-from benchfarm.runner.runner import ContainerRunner, Engine, RunOutcome
+from benchfarm.runner.runner import ContainerRunner, RunOutcome
 from benchfarm.scheduler.capabilities import HostCapabilities
+from benchfarm.spec.model import JobSpec
+from benchfarm.spec.results import parse_results
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +35,7 @@ log = logging.getLogger(__name__)
 class TelemetrySession(Protocol):
     """Collectors attached to one running container (see benchfarm.collectors)."""
 
-    def stop(self) -> "TelemetryReport": ...
+    def stop(self) -> TelemetryReport: ...
 
 
 @dataclass
@@ -57,6 +67,18 @@ class ExecutorConfig:
     max_attempts: int = 2
 
 
+@dataclass
+class RunState:
+    """What the executor tracks while one job's repetitions run."""
+
+    cancel_requested: bool = False
+    last_renewal: float = 0.0  # clock.monotonic() when the lease was last renewed while a container ran
+    shared_container: str | None = None  # the one container of a job that opted out of fresh ones
+    telemetry: TelemetrySession | None = None  # the collectors attached to the running repetition
+    measured_values: dict[str, list[float]] = field(default_factory=dict)  # per metric, for adaptive repetitions
+    converged: bool | None = None  # adaptive repetitions only
+
+
 class JobExecutor:
     """Runs claimed jobs; safe to call twice for the same id (the second call does nothing)."""
 
@@ -69,10 +91,12 @@ class JobExecutor:
         *,
         telemetry: TelemetryFactory | None = None,
         publisher: ResultPublisher | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.repo = repo
         self.engine = engine
-        self.runner = ContainerRunner(engine)
+        self.clock = clock
+        self.runner = ContainerRunner(engine, clock=clock)
         self.caps = caps
         self.config = config
         self.telemetry = telemetry
@@ -86,7 +110,7 @@ class JobExecutor:
             log.info("job %s: not claimed (already final, cancelled or running elsewhere)", job_id)
             return None
         try:
-            with host_slot(self.config.lock_dir, self.caps.max_concurrent_jobs):
+            with host_slot(self.config.lock_dir, self.caps.max_concurrent_jobs, clock=self.clock):
                 self._run_all(job)
         except BenchfarmError as exc:
             self._finish(job.id, JobStatus.FAILED, exc.message)
@@ -103,33 +127,30 @@ class JobExecutor:
 
     # --------------------------------------------------------------------------
     def _run_all(self, job: JobRecord) -> None:
-        from benchfarm.spec.model import JobSpec
-
         spec = JobSpec.model_validate(job.spec)
-        state: dict[str, Any] = {"cancel": False, "renewed": time.monotonic(), "shared": None}
+        state = RunState(last_renewal=self.clock.monotonic())
         try:
             self._repetitions(job, spec, state)
         finally:
-            if state["shared"] is not None:  # the one container of a job that opted out of fresh ones
-                self.engine.remove(state["shared"])
+            if state.telemetry is not None:  # a repetition broke off with its collectors attached
+                self._stop_telemetry(state.telemetry)
+            if state.shared_container is not None:
+                self.engine.remove(state.shared_container)
 
-    def _repetitions(self, job: JobRecord, spec: Any, state: dict[str, Any]) -> None:
-        from benchfarm.spec.results import parse_results
-
+    def _repetitions(self, job: JobRecord, spec: JobSpec, state: RunState) -> None:
         image = job.image_digest or job.image_ref
         total = spec.warmup + spec.measured_repetitions_max
-        values: dict[str, list[float]] = {}  # measured values per metric, for adaptive repetitions
-        converged: bool | None = None
 
-        def renew() -> None:
-            if time.monotonic() - state["renewed"] >= self.config.renew_every_s:
-                state["cancel"] = self.repo.renew_lease(job.id, self.config.worker_id, self.config.lease_s)
-                state["renewed"] = time.monotonic()
+        def renew_lease() -> None:
+            """While a container runs: renew the lease every ``renew_every_s``, noting a cancel request."""
+            if self.clock.monotonic() - state.last_renewal >= self.config.renew_every_s:
+                state.cancel_requested = self.repo.renew_lease(job.id, self.config.worker_id, self.config.lease_s)
+                state.last_renewal = self.clock.monotonic()
 
         for index in range(total):
             warmup = index < spec.warmup
-            state["cancel"] = self.repo.renew_lease(job.id, self.config.worker_id, self.config.lease_s)
-            if state["cancel"]:
+            state.cancel_requested = self.repo.renew_lease(job.id, self.config.worker_id, self.config.lease_s)
+            if state.cancel_requested:
                 self._finish(job.id, JobStatus.CANCELLED, "cancelled by request")
                 return
             fresh = spec.fresh_container_per_repetition
@@ -138,21 +159,13 @@ class JobExecutor:
                                       warmup=warmup, caps=self.caps, results_dir=results_dir)
             if not fresh:
                 cs.name = f"bf-{job.id}-shared"
-            session: dict[str, Any] = {}
-
-            def started(container_id: str, _index: int = index, _cpuset: str | None = cs.cpuset) -> None:
-                if not fresh:
-                    state["shared"] = container_id
-                if self.telemetry:
-                    try:
-                        session["t"] = self.telemetry(job, _index, container_id, _cpuset)
-                    except Exception:
-                        log.warning("telemetry failed to start for %s", job.id, exc_info=True)
-
-            outcome = self.runner.run(cs, timeout_s=spec.timeout_s, should_cancel=lambda: bool(state["cancel"]),
-                                      on_started=started, on_poll=renew, keep_container=not fresh,
-                                      reuse=state["shared"])
-            report = self._stop_telemetry(session.get("t"))
+            outcome = self.runner.run(
+                cs, timeout_s=spec.timeout_s, should_cancel=lambda: state.cancel_requested,
+                on_started=partial(self._container_started, job, state, index=index, cpuset=cs.cpuset, fresh=fresh),
+                on_poll=renew_lease, keep_container=not fresh, reuse=state.shared_container,
+            )
+            report = self._stop_telemetry(state.telemetry)
+            state.telemetry = None
             rep = self._record(index, warmup, outcome, report)
             failure = self._failure_reason(outcome)
             if failure is None:
@@ -170,26 +183,37 @@ class JobExecutor:
                 return
             if spec.adaptive and not warmup:
                 for name, value in rep.metrics.items():
-                    values.setdefault(name, []).append(value)
+                    state.measured_values.setdefault(name, []).append(value)
                 a = spec.adaptive
-                step = adaptive_state(values, target_cv=a.target_cv, min_n=a.min_repetitions,
+                step = adaptive_state(state.measured_values, target_cv=a.target_cv, min_n=a.min_repetitions,
                                       max_n=a.max_repetitions, measured=index + 1 - spec.warmup)
-                converged = step.converged
+                state.converged = step.converged
                 if not step.should_continue:
                     break
-        self._record_run_shape(job.id, converged)
+        self._record_run_shape(job.id, state.converged)
         self._finish(job.id, JobStatus.SUCCEEDED, None)
+
+    def _container_started(self, job: JobRecord, state: RunState, container_id: str, *, index: int,
+                           cpuset: str | None, fresh: bool) -> None:
+        """The runner's ``on_started``: remember a shared container and attach the collectors."""
+        if not fresh:
+            state.shared_container = container_id
+        if self.telemetry:
+            try:
+                state.telemetry = self.telemetry(job, index, container_id, cpuset)
+            except Exception:
+                log.warning("telemetry failed to start for %s", job.id, exc_info=True)
 
     def _record_run_shape(self, job_id: str, converged: bool | None) -> None:
         """Store how many measured repetitions ran, adaptive convergence and the hardware class."""
         hw = hardware_class(self.caps)
 
-        def _m(job: JobRecord) -> None:
+        def set_run_shape(job: JobRecord) -> None:
             job.repetitions_run = len(job.measured())
             job.adaptive_converged = converged
             job.hardware_class = hw
 
-        self.repo.update(job_id, _m)
+        self.repo.update(job_id, set_run_shape)
 
     @staticmethod
     def _failure_reason(o: RunOutcome) -> str | None:
@@ -224,7 +248,7 @@ class JobExecutor:
             return TelemetryReport(partial=True, warning=f"telemetry failed: {exc}")
 
     def _append(self, job_id: str, rep: RepetitionRecord, report: TelemetryReport) -> None:
-        def _m(job: JobRecord) -> JobRecord:
+        def append_repetition(job: JobRecord) -> JobRecord:
             job.repetitions.append(rep)
             if report.partial:
                 job.metrics_partial = True
@@ -232,7 +256,7 @@ class JobExecutor:
                 job.warnings.append(report.warning)
             return job
 
-        job, _ = self.repo.update(job_id, _m)
+        job, _ = self.repo.update(job_id, append_repetition)
         self.repo.emit(job_id, EventType.REPETITION_FINISHED, {
             "index": rep.index, "warmup": rep.warmup, "exit_code": rep.exit_code, "metrics": rep.metrics,
             "done": len(job.measured()), "of": job.spec.get("repetitions"),
@@ -244,13 +268,15 @@ class JobExecutor:
                 log.warning("publishing a repetition of %s failed", job_id, exc_info=True)
 
     def _finish(self, job_id: str, status: JobStatus, reason: str | None) -> None:
-        def _m(job: JobRecord) -> None:
+        finished_at = self.clock.utcnow()
+
+        def mark_final(job: JobRecord) -> None:
             job.status = status
             job.reason = reason
-            job.finished_at = now()
+            job.finished_at = finished_at
             job.lease_until = None
 
-        self.repo.update(job_id, _m)
+        self.repo.update(job_id, mark_final)
         event = {JobStatus.SUCCEEDED: EventType.FINISHED, JobStatus.FAILED: EventType.FAILED,
                  JobStatus.CANCELLED: EventType.CANCELLED}[status]
         self.repo.emit(job_id, event, {"reason": reason} if reason else {})

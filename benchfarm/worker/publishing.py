@@ -1,14 +1,18 @@
-"""Wires the collectors and the Elasticsearch store into the worker's job path."""
+"""The worker's job path to the store: collectors per container, results with the host's hardware,
+and the asynchronous event mirror. Built by the composition root, which hands in the one writer."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from benchfarm.jobs.model import JobRecord
 from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.settings import Settings
+from benchfarm.store.sinks import ResultSink
+from benchfarm.store.writer import StoreWriter
 from benchfarm.worker.executor import TelemetryReport
 
 log = logging.getLogger(__name__)
@@ -49,20 +53,10 @@ class TelemetrySession:
                                samples_taken=self.sampler.samples_taken)
 
 
-def store_writer(settings: Settings):
-    """The process's one spooling Elasticsearch writer (samples, results and events share it)."""
-    global _WRITER
-    if _WRITER is None:
-        from benchfarm.store.writer import StoreWriter
-
-        _WRITER = StoreWriter.from_settings(settings)
-    return _WRITER
+TelemetryFactory = Callable[[JobRecord, int, str, "str | None"], TelemetrySession]
 
 
-_WRITER: Any = None
-
-
-def telemetry_factory(settings: Settings):
+def telemetry_factory(settings: Settings, writer: StoreWriter) -> TelemetryFactory:
     """Builds a sampler (host, cgroup, GPU, FPGA collectors) for each repetition's container."""
     from benchfarm.collectors.cgroup import CgroupCollector
     from benchfarm.collectors.fpga import FpgaCollector
@@ -72,7 +66,6 @@ def telemetry_factory(settings: Settings):
     from benchfarm.spec.model import cpuset_cpus
     from benchfarm.store.sinks import MetricSink
 
-    writer = store_writer(settings)
     # A host's accelerators do not come and go between repetitions: probe the GPU and
     # FPGA collectors once per worker process (logging an absent one once), so no
     # container start pays for loading NVML or walking the PCI bus again.
@@ -101,15 +94,13 @@ def telemetry_factory(settings: Settings):
     return start
 
 
-def result_publisher(settings: Settings, caps: HostCapabilities):
+def result_publisher(writer: StoreWriter, caps: HostCapabilities) -> ResultSink:
     """Publishes repetitions and job summaries with the hardware of ``caps`` (this host)."""
-    from benchfarm.store.sinks import ResultSink
-
     hardware = {"pool": caps.pool, "cpu_model": caps.cpu_model, "cpu_vendor": caps.cpu_vendor,
                 "cpu_count": str(caps.cpu_count), "memory_bytes": str(caps.memory_bytes),
                 "gpus": ",".join(g.model for g in caps.gpus), "fpgas": ",".join(f.model for f in caps.fpgas),
                 "driver_versions": ",".join(sorted({g.driver_version for g in caps.gpus if g.driver_version}))}
-    return ResultSink(store_writer(settings), hardware)
+    return ResultSink(writer, hardware)
 
 
 class AsyncEventMirror:
@@ -149,8 +140,3 @@ class AsyncEventMirror:
                 self.writer.index_docs(self.writer.names["events"], [documents.event_doc(e) for e in batch])
             except Exception:
                 log.warning("mirroring %d events to Elasticsearch failed", len(batch), exc_info=True)
-
-
-def event_mirror(settings: Settings):
-    """A repository listener copying every job event into the events index (asynchronously)."""
-    return AsyncEventMirror(store_writer(settings))

@@ -10,14 +10,16 @@ Grains set (all prefixed ``benchfarm_``):
 - ``benchfarm_gpus``: NVIDIA GPUs through NVML (``[]`` without library, driver or GPU)
 - ``benchfarm_fpgas``: Xilinx/AMD (PCI 10ee) and Intel/Altera (PCI 1172) cards via sysfs
 - ``benchfarm_pool``: the static grain ``benchfarm:pool`` (minion config), default ``default``
-- ``benchfarm_queues``: the Celery queues this host's worker consumes
+- ``benchfarm_queues``: the Celery queues this host's worker consumes, named by
+  ``benchfarm.scheduler.queues.queues_for_host`` (``[]`` when that cannot run)
 - ``benchfarm_has_nvidia_gpu``, ``benchfarm_has_fpga``, ``benchfarm_fpga_vendors``: flags for top.sls
 - ``benchfarm_service_manager``: ``systemd`` when systemd runs (``/run/systemd/system``), else ``none``
-- ``benchfarm_detection``: ``ok`` or the reason detection was skipped
+- ``benchfarm_detection``: ``ok`` or the reason detection (or queue naming) was skipped
 
-Detection lives in ``benchfarm.inventory.hardware`` (installed on the minion by
-the ``benchfarm.worker`` state). Before that package is installed the hardware
-grains are empty and a warning is logged.
+Detection lives in ``benchfarm.inventory.hardware`` and queue naming in
+``benchfarm.scheduler.queues`` (installed on the minion by the ``benchfarm.worker``
+state). Before that package is installed the hardware grains are empty, no queue
+is listed (no second naming here to drift from the scheduler's), and a warning is logged.
 
 A static ``benchfarm:hardware`` grain (keys ``cpu``, ``numa_nodes``,
 ``memory_bytes``, ``disks``, ``gpus``, ``fpgas``) replaces the detected values:
@@ -26,19 +28,21 @@ test minions on one machine use it to describe different hardware.
 
 import logging
 import os
-import re
+from typing import Any
 
 log = logging.getLogger(__name__)
 
+# injected by Salt's loader after import (declared for mypy; salt/ruff.toml names them for ruff)
+__opts__: dict[str, Any]
+
 try:
     from benchfarm.inventory import hardware as _hardware
-
-    HAS_BENCHFARM = True
+    from benchfarm.scheduler.queues import queues_for_host as _queues_for_host
 except ImportError as _exc:  # the benchfarm package is not installed on this minion yet
-    _hardware = None
     HAS_BENCHFARM = False
     _IMPORT_ERROR = str(_exc)
 else:
+    HAS_BENCHFARM = True
     _IMPORT_ERROR = ""
 
 
@@ -53,54 +57,37 @@ _EMPTY = {
 }
 
 
-def _static():
-    grains = __opts__.get("grains", {}) or {}  # pylint: disable=undefined-variable
+def _static() -> dict[str, Any]:
+    grains = __opts__.get("grains", {}) or {}
     static = grains.get("benchfarm") or {}
     return static if isinstance(static, dict) else {}
 
 
-def _slug(text):
-    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "unknown"
-
-
-def _default_queues(pool, gpus, fpgas):
-    """benchfarm.scheduler.queues.queues_for_host's naming, for a minion without the package."""
-    queues = [f"pool.{_slug(pool)}"]
-    queues += sorted({f"gpu.{_slug(gpu['model'])}" for gpu in gpus})
-    if gpus:
-        queues.append("gpu.any")
-    queues += sorted({f"fpga.{_slug(fpga['vendor'])}-{_slug(fpga['model'])}" for fpga in fpgas})
-    if fpgas:
-        queues.append("fpga.any")
-    return sorted(set(queues))
-
-
-def _queues(pool, hw):
-    """The queues this host's worker consumes: the scheduler's naming (queues_for_host)."""
-    try:
-        from benchfarm.scheduler.queues import queues_for_host  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        return _default_queues(pool, hw["benchfarm_gpus"], hw["benchfarm_fpgas"])
-    caps = _hardware.capabilities_from_grains({**hw, "benchfarm_pool": pool}, host_id="local")
-    return sorted(queues_for_host(caps))
-
-
-def _detect():
+def _queues(pool: str, hw: dict[str, Any]) -> tuple[list[str], str]:
+    """The queues this host's worker consumes, as the scheduler names them, and ``ok`` or why there are none."""
     if not HAS_BENCHFARM:
-        log.warning(
-            "benchfarm is not importable on this minion (%s): hardware grains are empty until state benchfarm.worker runs",
-            _IMPORT_ERROR,
-        )
+        return [], f"benchfarm package not importable: {_IMPORT_ERROR}"
+    try:
+        caps = _hardware.capabilities_from_grains({**hw, "benchfarm_pool": pool}, host_id="local")
+        return sorted(_queues_for_host(caps)), "ok"
+    except Exception as exc:  # noqa: BLE001 - a grain must never break the minion: report it in a grain
+        log.warning("benchfarm queue naming failed: %s", exc, exc_info=True)
+        return [], f"queue naming failed: {exc}"
+
+
+def _detect() -> tuple[dict[str, Any], str]:
+    if not HAS_BENCHFARM:
+        log.warning("benchfarm is not importable on this minion (%s): hardware grains are empty "
+                    "and no queue is listed until state benchfarm.worker runs", _IMPORT_ERROR)
         return dict(_EMPTY), f"benchfarm package not importable: {_IMPORT_ERROR}"
     try:
         return _hardware.detect().as_grains(), "ok"
-    except Exception as exc:  # pylint: disable=broad-except
-        # a grain must never break the minion: report the reason in a grain instead
+    except Exception as exc:  # noqa: BLE001 - a grain must never break the minion: report it in a grain
         log.warning("benchfarm hardware detection failed: %s", exc, exc_info=True)
         return dict(_EMPTY), f"detection failed: {exc}"
 
 
-def benchfarm():
+def benchfarm() -> dict[str, Any]:
     """Return every ``benchfarm_*`` grain (one detection pass, so the values agree)."""
     static = _static()
     hw, detection = _detect()
@@ -109,11 +96,14 @@ def benchfarm():
         if key in override:
             hw[f"benchfarm_{key}"] = override[key]
     pool = str(static.get("pool") or "default")
+    queues, naming = _queues(pool, hw)
+    if detection == "ok":
+        detection = naming
     fpga_vendors = sorted({f["vendor"] for f in hw["benchfarm_fpgas"]})
     return {
         **hw,
         "benchfarm_pool": pool,
-        "benchfarm_queues": _queues(pool, hw) if HAS_BENCHFARM else _default_queues(pool, hw["benchfarm_gpus"], hw["benchfarm_fpgas"]),
+        "benchfarm_queues": queues,
         "benchfarm_has_nvidia_gpu": any(g.get("vendor", "nvidia") == "nvidia" for g in hw["benchfarm_gpus"]),
         "benchfarm_has_fpga": bool(hw["benchfarm_fpgas"]),
         "benchfarm_fpga_vendors": fpga_vendors,

@@ -27,8 +27,9 @@ def docker_cli() -> None:
     if info.returncode != 0:
         pytest.skip(f"docker info failed (start the farm with `benchfarm stack up`): {info.stderr.strip()[:200]}")
     if _docker("image", "inspect", IMAGE).returncode != 0:
-        from tests.support.busybox import ensure_busybox_image
         import docker
+
+        from tests.support.busybox import ensure_busybox_image
 
         ensure_busybox_image(docker.from_env())
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from benchfarm.adapters.docker_images import DockerImages
-from benchfarm.errors import SetupError, ServiceUnavailableError
+from benchfarm.errors import ServiceUnavailableError, SetupError
 from benchfarm.images import labels as L
 from benchfarm.images.builder import ImageBuilder
 from benchfarm.images.catalogue import Catalogue
@@ -111,7 +111,7 @@ def test_gpu_matmul_refuses_without_its_cuda_base(builder: ImageBuilder) -> None
 
 def test_failing_validate_leaves_the_image_untagged(builder: ImageBuilder, docker: DockerImages,
                                                     tmp_path: Path) -> None:
-    from benchfarm.images.errors import ImageValidationError
+    from benchfarm.errors import ImageValidationError
 
     ctx = tmp_path / "busybox"
     shutil.copytree(REPO_ROOT / "images" / "busybox", ctx)

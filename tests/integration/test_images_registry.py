@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from benchfarm.adapters.docker_images import DockerImages
+from benchfarm.errors import RegistryError
 from benchfarm.images import labels as L
 from benchfarm.images.builder import ImageBuilder
-from benchfarm.images.errors import RegistryError
 from benchfarm.images.registry import pull_by_digest, push_image
 from benchfarm.settings import REPO_ROOT, get_settings
 

@@ -10,10 +10,9 @@ import time
 import docker
 import pytest
 
-from benchfarm.inventory.factory import salt_master
+from benchfarm.composition import Farm
 from benchfarm.jobs.model import EventType, JobStatus
 from benchfarm.stack.stack import Stack
-from benchfarm.worker.service import build_repository
 from tests.integration.test_salt_reactors import _poll, orphan_running_job
 
 pytestmark = pytest.mark.integration
@@ -46,8 +45,8 @@ class BusRecorder:
 
 
 def test_stream_survives_dockerd_restart_and_reconciles(farm, settings, busybox_image):
-    repo = build_repository(settings)
-    master = salt_master(settings)
+    repo = Farm(settings).repository
+    master = Farm(settings).salt
     bus = BusRecorder(master, "")
     job = orphan_running_job(settings, "salt-docker-restart")
     client = docker.DockerClient(base_url=settings.docker_url)

@@ -9,7 +9,7 @@ import json
 import pytest
 import yaml
 
-from benchfarm.inventory.factory import salt_master
+from benchfarm.composition import Farm
 from tests.integration.jobs_support import cli
 from tests.integration.salt_minions import (
     apply_states,
@@ -27,7 +27,7 @@ CONFIG_STATE = "benchfarm-worker-config-file"
 
 @pytest.fixture(scope="module")
 def drift_minion(farm, settings):
-    master = salt_master(settings)
+    master = Farm(settings).salt
     minion = start_minion(settings, unique_id("bf-test-drift"), "pool-drift")
     try:
         wait_answering(master, [minion])

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from benchfarm.inventory.factory import salt_master
+from benchfarm.composition import Farm
 from benchfarm.jobs.model import EventType, JobRecord, JobStatus, new_job_id
-from benchfarm.worker.service import build_repository
 from tests.integration.jobs_support import busybox_spec, cli, write_spec
 
 pytestmark = pytest.mark.integration
@@ -30,7 +29,7 @@ def _poll(fn, timeout_s: float, what: str):
 
 def orphan_running_job(settings, name: str) -> JobRecord:
     """A job recorded as running by a worker that is gone (no lease)."""
-    repo = build_repository(settings)
+    repo = Farm(settings).repository
     job = JobRecord(id=new_job_id(), spec={"name": name}, status=JobStatus.RUNNING, worker_id="gone-worker:1",
                     host_id=settings.minion_id, lease_until=None, attempts=1)
     repo.create(job)
@@ -38,7 +37,7 @@ def orphan_running_job(settings, name: str) -> JobRecord:
 
 
 def test_oom_kill_reaches_job_record_through_reactor(farm, settings, docker_client, busybox_image, containers):
-    repo = build_repository(settings)
+    repo = Farm(settings).repository
     job = orphan_running_job(settings, "salt-oom-reactor")
     container = docker_client.containers.run(
         busybox_image, ["sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done"], detach=True,
@@ -65,7 +64,7 @@ def _hosts(settings) -> dict[str, dict]:
 
 
 def test_failing_health_check_quarantines_and_passing_releases(farm, settings, busybox_image, tmp_path):
-    master = salt_master(settings)
+    master = Farm(settings).salt
     mid = settings.minion_id
     lock_dir = Path(f"/var/lib/benchfarm/host-root/{mid}{settings.state_dir}/locks")
     assert master.cmd(mid, "benchfarm.health_check")[mid]["ok"] is True, "host must start healthy"

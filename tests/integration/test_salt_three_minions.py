@@ -16,8 +16,8 @@ import yaml
 
 from benchfarm.adapters.redis_store import RedisKV
 from benchfarm.client import ApiClient
+from benchfarm.composition import Farm
 from benchfarm.errors import BenchfarmError
-from benchfarm.inventory.factory import salt_master
 from benchfarm.scheduler.host_registry import HostRegistry
 from benchfarm.scheduler.matching import match_hosts
 from benchfarm.scheduler.queues import queues_for_host
@@ -50,7 +50,7 @@ MANAGED = {"benchfarm-worker-config-file", "benchfarm-worker-lock-dir", "benchfa
 @pytest.fixture(scope="module")
 def three(farm, settings):
     """{pool: TestMinion} for pool-a and pool-b, provisioned by the minion-start reactor."""
-    master = salt_master(settings)
+    master = Farm(settings).salt
     minions = {}
     try:
         for pool, prefix in (("pool-a", "bf-test-a"), ("pool-b", "bf-test-b")):

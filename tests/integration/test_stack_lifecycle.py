@@ -15,7 +15,6 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from benchfarm.adapters.redis_store import RedisClient
-from benchfarm.errors import SetupError
 from benchfarm.settings import Settings
 from benchfarm.stack.services.redis_server import RedisService
 

@@ -14,12 +14,12 @@ from benchfarm.adapters.docker_engine import ContainerEngine
 from benchfarm.adapters.elasticsearch import EsClient
 from benchfarm.adapters.redis_store import RedisKV
 from benchfarm.client import ApiClient
+from benchfarm.composition import Farm
 from benchfarm.jobs.model import JobRecord, JobStatus
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.spec.loader import load_spec_data
 from benchfarm.worker.executor import ExecutorConfig, JobExecutor
-from benchfarm.worker.publishing import telemetry_factory
 from tests.integration.jobs_support import busybox_spec, dump, wait_final, wait_status
 
 pytestmark = pytest.mark.integration
@@ -107,7 +107,7 @@ def test_a_cpu_benchmark_saturates_its_cpuset_in_the_samples(api, settings, farm
 def test_sampler_dying_mid_job_the_job_finishes_and_says_metrics_are_partial(farm, settings, busybox_image,
                                                                             docker_client, tmp_path: Path):
     repo = JobRepository(RedisKV.from_settings(settings))
-    start_sampler = telemetry_factory(settings)
+    start_sampler = Farm(settings).telemetry
     sessions = []
 
     def telemetry(job, rep, container_id, cpuset):

@@ -9,16 +9,17 @@ import pytest
 from benchfarm.errors import DeviceNotAllowedError
 from benchfarm.runner.container_spec import build_container_spec
 from benchfarm.scheduler.capabilities import HostCapabilities
+from benchfarm.spec.model import JobSpec
 
 
-def _spec(**overrides):
+def _spec(**overrides) -> JobSpec:
     base = {
         "name": "cpu", "image": "img", "command": ["run"], "args": ["--fast"], "env": {"A": "1"},
-        "resources": {"cpuset": "0", "cpus": 1.5, "memory_bytes": 256 << 20},
+        "resources": {"cpuset": "0", "cpus": 1.5, "memory": 256 << 20},
         "devices": [], "cap_add": [], "network": "none", "requirements": {},
     }
     base.update(overrides)
-    return base
+    return JobSpec.model_validate(base)
 
 
 def _caps(**kw) -> HostCapabilities:

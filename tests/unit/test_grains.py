@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from benchfarm.errors import SetupError
 from benchfarm.inventory import hardware
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,7 +17,8 @@ HOSTS = REPO / "tests" / "fixtures" / "salt" / "hosts"
 
 
 def _no_nvml():
-    raise RuntimeError("NVML Shared Library Not Found")
+    """A GPU lister as the NVML adapter behaves on a host without the library."""
+    raise SetupError("NVML could not start: NVML Shared Library Not Found")
 
 
 def load_grains(static: dict, host: str | None = None, monkeypatch=None):
@@ -27,7 +29,7 @@ def load_grains(static: dict, host: str | None = None, monkeypatch=None):
     if host is not None:
         root = HOSTS / host
         fake = SimpleNamespace(
-            detect=functools.partial(hardware.detect, root / "proc", root / "sys", root / "dev", SimpleNamespace(nvmlInit=_no_nvml)),
+            detect=functools.partial(hardware.detect, root / "proc", root / "sys", root / "dev", _no_nvml),
             capabilities_from_grains=hardware.capabilities_from_grains,
         )
         monkeypatch.setattr(mod, "_hardware", fake)
@@ -65,6 +67,8 @@ def test_without_benchfarm_package_grains_are_empty_not_errors(monkeypatch, capl
     monkeypatch.setattr(mod, "HAS_BENCHFARM", False)
     grains = mod.benchfarm()
     assert grains["benchfarm_gpus"] == [] and grains["benchfarm_memory_bytes"] == 0
+    # no second queue naming to drift from the scheduler's: no queue, and the reason in a grain
+    assert grains["benchfarm_queues"] == [] and grains["benchfarm_pool"] == "x"
     assert grains["benchfarm_detection"].startswith("benchfarm package not importable")
     assert "hardware grains are empty" in caplog.text
 
@@ -89,14 +93,16 @@ def test_real_detection_on_this_machine_renders(grain):
     assert grain in grains
 
 
-def test_fallback_queue_naming_is_the_schedulers(monkeypatch):
-    """Without the benchfarm package the grain still names the queues as the scheduler does."""
-    from benchfarm.scheduler.capabilities import FpgaInfo, GpuInfo, HostCapabilities
+def test_queue_naming_failure_is_reported_in_a_grain(monkeypatch):
+    # a static hardware grain the scheduler's model refuses (a GPU without a model)
+    grains = load_grains({"pool": "gpu", "hardware": {"gpus": [{"index": 0}]}}, "amd-epyc-vm", monkeypatch).benchfarm()
+    assert grains["benchfarm_queues"] == []
+    assert grains["benchfarm_detection"].startswith("queue naming failed:")
+
+
+def test_queues_are_the_schedulers(monkeypatch):
     from benchfarm.scheduler.queues import queues_for_host
 
-    mod = load_grains({})
-    gpus = [{"index": 0, "vendor": "nvidia", "model": "NVIDIA A100-SXM4-40GB"}]
-    fpgas = [{"vendor": "xilinx", "model": "u250"}]
-    caps = HostCapabilities(host_id="h", pool="Pool X", cpu_count=1, memory_bytes=0,
-                            gpus=[GpuInfo(**g) for g in gpus], fpgas=[FpgaInfo(**f) for f in fpgas])
-    assert mod._default_queues("Pool X", gpus, fpgas) == sorted(queues_for_host(caps))
+    grains = load_grains({"pool": "Pool X"}, "xeon-fpga", monkeypatch).benchfarm()
+    caps = hardware.capabilities_from_grains(grains, host_id="h")
+    assert grains["benchfarm_queues"] == sorted(queues_for_host(caps))

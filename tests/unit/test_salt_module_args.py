@@ -5,8 +5,8 @@ from __future__ import annotations
 import docker
 import pytest
 
-from benchfarm.errors import SpecError
 from benchfarm.adapters.docker_engine import device_requests
+from benchfarm.errors import SpecError
 from benchfarm.inventory.container_args import build_container_spec, build_device_requests, build_devices
 from benchfarm.inventory.reactor_payloads import container_event_payload
 

@@ -276,9 +276,10 @@ def test_client_errors_become_benchfarm_errors_with_a_hint_and_the_cause(exc, ex
 
 
 def test_spool_path_from_settings_is_under_the_state_dir(tmp_path):
+    from benchfarm.composition import Farm
     from benchfarm.settings import Settings
 
-    w = StoreWriter.from_settings(Settings(state_dir=tmp_path, index_prefix="bfx"))
+    w = Farm(Settings(state_dir=tmp_path, index_prefix="bfx")).store_writer
     assert w.spool.path == tmp_path / "spool" / "elasticsearch.jsonl" and w.names["metrics"] == "bfx-metrics"
     assert Path(w.spool.path).parent.is_dir()
     w.es.close()

@@ -1,0 +1,219 @@
+"""The composition root: the one place that builds clients and services from settings.
+
+Why one place: wiring scattered over the worker, the API and the inventory had
+grown import cycles and a module-global store writer. Here every real adapter
+(Redis, Elasticsearch, Docker, Celery, Salt, NVML) is constructed once per
+process, on first use, and handed to the domain objects that need it; the
+domain never builds its own clients, so a test builds the same objects with
+fakes and no patching.
+
+Entry points (the CLI commands, the API server, the Celery worker and its
+housekeeping process) make a :class:`Farm` from the settings and ask it for
+what they use. Nothing below this module imports it, except through the
+entry points named in the import contracts (pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
+
+from benchfarm.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from benchfarm.adapters.celery_app import CeleryDispatcher
+    from benchfarm.adapters.docker_engine import ContainerEngine
+    from benchfarm.adapters.docker_images import DockerImages
+    from benchfarm.adapters.elasticsearch import EsClient
+    from benchfarm.adapters.redis_store import RedisKV
+    from benchfarm.adapters.salt_master import SaltMaster
+    from benchfarm.api.deps import ApiDeps
+    from benchfarm.client import ApiClient
+    from benchfarm.inventory.inventory import Inventory
+    from benchfarm.inventory.pools import PoolStore
+    from benchfarm.jobs.repository import JobRepository
+    from benchfarm.scheduler.capabilities import HostCapabilities
+    from benchfarm.scheduler.host_registry import HostRegistry
+    from benchfarm.scheduler.service import JobService
+    from benchfarm.store.repository import StoreRepository
+    from benchfarm.store.sinks import ResultSink
+    from benchfarm.store.writer import StoreWriter
+    from benchfarm.worker.executor import JobExecutor
+    from benchfarm.worker.publishing import AsyncEventMirror, TelemetryFactory
+    from benchfarm.worker.reaper import Reaper
+
+
+class Farm:
+    """The farm's clients and services for one process, each built on first use.
+
+    Building is lazy so that a CLI command pays only for what it touches (``benchfarm
+    jobs list`` never loads the Docker SDK) and the API starts while Redis is down.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # ------------------------------------------------------------------ adapters
+    @cached_property
+    def kv(self) -> RedisKV:
+        """The Redis key-value adapter: the system of record for jobs and hosts."""
+        from benchfarm.adapters.redis_store import RedisKV
+
+        return RedisKV.from_settings(self.settings)
+
+    @cached_property
+    def es(self) -> EsClient:
+        from benchfarm.adapters.elasticsearch import EsClient
+
+        return EsClient.from_settings(self.settings)
+
+    @cached_property
+    def engine(self) -> ContainerEngine:
+        """This host's Docker engine, for benchmark containers."""
+        from benchfarm.adapters.docker_engine import ContainerEngine
+
+        return ContainerEngine.from_settings(self.settings)
+
+    @cached_property
+    def images(self) -> DockerImages:
+        from benchfarm.adapters.docker_images import DockerImages
+
+        return DockerImages.from_settings(self.settings)
+
+    @cached_property
+    def dispatcher(self) -> CeleryDispatcher:
+        from benchfarm.adapters.celery_app import CeleryDispatcher
+
+        return CeleryDispatcher(self.settings)
+
+    @cached_property
+    def salt(self) -> SaltMaster:
+        """The Salt master adapter on the farm's master config."""
+        from benchfarm.adapters.salt_master import SaltMaster
+        from benchfarm.stack.salt_config import master_config_dir
+
+        return SaltMaster(master_config_dir(self.settings))
+
+    @cached_property
+    def api_client(self) -> ApiClient:
+        from benchfarm.client import ApiClient
+
+        return ApiClient.from_settings(self.settings)
+
+    # ------------------------------------------------------------------ store
+    @cached_property
+    def store_writer(self) -> StoreWriter:
+        """The process's one spooling Elasticsearch writer (samples, results and events share it)."""
+        from benchfarm.store.writer import Spool, StoreWriter
+
+        return StoreWriter(self.es, Spool(self.settings.state_dir / "spool" / "elasticsearch.jsonl"),
+                           self.settings.index_prefix)
+
+    @cached_property
+    def store_repository(self) -> StoreRepository:
+        from benchfarm.store.repository import StoreRepository
+
+        return StoreRepository(self.es, self.store_writer)
+
+    @cached_property
+    def event_mirror(self) -> AsyncEventMirror:
+        """Copies every job event into the events index, off the job path."""
+        from benchfarm.worker.publishing import AsyncEventMirror
+
+        return AsyncEventMirror(self.store_writer)
+
+    # ------------------------------------------------------------------ jobs and hosts
+    @cached_property
+    def repository(self) -> JobRepository:
+        """Job records in Redis, with every event mirrored to Elasticsearch."""
+        from benchfarm.jobs.repository import JobRepository
+
+        return JobRepository(self.kv, listeners=[self.event_mirror])
+
+    @cached_property
+    def host_registry(self) -> HostRegistry:
+        from benchfarm.scheduler.host_registry import HostRegistry
+
+        return HostRegistry(self.kv)
+
+    @cached_property
+    def job_service(self) -> JobService:
+        """Submit and cancel: matching, image pinning, durable records, dispatch."""
+        from benchfarm.scheduler.service import JobService
+
+        return JobService(self.repository, self.host_registry, self.engine, self.dispatcher)
+
+    @cached_property
+    def inventory(self) -> Inventory:
+        """Hosts as Salt and the registry see them."""
+        from benchfarm.inventory.inventory import Inventory
+
+        return Inventory(self.salt, self.host_registry, self.kv, self.repository)
+
+    @cached_property
+    def pools(self) -> PoolStore:
+        from benchfarm.inventory.pools import PoolStore
+
+        return PoolStore(self.kv, self.host_registry)
+
+    def api_deps(self) -> ApiDeps:
+        """What the API's handlers use."""
+        from benchfarm.api.deps import ApiDeps
+
+        return ApiDeps(settings=self.settings, repo=self.repository, hosts=self.host_registry, jobs=self.job_service)
+
+    # ------------------------------------------------------------------ this host's worker
+    @cached_property
+    def capabilities(self) -> HostCapabilities:
+        """This host's capabilities, detected locally (Salt grains supply the same on a real farm)."""
+        from benchfarm.inventory.hardware import detect_capabilities
+
+        s = self.settings
+        return detect_capabilities(s.pool, host_id=s.minion_id, allowed_devices=s.allowed_devices,
+                                   allowed_cap_add=s.allowed_cap_add, max_concurrent_jobs=s.max_concurrent_jobs)
+
+    @cached_property
+    def telemetry(self) -> TelemetryFactory:
+        """Starts the collectors (host, cgroup, GPU, FPGA) beside each repetition's container."""
+        from benchfarm.worker.publishing import telemetry_factory
+
+        return telemetry_factory(self.settings, self.store_writer)
+
+    @cached_property
+    def result_sink(self) -> ResultSink:
+        """Publishes repetitions and job summaries with this host's hardware."""
+        from benchfarm.worker.publishing import result_publisher
+
+        return result_publisher(self.store_writer, self.capabilities)
+
+    @cached_property
+    def executor(self) -> JobExecutor:
+        """The executor of this worker process."""
+        from benchfarm.worker.executor import ExecutorConfig, JobExecutor
+
+        s = self.settings
+        return JobExecutor(
+            self.repository, self.engine, self.capabilities,
+            ExecutorConfig(worker_id=f"{s.minion_id}:{os.getpid()}", lock_dir=s.state_dir / "locks",
+                           results_root=s.state_dir / "results", lease_s=s.worker_lease_s,
+                           max_attempts=s.worker_max_attempts),
+            telemetry=self.telemetry, publisher=self.result_sink,
+        )
+
+    @cached_property
+    def reaper(self) -> Reaper:
+        from benchfarm.worker.reaper import Reaper
+
+        return Reaper(self.repository, self.dispatcher, self.engine, self.settings.worker_max_attempts)
+
+
+def build_api_deps(settings: Settings) -> ApiDeps:
+    """The API's dependencies from ``settings`` (called by the app on its first request)."""
+    return Farm(settings).api_deps()
+
+
+@lru_cache(maxsize=1)
+def process_farm() -> Farm:
+    """The farm of this process, from the environment's settings (for Celery tasks, built once)."""
+    return Farm(get_settings())

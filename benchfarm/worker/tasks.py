@@ -1,0 +1,33 @@
+"""The Celery tasks a pool host's worker runs.
+
+They live with the worker, not in the Celery adapter: the adapter only makes the
+app (broker, delivery guarantees); what a delivery does is the worker's business,
+through the process's :class:`~benchfarm.composition.Farm`. The worker process
+imports this module before it starts consuming, so the tasks are registered in
+every prefork child.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchfarm.adapters.celery_app import TASK_PING, TASK_RUN_JOB, app
+from benchfarm.composition import process_farm
+
+REFUSED_RETRY_S = 30
+
+
+@app.task(name=TASK_RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_job(self: Any, job_id: str) -> str:
+    """Run the job through this worker's executor; a host that must take no job puts it back for later."""
+    farm = process_farm()
+    if (why := farm.host_registry.refusal(farm.settings.minion_id)) is not None:
+        raise self.retry(countdown=REFUSED_RETRY_S, max_retries=None, exc=RuntimeError(why))
+    job = farm.executor.execute(job_id)
+    return "skipped" if job is None else job.status.value
+
+
+@app.task(name=TASK_PING)
+def ping(n: int) -> int:
+    """A task that does nothing: measures the broker and worker's own dispatch cost."""
+    return n

@@ -1,0 +1,257 @@
+"""The job executor against a fake engine, a fake clock and the in-memory job store (no Docker, no Redis)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchfarm.clock import FakeClock
+from benchfarm.errors import ServiceUnavailableError
+from benchfarm.jobs.model import EventType, JobRecord, JobStatus, RepetitionRecord
+from benchfarm.jobs.repository import JobRepository
+from benchfarm.scheduler.capabilities import HostCapabilities
+from benchfarm.spec.model import JobSpec
+from benchfarm.worker.executor import ExecutorConfig, JobExecutor, TelemetryReport
+from tests.support.fake_engine import KILLED_EXIT_CODE, Behaviour, FakeContainer, FakeEngine
+from tests.support.memory_kv import MemoryKV
+
+JOB = "job-1"
+DIGEST = "sha256:feedface"
+
+
+@pytest.fixture(autouse=True)
+def _no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(seconds: float) -> None:
+        raise AssertionError(f"a unit test slept {seconds} s for real; use the fake clock")
+
+    monkeypatch.setattr(time, "sleep", refuse)
+
+
+class FakeTelemetry:
+    """A telemetry factory recording what it attached to, returning ``report`` at stop."""
+
+    def __init__(self, report: TelemetryReport | None = None) -> None:
+        self.report = report or TelemetryReport(sampler_cpu_seconds=0.01, samples_taken=3)
+        self.attached: list[tuple[int, str, str | None]] = []
+        self.stopped = 0
+
+    def __call__(self, job: JobRecord, repetition: int, container_id: str, cpuset: str | None) -> FakeTelemetry:
+        self.attached.append((repetition, container_id, cpuset))
+        return self
+
+    def stop(self) -> TelemetryReport:
+        self.stopped += 1
+        return self.report
+
+
+@dataclass
+class RecordingPublisher:
+    repetitions: list[int] = field(default_factory=list)
+    jobs: list[JobStatus] = field(default_factory=list)
+
+    def repetition(self, job: JobRecord, rep: RepetitionRecord) -> None:
+        self.repetitions.append(rep.index)
+
+    def job(self, job: JobRecord) -> None:
+        self.jobs.append(job.status)
+
+
+@dataclass
+class Rig:
+    clock: FakeClock
+    engine: FakeEngine
+    repo: JobRepository
+    executor: JobExecutor
+
+    def run(self) -> JobRecord:
+        final = self.executor.execute(JOB)
+        assert final is not None
+        return final
+
+    def events(self) -> list[EventType]:
+        return [e.type for e in self.repo.events(JOB)]
+
+    def request_cancel(self, _container: FakeContainer | None = None) -> None:
+        self.repo.update(JOB, lambda job: setattr(job, "cancel_requested", True))
+
+
+@pytest.fixture
+def rig(tmp_path: Path):
+    def build(behaviours: Any = None, *, caps: HostCapabilities | None = None, **spec: Any) -> Rig:
+        clock = FakeClock()
+        engine = FakeEngine(clock, behaviours)
+        repo = JobRepository(MemoryKV())
+        job_spec = JobSpec.model_validate({"name": "noop", "image": "busybox:latest", **spec})
+        repo.create(JobRecord(id=JOB, spec=job_spec.model_dump(), status=JobStatus.QUEUED, image_ref="busybox:latest",
+                              image_digest=DIGEST, queue="pool.default", submitted_at=clock.utcnow()))
+        executor = JobExecutor(
+            repo, engine, caps or HostCapabilities(host_id="h1", cpu_model="Fake CPU", cpu_count=4),
+            ExecutorConfig(worker_id="w1", lock_dir=tmp_path / "locks", results_root=tmp_path / "results"),
+            telemetry=FakeTelemetry(), publisher=RecordingPublisher(), clock=clock,
+        )
+        return Rig(clock, engine, repo, executor)
+
+    return build
+
+
+def _telemetry(r: Rig) -> FakeTelemetry:
+    assert isinstance(r.executor.telemetry, FakeTelemetry)
+    return r.executor.telemetry
+
+
+def test_warm_up_and_measured_repetitions_succeed(rig):
+    r = rig(Behaviour(runtime_s=2.0, stdout=b'{"ops": 12.5}\n', stderr=b"noise\n"), warmup=1, repetitions=3,
+            resources={"cpuset": "1"})
+    t0 = r.clock.utcnow()
+
+    job = r.run()
+
+    assert job.status == JobStatus.SUCCEEDED and job.reason is None and job.lease_until is None
+    assert [(rep.index, rep.warmup) for rep in job.repetitions] == [(0, True), (1, False), (2, False), (3, False)]
+    assert all(rep.metrics == {"ops": 12.5} and rep.exit_code == 0 for rep in job.repetitions)
+    assert all(rep.duration_s == 2.0 and "noise" in rep.logs for rep in job.repetitions)
+    assert job.repetitions_run == 3 and job.adaptive_converged is None and job.hardware_class == "Fake CPU"
+    assert (job.finished_at - t0).total_seconds() == 8.0  # four 2 s repetitions of fake time
+    # a fresh container per repetition, each with its labels, the pinned digest, none left behind
+    assert len(r.engine.created) == 4 and r.engine.containers == {}
+    assert r.events() == [EventType.STARTED] + [EventType.REPETITION_FINISHED] * 4 + [EventType.FINISHED]
+    assert _telemetry(r).attached == [(i, f"fake{i:04d}", "1") for i in range(4)] and _telemetry(r).stopped == 4
+    assert r.executor.publisher.repetitions == [0, 1, 2, 3] and r.executor.publisher.jobs == [JobStatus.SUCCEEDED]
+
+
+def test_containers_carry_the_digest_and_labels(rig):
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    def record(n: int, c: FakeContainer) -> Behaviour:
+        seen.append((c.spec.image, dict(c.spec.labels)))
+        return Behaviour()
+
+    rig(record, warmup=1, repetitions=1).run()
+    assert [image for image, _ in seen] == [DIGEST, DIGEST]
+    assert [labels["benchfarm.warmup"] for _, labels in seen] == ["1", "0"]
+    assert [labels["benchfarm.repetition"] for _, labels in seen] == ["0", "1"]
+
+
+def test_one_container_started_again_when_the_job_opts_out_of_fresh_ones(rig):
+    r = rig([Behaviour(stdout=b'{"v": 1}\n'), Behaviour(stdout=b'{"v": 2}\n'), Behaviour(stdout=b'{"v": 3}\n')],
+            warmup=1, repetitions=2, fresh_container_per_repetition=False)
+    job = r.run()
+    assert job.status == JobStatus.SUCCEEDED
+    assert [rep.metrics for rep in job.repetitions] == [{"v": 1.0}, {"v": 2.0}, {"v": 3.0}]  # each run's own output
+    assert len(r.engine.created) == 1 and r.engine.removed == r.engine.created  # removed after the last run
+
+
+@pytest.mark.parametrize(("behaviour", "reason", "flag"), [
+    (Behaviour(exit_code=3, stderr=b"bad input\n"), "exit code 3", None),
+    (Behaviour(exit_code=137, oom_killed=True), "oom-killed", "oom_killed"),
+    (Behaviour(runtime_s=3600), "timeout", "timed_out"),
+])
+def test_a_failing_repetition_fails_the_job_and_stops_there(rig, behaviour, reason, flag):
+    r = rig([Behaviour(stdout=b'{"v": 1}\n'), behaviour], warmup=1, repetitions=3, timeout_s=30)
+    job = r.run()
+    assert job.status == JobStatus.FAILED and job.reason == reason and job.finished_at is not None
+    assert len(job.repetitions) == 2 and len(r.engine.created) == 2 and r.engine.containers == {}
+    if flag:
+        assert getattr(job.repetitions[1], flag) is True
+    assert r.events()[-1] == EventType.FAILED
+    assert r.executor.publisher.jobs == [JobStatus.FAILED]
+
+
+def test_a_timeout_kills_at_the_deadline_on_the_fake_clock(rig):
+    r = rig(Behaviour(runtime_s=3600), warmup=0, repetitions=1, timeout_s=30)
+    t0 = r.clock.monotonic()
+    job = r.run()
+    assert job.reason == "timeout" and job.repetitions[0].exit_code == KILLED_EXIT_CODE
+    assert r.engine.killed == r.engine.created
+    assert 30 <= r.clock.monotonic() - t0 < 31  # not the hour the container would have run
+
+
+def test_cancel_while_a_repetition_runs_kills_it_within_a_lease_renewal(rig):
+    r = rig(warmup=0, repetitions=3, timeout_s=600)
+    r.engine.behaviours = Behaviour(runtime_s=3600, on_start=r.request_cancel)
+    t0 = r.clock.monotonic()
+    job = r.run()
+    assert job.status == JobStatus.CANCELLED and job.reason == "cancelled by request"
+    assert len(job.repetitions) == 1 and r.engine.killed == r.engine.created and r.engine.containers == {}
+    # the executor learns of the cancel when it renews the lease (every renew_every_s)
+    assert r.clock.monotonic() - t0 <= r.executor.config.renew_every_s + 1
+    assert r.events()[-1] == EventType.CANCELLED
+
+
+def test_cancel_between_repetitions_starts_no_further_container(rig):
+    r = rig(warmup=0, repetitions=3)
+    r.engine.behaviours = [Behaviour(runtime_s=1, stdout=b'{"v": 1}\n', on_start=r.request_cancel)]
+    job = r.run()
+    assert job.status == JobStatus.CANCELLED and len(job.repetitions) == 1 and len(r.engine.created) == 1
+    assert job.repetitions[0].metrics == {"v": 1.0}  # the finished repetition is kept
+
+
+def test_results_that_cannot_be_parsed_fail_the_job_with_the_reason(rig):
+    r = rig(Behaviour(stdout=b'{"other": 1}\n'), warmup=0, repetitions=2,
+            results={"metrics": {"ops": {"unit": "ops/s"}}})
+    job = r.run()
+    assert job.status == JobStatus.FAILED
+    assert job.reason.startswith("results: metric ops not found in stdout")
+    assert job.repetitions[0].error == job.reason and job.repetitions[0].metrics == {}
+    assert len(job.repetitions) == 1
+
+
+def test_results_from_a_file_in_the_results_dir(rig):
+    r = rig(Behaviour(files={"/results/out.json": b'{"ops": 7}'}), warmup=0, repetitions=1,
+            results={"format": "json-file", "path": "/results/out.json"})
+    job = r.run()
+    assert job.status == JobStatus.SUCCEEDED and job.repetitions[0].metrics == {"ops": 7.0}
+
+
+def test_adaptive_repetitions_stop_once_converged(rig):
+    r = rig(Behaviour(stdout=b'{"ops": 100}\n'), warmup=1,
+            adaptive={"target_cv": 0.05, "min_repetitions": 3, "max_repetitions": 20})
+    job = r.run()
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.repetitions_run == 3 and job.adaptive_converged is True and len(job.repetitions) == 4
+
+
+def test_an_engine_failure_fails_the_job_and_leaves_no_container(rig):
+    r = rig(Behaviour(runtime_s=3600), warmup=0, repetitions=2)
+    r.engine.fail["wait"] = ServiceUnavailableError("waiting for container fake0000: the engine went away")
+    job = r.run()
+    assert job.status == JobStatus.FAILED and "the engine went away" in job.reason
+    assert r.engine.containers == {}
+    assert _telemetry(r).stopped == 1  # the collectors attached to the broken repetition are stopped too
+
+
+def test_a_bug_never_leaves_the_job_running(rig, monkeypatch):
+    r = rig(warmup=0, repetitions=1)
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(r.executor, "_record", boom)
+    job = r.run()
+    assert job.status == JobStatus.FAILED and job.reason == "internal error: RuntimeError: boom"
+
+
+def test_a_device_outside_the_allow_list_fails_before_any_container(rig):
+    r = rig(devices=[{"host_path": "/dev/null"}])
+    job = r.run()
+    assert job.status == JobStatus.FAILED and "/dev/null is not on the allow-list of host h1" in job.reason
+    assert r.engine.created == []
+
+
+def test_telemetry_problems_mark_the_metrics_partial(rig):
+    r = rig(warmup=0, repetitions=2)
+    r.executor.telemetry = FakeTelemetry(TelemetryReport(partial=True, warning="sampler died"))
+    job = r.run()
+    assert job.status == JobStatus.SUCCEEDED and job.metrics_partial and job.warnings == ["sampler died"]
+
+
+def test_a_second_delivery_of_the_same_job_does_nothing(rig):
+    r = rig(warmup=0, repetitions=1)
+    r.run()
+    created = list(r.engine.created)
+    assert r.executor.execute(JOB) is None
+    assert r.engine.created == created and r.events().count(EventType.STARTED) == 1
