@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -21,7 +21,7 @@ class ApiClient:
         self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ApiClient":
+    def from_settings(cls, settings: Settings) -> Self:
         return cls(settings.effective_api_url, settings.resolved_api_token())
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Self, TYPE_CHECKING
 
 import docker
 import docker.errors
@@ -31,7 +31,7 @@ class DockerEngine:
         self._client: docker.DockerClient | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "DockerEngine":
+    def from_settings(cls, settings: Settings) -> Self:
         return cls(settings.docker_url)
 
     @property
@@ -122,6 +122,12 @@ def _engine_errors(action: str):
         # urllib3/http.client errors: a streamed response (events) cut off when dockerd stops
         raise ServiceUnavailableError(f"{action}: the Docker engine is not answering ({exc})",
                                       hint="check `benchfarm stack status`") from exc
+
+
+def _converted(stream: Iterator[dict[str, Any]], action: str) -> Iterator[dict[str, Any]]:
+    """``stream`` with the errors met while iterating it translated by :func:`_engine_errors`."""
+    with _engine_errors(action):
+        yield from stream
 
 
 class ContainerEngine(DockerEngine):
@@ -218,14 +224,16 @@ class ContainerEngine(DockerEngine):
     def events(self, *, filters: dict[str, Any] | None = None, since: int | None = None) -> Iterator[dict[str, Any]]:
         """The engine's event stream (``docker events``), decoded, from ``since`` (epoch seconds) on.
 
-        Blocks between events; ends when the engine closes the stream cleanly.
+        Subscribes now (events after this call are kept for the iterator); iterating
+        blocks between events and ends when the engine closes the stream cleanly.
 
         Raises:
-            ServiceUnavailableError: the engine cannot be reached, or the stream broke
-                (dockerd stopped or restarted): call again to reconnect.
+            ServiceUnavailableError: the engine cannot be reached, or (while iterating) the
+                stream broke because dockerd stopped or restarted: call again to reconnect.
         """
-        with _engine_errors("streaming the engine's events"):
-            yield from self.client.api.events(since=since, filters=filters, decode=True)
+        with _engine_errors("subscribing to the engine's events"):
+            stream = self.client.api.events(since=since, filters=filters, decode=True)
+        return _converted(stream, "streaming the engine's events")
 
     def kill(self, container_id: str) -> None:
         """Kill a running container; a container already stopped is fine."""

@@ -6,6 +6,10 @@ are converted in one place (``_convert``) into the farm's hierarchy.
 
 from __future__ import annotations
 
+import builtins
+
+from typing import Self
+
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,7 +59,7 @@ class DockerImages(DockerEngine):
         super().__init__(url, timeout)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "DockerImages":
+    def from_settings(cls, settings: Settings) -> Self:
         return cls(settings.docker_url)
 
     # queries -------------------------------------------------------------
@@ -71,7 +75,7 @@ class DockerImages(DockerEngine):
             return False
         return True
 
-    def list(self, label: str | None = None) -> list[ImageInfo]:
+    def list(self, label: str | None = None) -> builtins.list[ImageInfo]:
         """Images carrying ``label`` (``key`` or ``key=value``), or all images."""
         filters = {"label": label} if label else None
         with _convert("listing images"):
@@ -112,13 +116,13 @@ class DockerImages(DockerEngine):
             raise ImageBuildError(f"docker build of {context.name} reported no image id", hint="rebuild")
         return self.get(image_id).id
 
-    def import_rootfs(self, tarball: Path, repository: str, tag: str, changes: list[str]) -> str:
+    def import_rootfs(self, tarball: Path, repository: str, tag: str, changes: builtins.list[str]) -> str:
         """``docker import`` a root filesystem tarball as ``repository:tag``; returns the image id."""
         with _convert(f"importing {tarball}"):
             self.client.api.import_image(src=str(tarball), repository=repository, tag=tag, changes=changes)
         return self.get(f"{repository}:{tag}").id
 
-    def run(self, image: str, command: list[str], *, timeout: float = 120, network: str = "none") -> RunOutput:
+    def run(self, image: str, command: builtins.list[str], *, timeout: float = 120, network: str = "none") -> RunOutput:
         """Run ``command`` in a throwaway container of ``image`` (no network); returns exit code and output."""
         with _convert(f"running {command} in {image}"):
             container = self.client.containers.create(image, command=command, network_mode=network,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self, cast
 
 import elastic_transport
 from elasticsearch import ApiError, Elasticsearch, helpers
@@ -45,7 +45,7 @@ class EsClient:
         self.raw = Elasticsearch(url, request_timeout=request_timeout, max_retries=0, retry_on_timeout=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "EsClient":
+    def from_settings(cls, settings: Settings) -> Self:
         return cls(settings.effective_elasticsearch_url)
 
     def health(self) -> str:
@@ -71,7 +71,7 @@ class EsClient:
         with _translate(self.url, "bulk indexing"):
             ok, errors = helpers.bulk(self.raw, actions, raise_on_error=False, raise_on_exception=True,
                                       stats_only=False, max_retries=0, chunk_size=1000)
-        return ok, list(errors)
+        return ok, cast("list[dict[str, Any]]", errors)
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         with _translate(self.url, f"search of {index}"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Self, cast
+
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 
 import redis
@@ -30,7 +32,7 @@ class RedisClient:
         self.raw = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=10)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "RedisClient":
+    def from_settings(cls, settings: Settings) -> Self:
         return cls(settings.effective_redis_url)
 
     def ping(self) -> bool:
@@ -44,7 +46,7 @@ class RedisClient:
 
     def get(self, key: str) -> str | None:
         with _translate_errors(self.url):
-            return self.raw.get(key)
+            return cast("str | None", self.raw.get(key))  # the client decodes responses
 
     def delete(self, *keys: str) -> None:
         with _translate_errors(self.url):
@@ -86,13 +88,13 @@ class RedisKV(RedisClient):
 
     def zrevrange(self, key: str, start: int, stop: int) -> list[str]:
         with _translate_errors(self.url):
-            return list(self.raw.zrevrange(key, start, stop))
+            return cast("list[str]", self.raw.zrevrange(key, start, stop))
 
     def mget(self, keys: list[str]) -> list[str | None]:
         if not keys:
             return []
         with _translate_errors(self.url):
-            return list(self.raw.mget(keys))
+            return cast("list[str | None]", self.raw.mget(keys))
 
     def append_and_publish(self, list_key: str, channel: str, value: str) -> None:
         """RPUSH ``value`` to ``list_key`` and PUBLISH it on ``channel`` in one round trip."""
@@ -104,7 +106,7 @@ class RedisKV(RedisClient):
 
     def lrange(self, key: str, start: int = 0, stop: int = -1) -> list[str]:
         with _translate_errors(self.url):
-            return list(self.raw.lrange(key, start, stop))
+            return cast("list[str]", self.raw.lrange(key, start, stop))
 
     def incr(self, key: str) -> int:
         with _translate_errors(self.url):
@@ -116,7 +118,7 @@ class RedisKV(RedisClient):
 
     def hgetall(self, key: str) -> dict[str, str]:
         with _translate_errors(self.url):
-            return dict(self.raw.hgetall(key))
+            return cast("dict[str, str]", self.raw.hgetall(key))
 
     def hdel(self, key: str, field: str) -> None:
         with _translate_errors(self.url):
@@ -130,7 +132,7 @@ class RedisKV(RedisClient):
         with _translate_errors(self.url):
             return bool(self.raw.exists(key))
 
-    def subscribe(self, channel: str, timeout: float = 1.0):
+    def subscribe(self, channel: str, timeout: float = 1.0) -> Generator[str | None, None, None]:
         """Yield messages published on ``channel``; yields None every ``timeout`` with none, so callers can stop."""
         with _translate_errors(self.url):
             pubsub = self.raw.pubsub(ignore_subscribe_messages=True)

@@ -199,7 +199,7 @@ def compare_metric(
     cand = as_finite_array(candidate, what=f"candidate values of {metric or 'metric'}")
     base_med = float(np.median(base)) if base.size else None
     cand_med = float(np.median(cand)) if cand.size else None
-    common = dict(
+    common: dict[str, Any] = dict(
         metric=metric,
         direction=dir_,
         unit=unit,

@@ -63,7 +63,7 @@ class AdaptiveDecision(NamedTuple):
     reason: str
 
 
-def as_finite_array(values: Sequence[float], *, what: str = "values") -> np.ndarray:
+def as_finite_array(values: Sequence[float] | np.ndarray, *, what: str = "values") -> np.ndarray:
     """Convert ``values`` to a 1-D float array, rejecting NaN and infinities.
 
     Raises:
@@ -84,7 +84,7 @@ def as_finite_array(values: Sequence[float], *, what: str = "values") -> np.ndar
     return arr
 
 
-def coefficient_of_variation(values: Sequence[float]) -> float | None:
+def coefficient_of_variation(values: Sequence[float] | np.ndarray) -> float | None:
     """Sample stdev over |mean|; ``None`` when n < 2 or the mean is zero."""
     arr = as_finite_array(values)
     if arr.size < 2:

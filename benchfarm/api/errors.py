@@ -23,6 +23,8 @@ Every error body is :class:`ErrorBody`, ``{"error": ..., "hint": ...}``, includi
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -105,7 +107,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def error_response(status: int, error: str, hint: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An :class:`ErrorBody` response (``WWW-Authenticate: Bearer`` added to a 401)."""
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
@@ -130,11 +132,30 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
                           "see the API's OpenAPI document (/docs or /openapi.json)")
 
 
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the app's OpenAPI document lists for the request's path (for a 405's ``Allow``)."""
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            methods |= {m.upper() for m in operations if m in _HTTP_METHODS}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    # routing's own answers: 404 for an unknown path, 405 (with Allow) for an unsupported method
+    # routing's own answers: 404 for an unknown path, 405 for an unsupported method
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (methods := allowed_methods(request)):
+        headers["Allow"] = ", ".join(methods)  # Starlette's names only the first route on the path
     hint = "see the API's routes in /docs" if exc.status_code in (404, 405) else None
-    return error_response(exc.status_code, str(exc.detail), hint, headers=exc.headers)
+    return error_response(exc.status_code, str(exc.detail), hint, headers=headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

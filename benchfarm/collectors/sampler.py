@@ -76,7 +76,8 @@ class Sampler:
         nice: niceness of the sampler thread (it is only ever raised, never lowered).
         job_id, host_id, repetition: stamped into every sample.
         clock: the schedule's monotonic clock and the samples' wall-clock timestamps (default: the system
-            clock). The loop still waits on its stop event in real time; CPU time is always the real thread's.
+            clock). A tick is taken once this clock reaches it (the loop waits on its stop event in between,
+            so a fake clock that stands still means no ticks); CPU time is always the real thread's.
     Raises:
         ValueError: interval_s below 0.1 s, or a non-positive batch interval or buffer size.
     """
@@ -261,11 +262,12 @@ class Sampler:
         stop = self._stop
         while True:
             now = self.clock.monotonic()
-            if next_t > now and stop.wait(next_t - now):
-                break
+            while next_t > now:  # the tick is due on the injected clock; a stop cuts the wait short
+                if stop.wait(next_t - now):
+                    return
+                now = self.clock.monotonic()
             if stop.is_set():
                 break
-            now = self.clock.monotonic()
             ts = self._wall0 + (now - self._mono0)
             taken = []
             for c in self.active:

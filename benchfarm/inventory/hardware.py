@@ -4,10 +4,11 @@ Plain Python (no Salt): the Salt grains in ``salt/_grains/benchfarm_grains.py`` 
 on every minion, and the one-host farm calls it directly. Every reader takes a
 ``proc_root``/``sysfs_root`` so tests run it on recorded fixture trees.
 
-GPUs come from the NVML adapter (``benchfarm.adapters.nvml.list_gpus``, the only
-code that touches ``pynvml``), loaded only when GPUs are detected; tests pass a fake
-lister instead. A host without the library, the driver or a GPU gets an empty GPU
-list, never an error.
+GPUs come from a lister passed in: the NVML adapter's ``benchfarm.adapters.nvml.list_gpus``
+(the only code that touches ``pynvml``), chosen by the caller (the composition root,
+the Salt grains), since domain code imports no adapter; tests pass a fake with its
+contract. A host without the library, the driver or a GPU gets an empty GPU list,
+never an error.
 """
 
 from __future__ import annotations
@@ -16,18 +17,35 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from benchfarm.errors import ServiceUnavailableError, SetupError
 from benchfarm.scheduler.capabilities import FpgaInfo, GpuInfo, HostCapabilities
 
-if TYPE_CHECKING:
-    from benchfarm.adapters.nvml import GpuIdentity
-
 log = logging.getLogger(__name__)
 
-GpuLister = Callable[[], Iterable["GpuIdentity"]]
-"""What lists the GPUs: :func:`benchfarm.adapters.nvml.list_gpus` or a fake with its contract."""
+
+class GpuFacts(Protocol):
+    """What detection reads of one GPU (``benchfarm.adapters.nvml.GpuIdentity`` has these)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def memory_bytes(self) -> int: ...
+    @property
+    def driver_version(self) -> str: ...
+
+
+GpuLister = Callable[[], Iterable[GpuFacts]]
+"""Lists the GPUs: ``benchfarm.adapters.nvml.list_gpus`` (or a fake with its contract).
+
+Raises ``SetupError`` when the host has no usable GPU stack, ``ServiceUnavailableError``
+when a GPU stops answering mid-listing (after yielding the GPUs read before it).
+"""
 
 PROC_ROOT = Path("/proc")
 SYSFS_ROOT = Path("/sys")
@@ -190,19 +208,14 @@ def _xclmgmt_path(address: str, dev_root: Path) -> str | None:
     return str(path) if path.exists() else None
 
 
-def detect_gpus(list_gpus: GpuLister | None = None) -> list[GpuInfo]:
-    """NVIDIA GPUs through the NVML adapter; an empty list when the library, the driver or a GPU is absent.
+def detect_gpus(list_gpus: GpuLister) -> list[GpuInfo]:
+    """NVIDIA GPUs as ``list_gpus`` lists them; an empty list when the library, the driver or a GPU is absent.
 
     A GPU that stops answering mid-listing leaves the GPUs read before it (and a warning).
 
     Args:
-        list_gpus: lists the GPUs (default :func:`benchfarm.adapters.nvml.list_gpus`, loaded
-            only now; tests pass a fake that yields ``GpuIdentity`` or raises like it).
+        list_gpus: ``benchfarm.adapters.nvml.list_gpus`` (tests pass a fake with its contract).
     """
-    if list_gpus is None:
-        from benchfarm.adapters import nvml
-
-        list_gpus = nvml.list_gpus
     gpus: list[GpuInfo] = []
     try:
         for gpu in list_gpus():
@@ -242,9 +255,15 @@ def detect(
     proc_root: Path = PROC_ROOT,
     sysfs_root: Path = SYSFS_ROOT,
     dev_root: Path = Path("/dev"),
-    list_gpus: GpuLister | None = None,
+    *,
+    list_gpus: GpuLister,
 ) -> Hardware:
-    """Detect all of this host's hardware (see the ``detect_*`` functions)."""
+    """Detect all of this host's hardware (see the ``detect_*`` functions).
+
+    Args:
+        proc_root, sysfs_root, dev_root: where to read from (tests pass fixture trees).
+        list_gpus: lists the GPUs: ``benchfarm.adapters.nvml.list_gpus`` (tests pass a fake).
+    """
     return Hardware(
         cpu=detect_cpu(proc_root),
         numa_nodes=detect_numa_nodes(sysfs_root),
@@ -287,6 +306,7 @@ def capabilities_from(
 def detect_capabilities(
     pool: str = "default",
     *,
+    list_gpus: GpuLister,
     host_id: str | None = None,
     allowed_devices: Iterable[str] = (),
     allowed_cap_add: Iterable[str] = (),
@@ -294,21 +314,21 @@ def detect_capabilities(
     proc_root: Path = PROC_ROOT,
     sysfs_root: Path = SYSFS_ROOT,
     dev_root: Path = Path("/dev"),
-    list_gpus: GpuLister | None = None,
 ) -> HostCapabilities:
     """Detect this host's hardware and return its ``HostCapabilities`` in ``pool``.
 
     Args:
         pool: the pool the host belongs to.
+        list_gpus: lists the GPUs: ``benchfarm.adapters.nvml.list_gpus`` (tests pass a fake).
         host_id: defaults to the host name.
         allowed_devices: device nodes (paths or globs) jobs may map into containers.
         allowed_cap_add: Linux capabilities jobs may add.
         max_concurrent_jobs: benchmarks at once (1: the host lock serialises them).
-        proc_root, sysfs_root, dev_root, list_gpus: where to read from (tests pass fixture trees / fakes).
+        proc_root, sysfs_root, dev_root: where to read from (tests pass fixture trees).
     """
     import socket
 
-    hardware = detect(proc_root, sysfs_root, dev_root, list_gpus)
+    hardware = detect(proc_root, sysfs_root, dev_root, list_gpus=list_gpus)
     return capabilities_from(
         hardware,
         host_id=host_id or socket.gethostname(),

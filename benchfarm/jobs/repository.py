@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+import builtins
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, Protocol
 
 from benchfarm.errors import NotFoundError
@@ -35,7 +36,7 @@ class KeyValueStore(Protocol):
     def append_and_publish(self, list_key: str, channel: str, value: str) -> None: ...
     def lrange(self, key: str, start: int = 0, stop: int = -1) -> list[str]: ...
     def incr(self, key: str) -> int: ...
-    def subscribe(self, channel: str, timeout: float = 1.0) -> Iterator[str | None]: ...
+    def subscribe(self, channel: str, timeout: float = 1.0) -> Generator[str | None, None, None]: ...
     def wait_persisted(self) -> None: ...
 
 
@@ -180,7 +181,7 @@ class JobRepository:
                 logging.getLogger(__name__).warning("event listener failed", exc_info=True)
         return event
 
-    def events(self, job_id: str, after_seq: int = 0) -> list[JobEvent]:
+    def events(self, job_id: str, after_seq: int = 0) -> builtins.list[JobEvent]:
         return [e for e in (JobEvent.model_validate_json(x) for x in self.kv.lrange(self._events_key(job_id)))
                 if e.seq > after_seq]
 

@@ -79,8 +79,8 @@ def queue_for_job(spec: Any, host: HostCapabilities | None) -> str:
     gpu = _get(req, "gpu")
     if gpu is not None:
         model = _get(gpu, "model")
-        fit = next((g for g in (host.gpus if host else []) if _fits(model, g.model)), None)
-        return gpu_queue(fit.model) if fit else GPU_ANY
+        gpu_fit = next((g for g in (host.gpus if host else []) if _fits(model, g.model)), None)
+        return gpu_queue(gpu_fit.model) if gpu_fit else GPU_ANY
     fpga = _get(req, "fpga")
     if fpga is not None:
         vendor, model = _get(fpga, "vendor"), _get(fpga, "model")

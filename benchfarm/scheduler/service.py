@@ -51,13 +51,13 @@ class JobService:
             image_digest=image.id,
             image_provenance={"tags": image.tags, "repo_digests": image.repo_digests, "labels": image.labels,
                               "created": image.created},
-            queue=queue_for_job(spec, self._best_host(match.hosts)),
+            queue=(queue := queue_for_job(spec, self._best_host(match.hosts))),
             labels=dict(spec.labels),
             priority=spec.priority,
         )
         self.repo.create(job)
         self.repo.emit(job.id, EventType.SUBMITTED, {"name": spec.name, "image": spec.image, "digest": image.id})
-        self.dispatcher.enqueue(job.id, job.queue, job.priority)
+        self.dispatcher.enqueue(job.id, queue, job.priority)
 
         def _queued(j: JobRecord):
             if j.status != JobStatus.SUBMITTED:

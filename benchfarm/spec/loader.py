@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic_core import ErrorDetails
 from pydantic import BaseModel, ValidationError
 
 from benchfarm.errors import SpecError
@@ -160,7 +161,7 @@ def _data_path(loc: tuple[Any, ...], data: Any, missing: bool) -> Path_:
     return tuple(out)
 
 
-def _message(err: dict[str, Any], path: Path_) -> str:
+def _message(err: ErrorDetails, path: Path_) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         model = model_at(path)

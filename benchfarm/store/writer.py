@@ -83,7 +83,7 @@ class StoreWriter:
         log.error("Elasticsearch refused %d documents; kept in %s", len(errors), self.dead_letter)
 
     def _refused(self, rejected: list[dict[str, Any]]) -> StoreError:
-        first = next(iter(rejected[0].values()), {})
+        first: dict[str, Any] = next(iter(rejected[0].values()), {})
         return StoreError(f"Elasticsearch refused {len(rejected)} documents (first: {first.get('error')}); "
                           f"they are kept in {self.dead_letter}",
                           hint="a mapping conflict: check the document against `benchfarm.store.templates`")
@@ -157,5 +157,5 @@ class StoreWriter:
 
 
 def _status(error: dict[str, Any]) -> int:
-    body = next(iter(error.values()), {})
+    body: dict[str, Any] = next(iter(error.values()), {})
     return int(body.get("status", 0))

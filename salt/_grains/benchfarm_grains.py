@@ -16,7 +16,8 @@ Grains set (all prefixed ``benchfarm_``):
 - ``benchfarm_service_manager``: ``systemd`` when systemd runs (``/run/systemd/system``), else ``none``
 - ``benchfarm_detection``: ``ok`` or the reason detection (or queue naming) was skipped
 
-Detection lives in ``benchfarm.inventory.hardware`` and queue naming in
+Detection lives in ``benchfarm.inventory.hardware`` (GPUs listed through the NVML
+adapter ``benchfarm.adapters.nvml``) and queue naming in
 ``benchfarm.scheduler.queues`` (installed on the minion by the ``benchfarm.worker``
 state). Before that package is installed the hardware grains are empty, no queue
 is listed (no second naming here to drift from the scheduler's), and a warning is logged.
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 __opts__: dict[str, Any]
 
 try:
+    from benchfarm.adapters import nvml as _nvml
     from benchfarm.inventory import hardware as _hardware
     from benchfarm.scheduler.queues import queues_for_host as _queues_for_host
 except ImportError as _exc:  # the benchfarm package is not installed on this minion yet
@@ -81,7 +83,7 @@ def _detect() -> tuple[dict[str, Any], str]:
                     "and no queue is listed until state benchfarm.worker runs", _IMPORT_ERROR)
         return dict(_EMPTY), f"benchfarm package not importable: {_IMPORT_ERROR}"
     try:
-        return _hardware.detect().as_grains(), "ok"
+        return _hardware.detect(list_gpus=_nvml.list_gpus).as_grains(), "ok"
     except Exception as exc:  # noqa: BLE001 - a grain must never break the minion: report it in a grain
         log.warning("benchfarm hardware detection failed: %s", exc, exc_info=True)
         return dict(_EMPTY), f"detection failed: {exc}"

@@ -2,33 +2,51 @@
 Benchfarm execution module: host health, worker status, quarantine, and benchmark
 containers with GPU ``device_requests`` (what ``saltext-dockermod`` lacks).
 
-Thin Salt glue over the plain-Python ``benchfarm`` package (argument building in
-``benchfarm.inventory.container_args``, payloads in ``benchfarm.inventory.reactor_payloads``).
+Thin Salt glue over the plain-Python ``benchfarm`` package: argument parsing in
+``benchfarm.inventory.container_args``, payloads in ``benchfarm.inventory.reactor_payloads``,
+and every Docker call through the farm's adapters (``ContainerEngine``, ``DockerImages``),
+whose errors arrive as ``benchfarm.errors`` and leave as ``CommandExecutionError``.
 The file is not named ``benchfarm.py``: Salt's loader puts this directory on
 ``sys.path`` while loading, which would shadow the ``benchfarm`` package.
 
-:depends: benchfarm (installed by the ``benchfarm.worker`` state), docker (docker-py), httpx
+:depends: benchfarm (installed by the ``benchfarm.worker`` state, with docker-py and httpx)
 
 Settings read from pillar ``benchfarm`` (see ``salt/pillar.example``): ``root``,
 ``state_dir``, ``api_url``, ``api_token``, ``health``.
 """
 
+import contextlib
+import json
 import logging
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
+
+# injected by Salt's loader after import (declared for mypy; salt/ruff.toml names them for ruff)
+__salt__: dict[str, Callable[..., Any]]
+__grains__: dict[str, Any]
+__pillar__: dict[str, Any]
 
 __virtualname__ = "benchfarm"
 
 try:
+    from benchfarm.errors import BenchfarmError, NotFoundError
     from benchfarm.inventory import container_args, reactor_payloads
 
     HAS_BENCHFARM = True
 except ImportError:
     HAS_BENCHFARM = False
+
+if TYPE_CHECKING:
+    from benchfarm.adapters.docker_engine import ContainerEngine
+    from benchfarm.adapters.docker_images import DockerImages
 
 WORKER_SERVICE = "benchfarm-worker"
 DEFAULT_HEALTH = {
@@ -39,41 +57,57 @@ DEFAULT_HEALTH = {
 }
 
 
-def __virtual__():
+def __virtual__() -> str | tuple[bool, str]:
     if not HAS_BENCHFARM:
         return (False, "benchfarm module: the benchfarm package is not installed (apply state benchfarm.worker)")
     return __virtualname__
 
 
 # helpers -------------------------------------------------------------------
-def _cfg(key, default=None):
+def _cfg(key: str, default: Any = None) -> Any:
     # read __pillar__ directly: pillar.get masks values ("**********") outside templates since 3008
-    import salt.utils.data  # pylint: disable=import-outside-toplevel
+    import salt.utils.data
 
-    return salt.utils.data.traverse_dict_and_list(__pillar__, f"benchfarm:{key}", default)  # pylint: disable=undefined-variable
+    return salt.utils.data.traverse_dict_and_list(__pillar__, f"benchfarm:{key}", default)
 
 
-def _path(path):
+def _path(path: str) -> str:
     """A managed path under the pillar ``benchfarm:root`` prefix (tests use a temp root)."""
     root = _cfg("root", "") or ""
     return os.path.join(root, path.lstrip("/")) if root else path
 
 
-def _state_dir():
+def _state_dir() -> str:
     return _path(_cfg("state_dir", "/var/lib/benchfarm"))
 
 
-def _docker_client(docker_url=None):
-    import docker  # pylint: disable=import-outside-toplevel
-
-    url = docker_url or _cfg("docker_url", "unix:///var/run/docker.sock")
-    return docker.DockerClient(base_url=url, timeout=60)
+def _docker_url(docker_url: str | None) -> str:
+    return str(docker_url or _cfg("docker_url", "unix:///var/run/docker.sock"))
 
 
-def _api_post(path, payload):
-    import httpx  # pylint: disable=import-outside-toplevel
+def _engine(docker_url: str | None = None) -> "ContainerEngine":
+    """The farm's container adapter on this host's engine (imported here: docker-py loads only when used)."""
+    from benchfarm.adapters.docker_engine import ContainerEngine
 
-    from benchfarm.settings import get_settings  # pylint: disable=import-outside-toplevel
+    return ContainerEngine(_docker_url(docker_url))
+
+
+def _images(docker_url: str | None = None) -> "DockerImages":
+    """The farm's image adapter on this host's engine."""
+    from benchfarm.adapters.docker_images import DockerImages
+
+    return DockerImages(_docker_url(docker_url))
+
+
+def _failed(doing: str, exc: "BenchfarmError") -> CommandExecutionError:
+    """Salt's error for an execution function, from the farm's (message, then hint)."""
+    return CommandExecutionError(f"{doing}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+
+
+def _api_post(path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    import httpx
+
+    from benchfarm.settings import get_settings
 
     settings = get_settings()
     url = (_cfg("api_url") or settings.effective_api_url).rstrip("/") + path
@@ -86,25 +120,23 @@ def _api_post(path, payload):
     return {"posted": resp.is_success, "url": url, "status_code": resp.status_code}
 
 
-def _fire(tag, data):
+def _fire(tag: str, data: dict[str, Any]) -> None:
     try:
-        __salt__["event.send"](tag, data)  # pylint: disable=undefined-variable
-    except Exception as exc:  # pylint: disable=broad-except
+        __salt__["event.send"](tag, data)
+    except Exception as exc:  # noqa: BLE001 - a lost event must not fail the check that fired it
         log.warning("could not fire %s: %s", tag, exc)
 
 
 # health ----------------------------------------------------------------------
-def _check_docker(client_factory):
+def _check_docker(engine: "ContainerEngine") -> dict[str, Any]:
     try:
-        client = client_factory()
-        client.ping()
-        root = client.info().get("DockerRootDir", "/var/lib/docker")
-        return {"ok": True, "detail": "docker answers", "data_root": root}
-    except Exception as exc:  # pylint: disable=broad-except
-        return {"ok": False, "detail": f"docker does not answer: {exc}"}
+        engine.ping()
+        return {"ok": True, "detail": "docker answers", "data_root": engine.data_root()}
+    except BenchfarmError as exc:
+        return {"ok": False, "detail": f"docker does not answer: {exc.message}"}
 
 
-def _check_free(path, min_free):
+def _check_free(path: str, min_free: int) -> dict[str, Any]:
     probe = path
     while probe and not os.path.exists(probe):
         probe = os.path.dirname(probe)
@@ -115,37 +147,32 @@ def _check_free(path, min_free):
     return {"ok": free >= min_free, "detail": f"{path}: {free} bytes free (minimum {min_free})", "free_bytes": free}
 
 
-def _check_load(max_per_cpu):
+def _check_load(max_per_cpu: float) -> dict[str, Any]:
     load1 = os.getloadavg()[0]
     per_cpu = load1 / (os.cpu_count() or 1)
     return {"ok": per_cpu <= max_per_cpu, "detail": f"load {load1:.2f} = {per_cpu:.2f}/cpu (maximum {max_per_cpu})"}
 
 
-def _validate_images(client_factory, timeout):
-    """Run each pillar image's ``benchfarm.validate`` label command in a throw-away container."""
+def _validate_images(images: "DockerImages", timeout: int) -> dict[str, dict[str, Any]]:
+    """Run each pillar image's ``benchfarm.validate`` label command in a throw-away container (no network)."""
     results = {}
-    images = _cfg("images", []) or []
-    client = client_factory()
-    for entry in images:
+    for entry in _cfg("images", []) or []:
         ref = entry["image"] if isinstance(entry, dict) else str(entry)
         try:
-            image = client.images.get(ref)
-            command = (image.labels or {}).get("benchfarm.validate")
+            command = images.get(ref).labels.get("benchfarm.validate")
             if not command:
                 results[ref] = {"ok": True, "detail": "no validate command"}
                 continue
-            container = client.containers.run(ref, command=["/bin/sh", "-c", command], detach=True, network_mode="none")
-            try:
-                code = container.wait(timeout=timeout).get("StatusCode")
-            finally:
-                container.remove(force=True)
+            code = images.run(ref, ["/bin/sh", "-c", command], timeout=timeout).exit_code
             results[ref] = {"ok": code == 0, "detail": f"validate exited {code}"}
-        except Exception as exc:  # pylint: disable=broad-except
-            results[ref] = {"ok": False, "detail": f"validate could not run: {exc}"}
+        except BenchfarmError as exc:
+            results[ref] = {"ok": False, "detail": f"validate could not run: {exc.message}"}
     return results
 
 
-def health_check(validate_images=None, fire_event=False, docker_url=None):
+def health_check(
+    validate_images: bool | None = None, fire_event: bool = False, docker_url: str | None = None
+) -> dict[str, Any]:
     """
     Check that this host can run benchmarks.
 
@@ -171,12 +198,13 @@ def health_check(validate_images=None, fire_event=False, docker_url=None):
     """
     cfg = {**DEFAULT_HEALTH, **(_cfg("health", {}) or {})}
     if validate_images is None:
-        validate_images = cfg["validate_images"]
+        validate_images = bool(cfg["validate_images"])
 
-    def factory():
-        return _docker_client(docker_url)
-
-    checks = {"docker": _check_docker(factory)}
+    engine = _engine(docker_url)
+    try:
+        checks = {"docker": _check_docker(engine)}
+    finally:
+        engine.close()
     data_root = checks["docker"].get("data_root", _cfg("docker:data_root", "/var/lib/docker"))
     checks["disk_docker"] = _check_free(data_root, int(cfg["min_free_bytes"]))
     checks["disk_state"] = _check_free(_state_dir(), int(cfg["min_free_bytes"]))
@@ -184,8 +212,12 @@ def health_check(validate_images=None, fire_event=False, docker_url=None):
     lock_dir = os.path.join(_state_dir(), "locks")
     checks["lock_dir"] = {"ok": os.path.isdir(lock_dir), "detail": lock_dir}
     if validate_images and checks["docker"]["ok"]:
-        for ref, result in _validate_images(factory, int(cfg["validate_timeout"])).items():
-            checks[f"validate:{ref}"] = result
+        images = _images(docker_url)
+        try:
+            for ref, result in _validate_images(images, int(cfg["validate_timeout"])).items():
+                checks[f"validate:{ref}"] = result
+        finally:
+            images.close()
     failed = sorted(name for name, result in checks.items() if not result["ok"])
     ret = {"ok": not failed, "failed": failed, "checks": checks}
     if fire_event:
@@ -194,11 +226,11 @@ def health_check(validate_images=None, fire_event=False, docker_url=None):
 
 
 # worker and quarantine ---------------------------------------------------------
-def _quarantine_file():
+def _quarantine_file() -> str:
     return os.path.join(_state_dir(), "quarantine.json")
 
 
-def worker_status():
+def worker_status() -> dict[str, Any]:
     """
     Report this host's benchfarm worker: service state, quarantine, host lock.
 
@@ -211,10 +243,8 @@ def worker_status():
 
         salt '*' benchfarm.worker_status
     """
-    import json  # pylint: disable=import-outside-toplevel
-
-    if __grains__.get("benchfarm_service_manager") == "systemd":  # pylint: disable=undefined-variable
-        service = "running" if __salt__["service.status"](WORKER_SERVICE) else "stopped"  # pylint: disable=undefined-variable
+    if __grains__.get("benchfarm_service_manager") == "systemd":
+        service = "running" if __salt__["service.status"](WORKER_SERVICE) else "stopped"
     else:
         found = subprocess.run(["pgrep", "-f", "celery.*benchfarm"], capture_output=True, check=False)
         service = "running" if found.returncode == 0 else "unmanaged"
@@ -229,11 +259,11 @@ def worker_status():
         "quarantined": quarantine is not None,
         "quarantine": quarantine,
         "locks": locks,
-        "queues": __grains__.get("benchfarm_queues", []),  # pylint: disable=undefined-variable
+        "queues": __grains__.get("benchfarm_queues", []),
     }
 
 
-def quarantine(reason, checks=None, notify=True):
+def quarantine(reason: str, checks: dict[str, dict[str, Any]] | None = None, notify: bool = True) -> dict[str, Any]:
     """
     Quarantine this host: write ``<state_dir>/quarantine.json`` (the worker takes no
     job while it exists), stop the worker service where systemd manages it, and tell
@@ -245,8 +275,6 @@ def quarantine(reason, checks=None, notify=True):
 
         salt node-a benchfarm.quarantine "disk full"
     """
-    import json  # pylint: disable=import-outside-toplevel
-
     failed = sorted(name for name, result in (checks or {}).items() if not result.get("ok", True))
     if failed:
         reason = f"{reason}: {', '.join(failed)}"
@@ -254,15 +282,15 @@ def quarantine(reason, checks=None, notify=True):
     os.makedirs(_state_dir(), exist_ok=True)
     with open(_quarantine_file(), "w", encoding="utf-8") as fh:
         json.dump(record, fh)
-    if __grains__.get("benchfarm_service_manager") == "systemd":  # pylint: disable=undefined-variable
-        __salt__["service.stop"](WORKER_SERVICE)  # pylint: disable=undefined-variable
-    ret = {"quarantined": True, "reason": record["reason"]}
+    if __grains__.get("benchfarm_service_manager") == "systemd":
+        __salt__["service.stop"](WORKER_SERVICE)
+    ret: dict[str, Any] = {"quarantined": True, "reason": record["reason"]}
     if notify:
         ret["notified"] = _api_post("/internal/host-events", _host_payload("quarantined", record["reason"], checks))
     return ret
 
 
-def release(reason="health check passed", notify=True):
+def release(reason: str = "health check passed", notify: bool = True) -> dict[str, Any]:
     """
     Release this host from quarantine: remove the marker, start the worker service
     where systemd manages it, tell the farm. A host not in quarantine is left as it
@@ -277,20 +305,20 @@ def release(reason="health check passed", notify=True):
         salt node-a benchfarm.release
     """
     if not os.path.exists(_quarantine_file()):
-        ret = {"released": False, "comment": "host was not quarantined"}
+        ret: dict[str, Any] = {"released": False, "comment": "host was not quarantined"}
         if notify:
             ret["notified"] = _api_post("/internal/host-events", _host_payload("good", reason, None))
         return ret
     os.remove(_quarantine_file())
-    if __grains__.get("benchfarm_service_manager") == "systemd":  # pylint: disable=undefined-variable
-        __salt__["service.start"](WORKER_SERVICE)  # pylint: disable=undefined-variable
+    if __grains__.get("benchfarm_service_manager") == "systemd":
+        __salt__["service.start"](WORKER_SERVICE)
     ret = {"released": True, "reason": reason}
     if notify:
         ret["notified"] = _api_post("/internal/host-events", _host_payload("good", reason, None))
     return ret
 
 
-def register(notify=True):
+def register(notify: bool = True) -> dict[str, Any]:
     """
     Register this host in its pool: tell the farm its capabilities from grains
     (``POST /internal/host-events``, status ``unknown`` until a health check passes).
@@ -303,53 +331,57 @@ def register(notify=True):
 
         salt node-a benchfarm.register
     """
-    from benchfarm.inventory.hardware import capabilities_from_grains  # pylint: disable=import-outside-toplevel
+    from benchfarm.inventory.hardware import capabilities_from_grains
 
-    grains = dict(__grains__)  # pylint: disable=undefined-variable
+    grains = dict(__grains__)
     caps = capabilities_from_grains(grains, host_id=grains["id"]).model_copy(update={"status": "unknown"})
-    ret = {"host_id": caps.host_id, "pool": caps.pool, "capabilities": caps.model_dump()}
+    ret: dict[str, Any] = {"host_id": caps.host_id, "pool": caps.pool, "capabilities": caps.model_dump()}
     if notify:
         payload = {**_host_payload("unknown", "registered", None), "capabilities": ret["capabilities"]}
         ret["notified"] = _api_post("/internal/host-events", payload)
     return ret
 
 
-def _host_payload(status, reason, checks):
-    return reactor_payloads.host_event_payload(
-        __grains__["id"], status, reason, checks or {}, time.time()  # pylint: disable=undefined-variable
-    )
+def _host_payload(status: str, reason: str, checks: dict[str, Any] | None) -> dict[str, Any]:
+    return reactor_payloads.host_event_payload(__grains__["id"], status, reason, checks or {}, time.time())
 
 
 # containers --------------------------------------------------------------------
 def run_container(
-    image,
-    command=None,
-    gpus=None,
-    gpu_device_ids=None,
-    devices=None,
-    cpuset=None,
-    mem_limit=None,
-    network_mode="none",
-    name=None,
-    labels=None,
-    docker_url=None,
-):
+    image: str,
+    command: str | list[str] | None = None,
+    *,
+    gpus: int | str | None = None,
+    gpu_device_ids: list[str | int] | str | int | None = None,
+    devices: list[str] | str | None = None,
+    cpuset: str | int | None = None,
+    mem_limit: str | int | None = None,
+    network_mode: str = "none",
+    name: str | None = None,
+    labels: dict[str, Any] | None = None,
+    docker_url: str | None = None,
+) -> dict[str, Any]:
     """
     Start a detached benchmark container, with GPUs through Docker ``device_requests``.
 
+    The container gets the runner's lock-down (read-only root, every capability
+    dropped, no new privileges) and is created by the runner's engine adapter.
+
     image
         Image reference, ideally by digest.
+    command
+        The command: a string (one argument) or a list.
     gpus
         ``None`` (no GPU), a count, or ``all``.
     gpu_device_ids
-        GPU indexes or UUIDs (instead of ``gpus``).
+        GPU indexes or UUIDs (instead of ``gpus``): a list, or a comma-separated string.
     devices
-        Device nodes ``HOST[:CONTAINER[:PERMS]]`` (FPGAs and other accelerators).
+        Device nodes ``HOST[:CONTAINER[:PERMS]]`` under ``/dev`` (FPGAs and other accelerators).
     cpuset, mem_limit, network_mode, name, labels
         As ``docker run`` takes them; the network is ``none`` unless asked.
 
     Returns ``{"id", "name", "status"}``; raises ``CommandExecutionError`` on a bad
-    argument or an engine error.
+    argument or an engine error (a container the engine refuses to start is removed).
 
     CLI Example:
 
@@ -358,14 +390,8 @@ def run_container(
         salt gpu-node benchfarm.run_container registry:15000/bench/gemm@sha256:... gpus=all
         salt fpga-node benchfarm.run_container bench/xrt-validate devices='["/dev/xclmgmt15104:/dev/fpga0:rw"]'
     """
-    from salt.exceptions import CommandExecutionError  # pylint: disable=import-outside-toplevel
-
-    from benchfarm.adapters.docker_engine import ContainerEngine  # pylint: disable=import-outside-toplevel
-    from benchfarm.errors import BenchfarmError  # pylint: disable=import-outside-toplevel
-
-    engine = ContainerEngine(docker_url or _cfg("docker_url", "unix:///var/run/docker.sock"))
     try:
-        cs = container_args.build_container_spec(
+        cs = container_args.parse_container_spec(
             image,
             command=command,
             gpus=gpus,
@@ -377,24 +403,36 @@ def run_container(
             name=name,
             labels=labels,
         )
-        container_id = engine.create(cs)
     except BenchfarmError as exc:
-        raise CommandExecutionError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from exc
+        raise _failed("bad run_container argument", exc) from exc
+    engine = _engine(docker_url)
     try:
-        engine.start(container_id)
-    except BenchfarmError as exc:
-        engine.remove(container_id)  # leave nothing behind when the engine refuses (e.g. no nvidia runtime)
-        raise CommandExecutionError(f"docker could not start {image}: {exc.message}") from exc
-    state = engine.state(container_id)
+        try:
+            container_id = engine.create(cs)
+        except BenchfarmError as exc:
+            raise _failed(f"docker could not create a container of {image}", exc) from exc
+        try:
+            engine.start(container_id)
+        except BenchfarmError as exc:
+            with contextlib.suppress(BenchfarmError):  # leave nothing behind when the engine refuses (no nvidia runtime)
+                engine.remove(container_id)
+            raise _failed(f"docker could not start {image}", exc) from exc
+        try:
+            state = engine.state(container_id)
+        except BenchfarmError as exc:
+            raise _failed(f"docker started {container_id[:12]} but cannot inspect it", exc) from exc
+    finally:
+        engine.close()
     return {"id": container_id, "name": cs.name, "status": state.status}
 
 
-def stop_container(name, timeout=10, remove=False, docker_url=None):
+def stop_container(name: str, timeout: int = 10, remove: bool = False, docker_url: str | None = None) -> dict[str, Any]:
     """
     Stop a container (SIGTERM, then SIGKILL after ``timeout`` seconds); optionally remove it.
 
     Returns ``{"name", "stopped": bool, "removed": bool}``; a container that does not
-    exist returns ``stopped: False`` with a comment.
+    exist returns ``stopped: False`` with a comment. Raises ``CommandExecutionError``
+    when the engine fails.
 
     CLI Example:
 
@@ -402,23 +440,21 @@ def stop_container(name, timeout=10, remove=False, docker_url=None):
 
         salt node-a benchfarm.stop_container bf-job-1234 remove=True
     """
-    import docker  # pylint: disable=import-outside-toplevel
-    from salt.exceptions import CommandExecutionError  # pylint: disable=import-outside-toplevel
-
+    engine = _engine(docker_url)
     try:
-        container = _docker_client(docker_url).containers.get(name)
-    except docker.errors.NotFound:
-        return {"name": name, "stopped": False, "removed": False, "comment": "no such container"}
-    try:
-        container.stop(timeout=int(timeout))
+        engine.stop(name, timeout=int(timeout))
         if remove:
-            container.remove(force=True)
-    except docker.errors.DockerException as exc:
-        raise CommandExecutionError(f"docker could not stop {name}: {exc}") from exc
+            engine.remove(name)
+    except NotFoundError:
+        return {"name": name, "stopped": False, "removed": False, "comment": "no such container"}
+    except BenchfarmError as exc:
+        raise _failed(f"docker could not stop {name}", exc) from exc
+    finally:
+        engine.close()
     return {"name": name, "stopped": True, "removed": bool(remove)}
 
 
-def report_container_event(event, docker_url=None):
+def report_container_event(event: dict[str, Any], docker_url: str | None = None) -> dict[str, Any]:
     """
     Tell the farm about a benchmark container that died non-zero or by OOM.
 
@@ -436,11 +472,14 @@ def report_container_event(event, docker_url=None):
     oom_killed = None
     actor_id = (event.get("Actor") or {}).get("ID")
     if event.get("Action") == "die" and actor_id:
+        engine = _engine(docker_url)
         try:  # the container may already be gone (auto-remove): then the oom event tells
-            oom_killed = bool(_docker_client(docker_url).api.inspect_container(actor_id)["State"].get("OOMKilled"))
-        except Exception:  # pylint: disable=broad-except
-            oom_killed = None
-    payload = reactor_payloads.container_event_payload(event, __grains__["id"], oom_killed)  # pylint: disable=undefined-variable
+            oom_killed = engine.state(actor_id).oom_killed
+        except BenchfarmError as exc:
+            log.debug("cannot inspect %s for OOMKilled: %s", actor_id, exc.message)
+        finally:
+            engine.close()
+    payload = reactor_payloads.container_event_payload(event, __grains__["id"], oom_killed)
     if payload is None:
         return {"reported": False, "comment": "not a benchfarm job container that failed"}
     payload["source"] = "reconcile" if event.get("benchfarm_reconciled") else "stream"
@@ -448,9 +487,11 @@ def report_container_event(event, docker_url=None):
 
 
 # images ------------------------------------------------------------------------
-def image_present(ref, docker_url=None):
+def image_present(ref: str, docker_url: str | None = None) -> bool:
     """
     True when the engine holds image ``ref`` (a tag, or a ``repo@sha256:...`` digest).
+
+    Raises ``CommandExecutionError`` when the engine cannot be asked.
 
     CLI Example:
 
@@ -458,18 +499,20 @@ def image_present(ref, docker_url=None):
 
         salt '*' benchfarm.image_present 127.0.0.1:15000/bench/stream@sha256:...
     """
-    import docker  # pylint: disable=import-outside-toplevel
-
+    images = _images(docker_url)
     try:
-        _docker_client(docker_url).images.get(ref)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
+        return images.exists(ref)
+    except BenchfarmError as exc:
+        raise _failed(f"could not look up {ref}", exc) from exc
+    finally:
+        images.close()
 
 
-def pull_image(ref, docker_url=None):
+def pull_image(ref: str, docker_url: str | None = None) -> str:
     """
     Pull image ``ref`` (by digest from the farm registry); returns its image id.
+
+    Raises ``CommandExecutionError`` when the pull fails.
 
     CLI Example:
 
@@ -477,18 +520,20 @@ def pull_image(ref, docker_url=None):
 
         salt '*' benchfarm.pull_image 127.0.0.1:15000/bench/stream@sha256:...
     """
-    import docker  # pylint: disable=import-outside-toplevel
-    from salt.exceptions import CommandExecutionError  # pylint: disable=import-outside-toplevel
-
+    images = _images(docker_url)
     try:
-        return _docker_client(docker_url).images.pull(ref).id
-    except docker.errors.DockerException as exc:
-        raise CommandExecutionError(f"could not pull {ref}: {exc}") from exc
+        return images.pull(ref)
+    except BenchfarmError as exc:
+        raise _failed(f"could not pull {ref}", exc) from exc
+    finally:
+        images.close()
 
 
-def remove_image(ref, docker_url=None):
+def remove_image(ref: str, docker_url: str | None = None) -> bool:
     """
     Remove image ``ref`` from the engine; False when it was not there.
+
+    Raises ``CommandExecutionError`` when the engine refuses (e.g. a container uses it).
 
     CLI Example:
 
@@ -496,13 +541,10 @@ def remove_image(ref, docker_url=None):
 
         salt '*' benchfarm.remove_image 127.0.0.1:15000/bench/stream@sha256:...
     """
-    import docker  # pylint: disable=import-outside-toplevel
-    from salt.exceptions import CommandExecutionError  # pylint: disable=import-outside-toplevel
-
+    images = _images(docker_url)
     try:
-        _docker_client(docker_url).images.remove(ref)
-    except docker.errors.ImageNotFound:
-        return False
-    except docker.errors.DockerException as exc:
-        raise CommandExecutionError(f"could not remove {ref}: {exc}") from exc
-    return True
+        return images.remove(ref, force=False)
+    except BenchfarmError as exc:
+        raise _failed(f"could not remove {ref}", exc) from exc
+    finally:
+        images.close()

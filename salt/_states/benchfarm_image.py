@@ -11,29 +11,38 @@ Thin over the execution module ``benchfarm`` (``image_present``, ``pull_image``,
         - name: 127.0.0.1:15000/bench/stream@sha256:0123...
 """
 
+from collections.abc import Callable
+from typing import Any
+
+from salt.exceptions import CommandExecutionError
+
+# injected by Salt's loader after import (declared for mypy; salt/ruff.toml names them for ruff)
+__salt__: dict[str, Callable[..., Any]]
+__opts__: dict[str, Any]
+
 __virtualname__ = "benchfarm_image"
 
 
-def __virtual__():
-    if "benchfarm.image_present" not in __salt__:  # pylint: disable=undefined-variable
+def __virtual__() -> str | tuple[bool, str]:
+    if "benchfarm.image_present" not in __salt__:
         return (False, "benchfarm_image: the benchfarm execution module is not available")
     return __virtualname__
 
 
-def present(name):
+def present(name: str) -> dict[str, Any]:
     """Ensure the engine holds image ``name`` (pulled from its registry when missing)."""
-    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    if __salt__["benchfarm.image_present"](name):  # pylint: disable=undefined-variable
-        ret["comment"] = f"image {name} is present"
-        return ret
-    if __opts__["test"]:  # pylint: disable=undefined-variable
-        ret["result"] = None
-        ret["comment"] = f"image {name} would be pulled"
-        ret["changes"] = {"pulled": name}
-        return ret
+    ret: dict[str, Any] = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
-        image_id = __salt__["benchfarm.pull_image"](name)  # pylint: disable=undefined-variable
-    except Exception as exc:  # pylint: disable=broad-except
+        if __salt__["benchfarm.image_present"](name):
+            ret["comment"] = f"image {name} is present"
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"image {name} would be pulled"
+            ret["changes"] = {"pulled": name}
+            return ret
+        image_id = __salt__["benchfarm.pull_image"](name)
+    except CommandExecutionError as exc:  # the engine is down or refused: the state fails, saying why
         ret["result"] = False
         ret["comment"] = str(exc)
         return ret
@@ -42,20 +51,20 @@ def present(name):
     return ret
 
 
-def absent(name):
+def absent(name: str) -> dict[str, Any]:
     """Ensure the engine does not hold image ``name``."""
-    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    if not __salt__["benchfarm.image_present"](name):  # pylint: disable=undefined-variable
-        ret["comment"] = f"image {name} is absent"
-        return ret
-    if __opts__["test"]:  # pylint: disable=undefined-variable
-        ret["result"] = None
-        ret["comment"] = f"image {name} would be removed"
-        ret["changes"] = {"removed": name}
-        return ret
+    ret: dict[str, Any] = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
-        __salt__["benchfarm.remove_image"](name)  # pylint: disable=undefined-variable
-    except Exception as exc:  # pylint: disable=broad-except
+        if not __salt__["benchfarm.image_present"](name):
+            ret["comment"] = f"image {name} is absent"
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"image {name} would be removed"
+            ret["changes"] = {"removed": name}
+            return ret
+        __salt__["benchfarm.remove_image"](name)
+    except CommandExecutionError as exc:
         ret["result"] = False
         ret["comment"] = str(exc)
         return ret

@@ -29,10 +29,11 @@ def load_grains(static: dict, host: str | None = None, monkeypatch=None):
     if host is not None:
         root = HOSTS / host
         fake = SimpleNamespace(
-            detect=functools.partial(hardware.detect, root / "proc", root / "sys", root / "dev", _no_nvml),
+            detect=functools.partial(hardware.detect, root / "proc", root / "sys", root / "dev"),
             capabilities_from_grains=hardware.capabilities_from_grains,
         )
         monkeypatch.setattr(mod, "_hardware", fake)
+        monkeypatch.setattr(mod, "_nvml", SimpleNamespace(list_gpus=_no_nvml))  # the adapter the grains pass in
     return mod
 
 
@@ -76,7 +77,7 @@ def test_without_benchfarm_package_grains_are_empty_not_errors(monkeypatch, capl
 def test_detection_failure_is_reported_in_a_grain(monkeypatch):
     mod = load_grains({})
 
-    def boom():
+    def boom(**_kwargs):
         raise OSError("sysfs gone")
 
     monkeypatch.setattr(mod, "_hardware", SimpleNamespace(detect=boom, capabilities_from_grains=hardware.capabilities_from_grains))

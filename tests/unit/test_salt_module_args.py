@@ -1,4 +1,4 @@
-"""Argument building of benchfarm.run_container (GPU device_requests) and reactor payloads."""
+"""Argument parsing of benchfarm.run_container (into the runner's ContainerSpec) and reactor payloads."""
 
 from __future__ import annotations
 
@@ -7,62 +7,65 @@ import pytest
 
 from benchfarm.adapters.docker_engine import device_requests
 from benchfarm.errors import SpecError
-from benchfarm.inventory.container_args import build_container_spec, build_device_requests, build_devices
+from benchfarm.inventory.container_args import parse_container_spec, parse_device, parse_gpus
 from benchfarm.inventory.reactor_payloads import container_event_payload
-
-GPU = [["gpu"]]
+from benchfarm.runner.container_spec import DeviceMapping, GpuRequest
 
 
 @pytest.mark.parametrize(
     "gpus, ids, expected",
     [
-        (None, None, []),
-        (1, None, [{"driver": "nvidia", "count": 1, "capabilities": GPU}]),
-        ("2", None, [{"driver": "nvidia", "count": 2, "capabilities": GPU}]),
-        ("all", None, [{"driver": "nvidia", "count": -1, "capabilities": GPU}]),
-        ("ALL", None, [{"driver": "nvidia", "count": -1, "capabilities": GPU}]),
-        (None, [0, "GPU-abc"], [{"driver": "nvidia", "device_ids": ["0", "GPU-abc"], "capabilities": GPU}]),
+        (None, None, None),
+        (1, None, GpuRequest(count=1)),
+        ("2", None, GpuRequest(count=2)),
+        ("all", None, GpuRequest(count=-1)),
+        ("ALL", None, GpuRequest(count=-1)),
+        (None, [0, "GPU-abc"], GpuRequest(device_ids=["0", "GPU-abc"])),
+        (None, "0, GPU-abc", GpuRequest(device_ids=["0", "GPU-abc"])),  # one string from the Salt CLI
+        (None, 1, GpuRequest(device_ids=["1"])),
     ],
 )
-def test_device_requests(gpus, ids, expected):
-    assert build_device_requests(gpus, ids) == expected
+def test_gpus(gpus, ids, expected):
+    assert parse_gpus(gpus, ids) == expected
 
 
-@pytest.mark.parametrize("gpus, ids", [(0, None), (-2, None), ("many", None), (True, None), (1, [0]), (None, [])])
-def test_device_requests_refused(gpus, ids):
+@pytest.mark.parametrize("gpus, ids", [(0, None), (-2, None), ("many", None), (True, None), (1, [0]), (None, []),
+                                       (None, " , ")])
+def test_gpus_refused(gpus, ids):
     with pytest.raises(SpecError):
-        build_device_requests(gpus, ids)
+        parse_gpus(gpus, ids)
 
 
-def test_device_requests_become_docker_device_requests():
-    # what the engine adapter sends for them; docker-py's own serialisation, no engine needed
-    [dr] = device_requests(build_container_spec("img", gpu_device_ids=["1"]).gpus)
+def test_gpus_become_docker_device_requests():
+    # the one translation, in the engine adapter; docker-py's own serialisation, no engine needed
+    [dr] = device_requests(parse_container_spec("img", gpu_device_ids=["1"]).gpus)
     assert isinstance(dr, docker.types.DeviceRequest)
     assert dict(dr) == {"Driver": "nvidia", "Count": 0, "DeviceIDs": ["1"], "Capabilities": [["gpu"]], "Options": {}}
-    [dr] = device_requests(build_container_spec("img", gpus="all").gpus)
+    [dr] = device_requests(parse_container_spec("img", gpus="all").gpus)
     assert dr["Count"] == -1
 
 
 @pytest.mark.parametrize(
     "spec, expected",
     [
-        ("/dev/xclmgmt15104", "/dev/xclmgmt15104:/dev/xclmgmt15104:rwm"),
-        ("/dev/xclmgmt15104:/dev/fpga0", "/dev/xclmgmt15104:/dev/fpga0:rwm"),
-        ("/dev/null:/dev/fpga0:rw", "/dev/null:/dev/fpga0:rw"),
+        ("/dev/xclmgmt15104", DeviceMapping("/dev/xclmgmt15104", "/dev/xclmgmt15104", "rwm")),
+        ("/dev/xclmgmt15104:/dev/fpga0", DeviceMapping("/dev/xclmgmt15104", "/dev/fpga0", "rwm")),
+        ("/dev/null:/dev/fpga0:rw", DeviceMapping("/dev/null", "/dev/fpga0", "rw")),
     ],
 )
 def test_devices(spec, expected):
-    assert build_devices([spec]) == [expected]
+    assert parse_device(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["dev/null", "/dev/null:fpga0", "/dev/null:/dev/x:rwx", "/a:/b:r:w"])
+@pytest.mark.parametrize("spec", ["dev/null", "/dev/null:fpga0", "/dev/null:/dev/x:rwx", "/a:/b:r:w", "/etc/passwd",
+                                  "/dev/null::rw", "/dev/null:/dev/x:", "/dev/../etc/shadow"])
 def test_devices_refused(spec):
-    with pytest.raises(SpecError):
-        build_devices([spec])
+    with pytest.raises(SpecError, match="device"):
+        parse_device(spec)
 
 
 def test_container_spec():
-    cs = build_container_spec(
+    cs = parse_container_spec(
         "reg:15000/bench/gemm@sha256:00", command=["gemm"], gpus="all", devices=["/dev/null"], cpuset=0,
         mem_limit="1g", name="bf-1", labels={"benchfarm.job_id": 7},
     )
@@ -75,9 +78,10 @@ def test_container_spec():
     assert cs.mem_limit == "1g"
     # the same lock-down as the runner's containers
     assert cs.read_only and cs.security_opt == ["no-new-privileges"]
-    assert build_container_spec("img").gpus is None
+    assert parse_container_spec("img").gpus is None
+    assert [d.as_docker() for d in parse_container_spec("img", devices="/dev/null").devices] == ["/dev/null:/dev/null:rwm"]
     with pytest.raises(SpecError):
-        build_container_spec("")
+        parse_container_spec("")
 
 
 def _event(action, exit_code=None, labels=None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -9,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+from benchfarm.clock import FAKE_EPOCH, FakeClock
 from benchfarm.collectors.base import Availability, Collector, FieldSpec, Sample
 from benchfarm.collectors.sampler import Sampler, choose_sampler_cpu
 
@@ -24,7 +26,8 @@ def wait_until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
 class Counter(Collector):
     """Returns an increasing counter; optionally burns CPU or fails."""
 
-    def __init__(self, name: str = "counter", *, ok: bool = True, fail_from: int | None = None, burn_s: float = 0.0) -> None:
+    def __init__(self, name: str = "counter", *, ok: bool = True, fail_from: int | None = None,
+                 burn_s: float = 0.0) -> None:
         super().__init__()
         self.name = name
         self.ok = ok
@@ -84,7 +87,8 @@ def test_interval_below_100ms_is_refused() -> None:
 def test_ships_on_batch_interval_and_stop_with_stamped_monotonic_wall_timestamps() -> None:
     sink = ListSink()
     t_before = time.time()
-    s = Sampler([Counter()], sink, interval_s=0.1, batch_interval_s=0.3, job_id="j1", host_id="h1", repetition=2).start()
+    s = Sampler([Counter()], sink, interval_s=0.1, batch_interval_s=0.3, job_id="j1", host_id="h1",
+                repetition=2).start()
     wait_until(lambda: len(sink.batches) >= 2)
     assert s.pending < s.samples_taken  # batches went out while sampling continued
     s.stop()
@@ -94,10 +98,24 @@ def test_ships_on_batch_interval_and_stop_with_stamped_monotonic_wall_timestamps
     assert all((x.job_id, x.host_id, x.repetition, x.collector) == ("j1", "h1", 2, "counter") for x in got)
     ts = [x.timestamp for x in got]
     assert t_before <= ts[0] <= time.time()
-    steps = [b - a for a, b in zip(ts, ts[1:])]
+    steps = [b - a for a, b in itertools.pairwise(ts)]
     assert all(st > 0 for st in steps)
     assert sorted(steps)[len(steps) // 2] == pytest.approx(0.1, abs=0.03)  # median step is the interval
     assert not s.partial
+
+
+def test_the_schedule_and_timestamps_follow_the_injected_clock() -> None:
+    clock = FakeClock()
+    sink = ListSink()
+    s = Sampler([Counter()], sink, interval_s=0.1, batch_interval_s=3600, clock=clock).start()
+    time.sleep(0.25)  # real time passes, fake time does not: no tick is due
+    assert s.samples_taken == 0
+    clock.advance(0.1)
+    wait_until(lambda: s.samples_taken == 1)
+    time.sleep(0.25)
+    assert s.samples_taken == 1  # exactly one tick per interval of the injected clock
+    s.stop()
+    assert [x.timestamp for x in sink.samples] == [pytest.approx(FAKE_EPOCH.timestamp() + 0.1)]
 
 
 def test_full_buffer_ships_before_the_batch_interval() -> None:
@@ -161,7 +179,8 @@ def test_unavailable_collector_skipped_and_failing_one_dropped_others_continue()
 def test_sampler_thread_is_niced_and_pinned_but_the_caller_is_not() -> None:
     caller_affinity = os.sched_getaffinity(0)
     caller_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    cpu = choose_sampler_cpu({max(caller_affinity)}, caller_affinity) if len(caller_affinity) > 1 else min(caller_affinity)
+    cpu = (choose_sampler_cpu({max(caller_affinity)}, caller_affinity) if len(caller_affinity) > 1
+           else min(caller_affinity))
     c = Counter()
     s = Sampler([c], ListSink(), interval_s=0.1, cpu_affinity={cpu}, nice=max(caller_nice, 10) + 1).start()
     wait_until(lambda: c.n >= 1)

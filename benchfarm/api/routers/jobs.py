@@ -1,0 +1,132 @@
+"""``/jobs``: submit, list, inspect, cancel and follow jobs.
+
+``POST /jobs`` documents its body as the job spec's JSON Schema (``JobSpec``) but
+validates it with the spec loader, not with FastAPI: the loader reports every problem
+at once, each naming its field and saying what a good value looks like, the same
+messages ``benchfarm spec validate`` prints. They come back as a 422 ``ErrorBody``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+from starlette.concurrency import iterate_in_threadpool
+
+from benchfarm.api.dependencies import Authenticated, Deps, JobId
+from benchfarm.api.errors import error_responses
+from benchfarm.api.models import CancelResult, JobAccepted, JobSummary
+from benchfarm.errors import BenchfarmError, ConflictError
+from benchfarm.jobs.model import JobEvent, JobRecord, JobStatus
+from benchfarm.spec.loader import SpecProblem, SpecValidationError, load_spec_data
+from benchfarm.spec.model import JobSpec
+
+router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Authenticated],
+                   responses=error_responses(401, 503))
+
+_SPEC_BODY = {"requestBody": {"required": True, "description": "the job spec (`benchfarm spec schema`)",
+                              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}}}}}
+
+
+async def job_spec_body(request: Request) -> JobSpec:
+    """FastAPI dependency: the request body, validated as a job spec by the spec loader.
+
+    Raises:
+        SpecValidationError (a SpecError, 422): the body is not JSON, or each problem of the spec.
+    """
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # also a body that is not UTF-8
+        raise SpecValidationError("<request>", [SpecProblem("", f"the body is not JSON: {exc}")],
+                                  hint="send the job spec as a JSON object (Content-Type: application/json)") from None
+    return load_spec_data(data, source="<request>")
+
+
+@router.post("", status_code=202, response_model=JobAccepted, openapi_extra=_SPEC_BODY,
+             responses=error_responses(404, 409, 422, 502))
+def submit_job(d: Deps, spec: Annotated[JobSpec, Depends(job_spec_body)],
+               queue_anyway: Annotated[bool, Query(description="queue even if no host can run it now")] = False
+               ) -> JobAccepted:
+    """Submit a job spec. Answers 202 with the job id once the job is stored durably and queued.
+
+    404: the image is not on the farm. 409: no registered host can run the job (unless ``queue_anyway``).
+    """
+    job = d.jobs.submit(spec, queue_anyway=queue_anyway)
+    return JobAccepted(id=job.id, status=job.status, queue=job.queue, image_digest=job.image_digest)
+
+
+@router.get("", response_model=list[JobSummary], responses=error_responses(422))
+def list_jobs(d: Deps,
+              status: Annotated[JobStatus | None, Query(description="only jobs in this status")] = None,
+              name: Annotated[str | None, Query(description="only jobs of this spec name")] = None,
+              label: Annotated[str | None, Query(pattern=r"^[^=]+=", description="only jobs with label KEY=VALUE")
+                               ] = None,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[JobSummary]:
+    """Jobs, most recent first, filtered by status, spec name or a label."""
+    lab = None
+    if label is not None:
+        key, value = label.split("=", 1)
+        lab = (key, value)
+    jobs = d.repo.list(status=status.value if status else None, name=name, label=lab, limit=limit)
+    return [JobSummary.model_validate(j.summary()) for j in jobs]
+
+
+@router.get("/{job_id}", response_model=JobRecord, responses=error_responses(404, 422))
+def get_job(d: Deps, job_id: JobId) -> JobRecord:
+    """The full job record: spec, status, image digest, every repetition with its metrics."""
+    return d.repo.get(job_id)
+
+
+@router.delete("/{job_id}", status_code=202, response_model=CancelResult, responses=error_responses(404, 409, 422))
+def cancel_job(d: Deps, job_id: JobId) -> CancelResult:
+    """Cancel a job: a queued job never starts; a running container is stopped.
+
+    Cancelling a cancelled job again answers 202; one that already succeeded or failed, 409.
+    """
+    job = d.jobs.cancel(job_id)
+    if job.status.final and not job.cancel_requested:
+        raise ConflictError(f"job {job_id} already {job.status.value}: there is nothing to cancel",
+                            hint=f"see its outcome with `benchfarm jobs show {job_id}`")
+    return CancelResult(id=job.id, status=job.status, cancel_requested=job.cancel_requested)
+
+
+_EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The events: a JSON list (`follow=false`) or server-sent events until the job is final.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}}
+
+
+@router.get("/{job_id}/events", response_model=list[JobEvent], responses={**_EVENT_STREAM, **error_responses(404, 422)})
+def job_events(d: Deps, job_id: JobId,
+               follow: Annotated[bool, Query(description="stream until the job is final")] = True) -> Any:
+    """The job's events as server-sent events (``follow=false``: the events so far, as JSON)."""
+    d.repo.get(job_id)
+    if not follow:
+        return d.repo.events(job_id)
+    from sse_starlette.sse import EventSourceResponse
+
+    repo = d.repo
+
+    def stream() -> Iterator[dict[str, str]]:
+        try:
+            for ev in repo.follow(job_id):
+                yield {"event": ev.type.value, "id": str(ev.seq), "data": ev.model_dump_json()}
+        except BenchfarmError as exc:  # the stream has started: report in-band, then end it
+            yield {"event": "error", "data": json.dumps({"error": exc.message, "hint": exc.hint})}
+
+    return EventSourceResponse(iterate_in_threadpool(stream()))
+
+
+@router.get("/{job_id}/logs", response_class=PlainTextResponse, responses=error_responses(404, 422))
+def job_logs(d: Deps, job_id: JobId) -> Response:
+    """Each repetition's container output (bounded), with a header per repetition."""
+    job = d.repo.get(job_id)
+    parts = []
+    for r in job.repetitions:
+        head = f"=== repetition {r.index}{' (warm-up)' if r.warmup else ''} exit={r.exit_code}"
+        parts.append(head + (" [truncated]" if r.logs_truncated else "") + "\n" + r.logs)
+    return PlainTextResponse("\n".join(parts))
