@@ -37,21 +37,18 @@ class RecordingDispatcher:
         return f"task-{job_id}"
 
 
-@dataclass
 class Rig:
-    clock: FakeClock = field(default_factory=FakeClock)
-    repo: JobRepository = field(default_factory=lambda: JobRepository(MemoryKV()))
-    dispatcher: RecordingDispatcher = field(default_factory=RecordingDispatcher)
-    engine: FakeEngine | None = None
-    reaper: Reaper | None = None
+    """A reaper (max_attempts 2, 30 s grace) over the in-memory store, a fake engine and a fake clock."""
 
-    def __post_init__(self) -> None:
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.repo = JobRepository(MemoryKV())
+        self.dispatcher = RecordingDispatcher()
         self.engine = FakeEngine(self.clock)
         self.reaper = Reaper(self.repo, self.dispatcher, self.engine, max_attempts=2, submitted_grace_s=30,
                              clock=self.clock)
 
     def sweep(self) -> list[str]:
-        assert self.reaper is not None
         return self.reaper.sweep()
 
     def running(self, job_id: str = "job-1", *, lease_in_s: float, attempts: int = 1) -> JobRecord:
@@ -65,7 +62,6 @@ class Rig:
                                           image_ref="img", queue="pool.default", submitted_at=self.clock.ago(age_s)))
 
     def leftover(self, job_id: str) -> str:
-        assert self.engine is not None
         return self.engine.add_running(ContainerSpec(image="img", command=None, name=f"bf-{job_id}-r0",
                                                      labels={LABEL_JOB: job_id}))
 
@@ -89,7 +85,7 @@ def test_an_expired_lease_is_queued_again_and_its_container_removed(rig: Rig):
     assert job.reason == "worker vm:123 lost; queued again"
     assert rig.dispatcher.enqueued == [("job-1", "pool.gpu", 7)]
     assert rig.events() == [EventType.REQUEUED]
-    assert rig.engine is not None and mine not in rig.engine.containers and other in rig.engine.containers
+    assert mine not in rig.engine.containers and other in rig.engine.containers
 
 
 def test_an_expired_lease_after_the_last_attempt_fails_the_job(rig: Rig):
@@ -102,7 +98,7 @@ def test_an_expired_lease_after_the_last_attempt_fails_the_job(rig: Rig):
     assert job.status == JobStatus.FAILED and job.reason == "worker lost (after 2 attempts)"
     assert job.finished_at == rig.clock.utcnow() and job.lease_until is None
     assert rig.dispatcher.enqueued == [] and rig.events() == [EventType.FAILED]
-    assert rig.engine is not None and rig.engine.containers == {}
+    assert rig.engine.containers == {}
 
 
 def test_a_live_lease_is_left_alone_until_the_clock_passes_it(rig: Rig):
@@ -116,12 +112,11 @@ def test_a_live_lease_is_left_alone_until_the_clock_passes_it(rig: Rig):
 
 def test_a_lease_renewed_during_the_sweep_is_not_taken_away(rig: Rig):
     rig.running(lease_in_s=-1)
-    assert rig.engine is not None
-    renew = rig.engine.containers_with_label
+    list_containers = rig.engine.containers_with_label
 
     def worker_renews_meanwhile(key: str, value: str | None = None, *, all_states: bool = True) -> list:
         rig.repo.update("job-1", lambda job: setattr(job, "lease_until", rig.clock.now() + 30))
-        return renew(key, value, all_states=all_states)
+        return list_containers(key, value, all_states=all_states)
 
     rig.engine.containers_with_label = worker_renews_meanwhile  # type: ignore[method-assign]
     assert rig.sweep() == []
