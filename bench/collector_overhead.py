@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+from benchfarm.adapters.nvml import NvmlAdapter
 from benchfarm.collectors.base import Collector, Sample
 from benchfarm.collectors.cgroup import CgroupCollector
 from benchfarm.collectors.fpga import FpgaCollector
@@ -62,7 +63,7 @@ def start_idle_container() -> str | None:
 
 
 def make_collectors(job_cpu: int, container: str | None) -> list[Collector]:
-    cols: list[Collector] = [HostCollector({job_cpu}), GpuCollector(), FpgaCollector()]
+    cols: list[Collector] = [HostCollector({job_cpu}), GpuCollector(open_reader=NvmlAdapter), FpgaCollector()]
     if container:
         cols.append(CgroupCollector(container))
     return cols

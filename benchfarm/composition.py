@@ -39,9 +39,9 @@ if TYPE_CHECKING:
     from benchfarm.store.repository import StoreRepository
     from benchfarm.store.sinks import ResultSink
     from benchfarm.store.writer import StoreWriter
-    from benchfarm.worker.executor import JobExecutor
-    from benchfarm.worker.publishing import AsyncEventMirror, TelemetryFactory
-    from benchfarm.worker.reaper import Reaper
+    from benchfarm.execution.executor import JobExecutor
+    from benchfarm.execution.publishing import AsyncEventMirror, TelemetryFactory
+    from benchfarm.execution.reaper import Reaper
 
 
 class Farm:
@@ -119,7 +119,7 @@ class Farm:
     @cached_property
     def event_mirror(self) -> AsyncEventMirror:
         """Copies every job event into the events index, off the job path."""
-        from benchfarm.worker.publishing import AsyncEventMirror
+        from benchfarm.execution.publishing import AsyncEventMirror
 
         return AsyncEventMirror(self.store_writer)
 
@@ -167,30 +167,33 @@ class Farm:
     @cached_property
     def capabilities(self) -> HostCapabilities:
         """This host's capabilities, detected locally (Salt grains supply the same on a real farm)."""
+        from benchfarm.adapters.nvml import list_gpus
         from benchfarm.inventory.hardware import detect_capabilities
 
         s = self.settings
         return detect_capabilities(s.pool, host_id=s.minion_id, allowed_devices=s.allowed_devices,
-                                   allowed_cap_add=s.allowed_cap_add, max_concurrent_jobs=s.max_concurrent_jobs)
+                                   allowed_cap_add=s.allowed_cap_add, max_concurrent_jobs=s.max_concurrent_jobs,
+                                   list_gpus=list_gpus)
 
     @cached_property
     def telemetry(self) -> TelemetryFactory:
         """Starts the collectors (host, cgroup, GPU, FPGA) beside each repetition's container."""
-        from benchfarm.worker.publishing import telemetry_factory
+        from benchfarm.adapters.nvml import NvmlAdapter
+        from benchfarm.execution.publishing import telemetry_factory
 
-        return telemetry_factory(self.settings, self.store_writer)
+        return telemetry_factory(self.settings, self.store_writer, open_nvml=NvmlAdapter)
 
     @cached_property
     def result_sink(self) -> ResultSink:
         """Publishes repetitions and job summaries with this host's hardware."""
-        from benchfarm.worker.publishing import result_publisher
+        from benchfarm.execution.publishing import result_publisher
 
         return result_publisher(self.store_writer, self.capabilities)
 
     @cached_property
     def executor(self) -> JobExecutor:
         """The executor of this worker process."""
-        from benchfarm.worker.executor import ExecutorConfig, JobExecutor
+        from benchfarm.execution.executor import ExecutorConfig, JobExecutor
 
         s = self.settings
         return JobExecutor(
@@ -203,7 +206,7 @@ class Farm:
 
     @cached_property
     def reaper(self) -> Reaper:
-        from benchfarm.worker.reaper import Reaper
+        from benchfarm.execution.reaper import Reaper
 
         return Reaper(self.repository, self.dispatcher, self.engine, self.settings.worker_max_attempts)
 

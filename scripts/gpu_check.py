@@ -29,6 +29,7 @@ def emit(step: str, **data) -> None:
 
 
 def main() -> int:
+    from benchfarm.adapters.nvml import NvmlAdapter, list_gpus
     from benchfarm.collectors.gpu import GpuCollector
     from benchfarm.collectors.sampler import Sampler
     from benchfarm.inventory.hardware import detect_capabilities
@@ -38,7 +39,7 @@ def main() -> int:
     from benchfarm.spec.loader import load_spec_file
     from benchfarm.spec.results import parse_results
 
-    caps = detect_capabilities("gpu-pool", host_id="gpu-check")
+    caps = detect_capabilities("gpu-pool", host_id="gpu-check", list_gpus=list_gpus)
     emit("detect", gpus=[g.model_dump() for g in caps.gpus], cpu_model=caps.cpu_model, cpu_count=caps.cpu_count)
     if not caps.gpus:
         emit("fail", reason="NVML found no GPU")
@@ -64,7 +65,7 @@ def main() -> int:
             self.samples.extend(samples)
 
     sink = Keep()
-    sampler = Sampler([GpuCollector()], sink, interval_s=0.1, batch_interval_s=1.0, job_id="job-gpu-check",
+    sampler = Sampler([GpuCollector(open_reader=NvmlAdapter)], sink, interval_s=0.1, batch_interval_s=1.0, job_id="job-gpu-check",
                       host_id="gpu-check").start()
     started = time.monotonic()
     bench = subprocess.run([sys.executable, str(REPO / "images" / "gpu-matmul" / "matmul.py")], capture_output=True,

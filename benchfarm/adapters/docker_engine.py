@@ -17,6 +17,7 @@ import urllib3.exceptions
 from benchfarm.errors import BenchmarkFailedError, NotFoundError, ServiceUnavailableError
 from benchfarm.images.model import ImageInfo
 from benchfarm.settings import Settings
+from benchfarm.spec.fields import RESULTS_MOUNT
 
 if TYPE_CHECKING:
     from benchfarm.runner.container_spec import ContainerSpec, GpuRequest
@@ -174,12 +175,12 @@ class ContainerEngine(DockerEngine):
             kwargs["mem_limit"] = cs.mem_limit
             kwargs["memswap_limit"] = cs.mem_limit  # no swap: a memory-bound benchmark must not page
         if cs.results_dir is not None:
-            kwargs["volumes"] = {str(cs.results_dir): {"bind": "/results", "mode": "rw"}}
+            kwargs["volumes"] = {str(cs.results_dir): {"bind": RESULTS_MOUNT, "mode": "rw"}}
         if cs.devices:
             kwargs["devices"] = [d.as_docker() for d in cs.devices]
         if cs.gpus is not None:
             kwargs["device_requests"] = device_requests(cs.gpus)
-        with _engine_errors(f"creating container {cs.name}"):
+        with _engine_errors(f"creating container {cs.name or 'of ' + cs.image}"):
             return self.client.containers.create(**kwargs).id
 
     def start(self, container_id: str) -> None:
@@ -274,8 +275,3 @@ class ContainerEngine(DockerEngine):
             raw = self.client.api.containers(all=all_states, filters={"label": flt})
         return [{"id": c["Id"], "names": c.get("Names", []), "state": c.get("State"), "labels": c.get("Labels", {})}
                 for c in raw]
-
-    def cgroup_parent_path(self, container_id: str) -> str:
-        """The container's cgroup parent as the engine reports it (for the cgroup collector)."""
-        with _engine_errors(f"inspecting container {container_id[:12]}"):
-            return self.client.api.inspect_container(container_id)["HostConfig"].get("CgroupParent", "")

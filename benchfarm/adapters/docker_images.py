@@ -10,7 +10,6 @@ import builtins
 
 from typing import Self
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -199,8 +198,3 @@ class DockerImages(DockerEngine):
             raise RegistryError(f"pull of {ref} failed: {exc.message}",
                                 hint="check the reference and that the registry is up") from exc
         return self.get(ref).id
-
-    def json_dump(self, ref: str) -> str:
-        """The raw inspect JSON of an image (for `image inspect --raw`)."""
-        with _convert(f"inspecting image {ref}"):
-            return json.dumps(self.client.api.inspect_image(ref), indent=2)

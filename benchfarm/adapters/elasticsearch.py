@@ -56,16 +56,6 @@ class EsClient:
         with _translate(self.url, f"index template {name}"):
             self.raw.indices.put_index_template(name=name, **body)
 
-    def ensure_index(self, name: str) -> None:
-        """Create a plain index (its template supplies the mappings) unless it exists."""
-        with _translate(self.url, f"creating index {name}"):
-            if not self.raw.indices.exists(index=name):
-                try:
-                    self.raw.indices.create(index=name)
-                except ApiError as exc:
-                    if "resource_already_exists_exception" not in str(exc):
-                        raise
-
     def bulk(self, actions: Iterable[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
         """Send bulk actions; returns (successes, per-document errors). Raises only when unreachable."""
         with _translate(self.url, "bulk indexing"):

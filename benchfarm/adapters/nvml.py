@@ -14,6 +14,7 @@ Two users, two shapes:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,28 +25,13 @@ from benchfarm.errors import ServiceUnavailableError, SetupError
 try:
     import pynvml
 except ImportError:  # pragma: no cover - nvidia-ml-py is a dependency, but a stripped install may lack it
-    pynvml = None  # type: ignore[assignment]
+    pynvml = None
 
 T = TypeVar("T")
 
 _lock = threading.Lock()
 _initialised = False
 _handles: dict[int, Any] = {}
-
-
-@runtime_checkable
-class NvmlReader(Protocol):
-    """What the GPU collector needs from NVML; fakes in unit tests implement the same."""
-
-    def device_count(self) -> int: ...
-    def utilization(self, i: int) -> tuple[int, int] | None: ...
-    def memory(self, i: int) -> tuple[int, int] | None: ...
-    def power_w(self, i: int) -> float | None: ...
-    def temperature_c(self, i: int) -> float | None: ...
-    def clocks_mhz(self, i: int) -> tuple[int, int] | None: ...
-    def pcie_kb_per_s(self, i: int) -> tuple[int, int] | None: ...
-    def throttle_reasons(self, i: int) -> int | None: ...
-    def ecc_errors(self, i: int) -> tuple[int, int] | None: ...
 
 
 def init() -> int:
@@ -127,10 +113,8 @@ def list_gpus() -> Iterator[GpuIdentity]:
                 driver_version=driver,
             )
     finally:
-        try:
+        with contextlib.suppress(pynvml.NVMLError):  # changes nothing for the caller: the GPUs were read
             pynvml.nvmlShutdown()
-        except pynvml.NVMLError:  # changes nothing for the caller: the GPUs were read
-            pass
 
 
 class NvmlAdapter:

@@ -124,10 +124,6 @@ class RedisKV(RedisClient):
         with _translate_errors(self.url):
             self.raw.hdel(key, field)
 
-    def set_with_ttl(self, key: str, value: str, ttl_s: int) -> None:
-        with _translate_errors(self.url):
-            self.raw.set(key, value, ex=ttl_s)
-
     def exists(self, key: str) -> bool:
         with _translate_errors(self.url):
             return bool(self.raw.exists(key))

@@ -16,34 +16,25 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel
 
 from benchfarm import __version__
 from benchfarm.api.dependencies import ApiState
 from benchfarm.api.deps import ApiDeps
-from benchfarm.api.errors import ErrorBody, install_error_handlers
+from benchfarm.api.errors import ERROR_BODY_REF, ErrorBody, install_error_handlers
 from benchfarm.api.routers import hosts, internal, jobs, meta, verdicts
 from benchfarm.errors import SetupError
 from benchfarm.settings import Settings, get_settings
-from benchfarm.spec.model import JobSpec
-
-#: Models the routes name by ``$ref`` (not as a parameter or response model), added to the components.
-_REFERENCED_MODELS: tuple[type[BaseModel], ...] = (JobSpec, ErrorBody)
 
 
 class BenchfarmApi(FastAPI):
-    """FastAPI with the OpenAPI document completed by the models routes reference by ``$ref``."""
+    """FastAPI whose OpenAPI document also holds ``ErrorBody``, which routes name by ``$ref``."""
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
             doc = get_openapi(title=self.title, version=self.version, description=self.description,
                               routes=self.routes, tags=self.openapi_tags)
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-            for model in _REFERENCED_MODELS:
-                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                for name, sub in {**schema.pop("$defs", {}), model.__name__: schema}.items():
-                    if schemas.setdefault(name, sub) != sub:
-                        raise RuntimeError(f"two different schemas named {name!r} in the API's OpenAPI document")
+            schemas[ERROR_BODY_REF.rsplit("/", 1)[-1]] = ErrorBody.model_json_schema()
             self.openapi_schema = doc
         return self.openapi_schema
 

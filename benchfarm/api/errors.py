@@ -7,9 +7,10 @@ answer differently from its parent (``AuthError`` is a ``UserInputError`` but an
 
 Choices worth knowing:
 
-- **422, never 400**, for input the farm cannot use (a job spec that fails validation,
-  a malformed filter or baseline reference, an unknown host status): FastAPI answers 422
-  for its own parameter validation, so a client has one status meaning "fix your input".
+- **422, never 400**, for input the farm cannot use (a body that is not JSON, a job spec
+  that fails validation, a malformed filter or baseline reference, an unknown host status):
+  FastAPI answers 422 for its own parameter validation, so a client has one status meaning
+  "fix your input" (FastAPI's 400 for a body that is not UTF-8 is answered as 422 too).
 - **409** when the request is valid but the farm's current state refuses it: no registered
   host can run the job now (``UnsatisfiableJobError``: add a host or submit with
   ``queue_anyway``), a device a host does not allow, a job that already finished.
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -122,13 +123,22 @@ async def _benchfarm_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, exc.full_message(), exc.hint)
 
 
+def describe_errors(errors: Sequence[Any], prefix: str | None = None) -> str:
+    """pydantic/FastAPI validation errors as ``field.path: what is wrong; ...`` (a leading ``body.`` dropped)."""
+    problems = []
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            problems.append(f"the body is not JSON: {(err.get('ctx') or {}).get('error') or err.get('msg')}")
+            continue
+        loc = [str(p) for p in err.get("loc", ())]
+        where = ".".join(loc[1:] if loc[:1] == ["body"] and len(loc) > 1 else loc) or prefix or "request"
+        problems.append(f"{where}: {err.get('msg')}")
+    return "; ".join(problems)
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-        problems.append(f"{loc or 'body'}: {err.get('msg')}")
-    return error_response(422, "invalid request: " + "; ".join(problems),
+    return error_response(422, "invalid request: " + describe_errors(exc.errors()),
                           "see the API's OpenAPI document (/docs or /openapi.json)")
 
 
@@ -154,6 +164,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     if exc.status_code == 405 and (methods := allowed_methods(request)):
         headers["Allow"] = ", ".join(methods)  # Starlette's names only the first route on the path
+    if exc.status_code == 400:  # FastAPI's answer to a body that is not UTF-8 (not JSON at all gets 422)
+        return error_response(422, f"invalid request: {exc.detail}", "send the body as UTF-8 JSON")
     hint = "see the API's routes in /docs" if exc.status_code in (404, 405) else None
     return error_response(exc.status_code, str(exc.detail), hint, headers=headers)
 

@@ -14,12 +14,15 @@ Unexpected errors print one line and the path of the log holding the traceback.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import sys
 import tempfile
 import traceback
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from benchfarm.cli.console import err
 from benchfarm.errors import BenchfarmError
@@ -64,10 +67,51 @@ def _register() -> None:
             app.add_typer(module.app, name=name)
 
 
+def _private_log_dir() -> Path | None:
+    """``<state_dir>/logs``, created 0700; None unless it is a real directory only we can write.
+
+    A path that is a symlink, owned by someone else or open to others is never
+    used, so nobody can steer the traceback (which may hold secrets) elsewhere.
+    """
+    try:
+        from benchfarm.settings import get_settings
+
+        directory = get_settings().state_dir / "logs"
+    except Exception:  # broken settings may be the very error being logged
+        return None
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:  # no state dir, or not ours to write
+        return None
+    try:
+        st = os.lstat(directory)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        return None
+    return directory
+
+
 def _log_traceback() -> Path:
-    log = Path(tempfile.gettempdir()) / "benchfarm-error.log"
-    log.write_text(traceback.format_exc())
-    return log
+    """Write the current exception's traceback to a new private file and return its path.
+
+    The file is created by ``mkstemp`` (mode 0600, a fresh unpredictable name,
+    ``O_EXCL`` so it never opens through an existing path or symlink) in
+    ``<state_dir>/logs`` when that is usable, else in the temporary directory.
+    """
+    text = traceback.format_exc()
+    directory = _private_log_dir()
+    try:
+        fd, name = tempfile.mkstemp(prefix="benchfarm-error-", suffix=".log", dir=directory)
+    except OSError:
+        if directory is None:
+            raise
+        fd, name = tempfile.mkstemp(prefix="benchfarm-error-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as log:
+        log.write(text)
+    return Path(name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(result, int):
             return result
     except BenchfarmError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc.full_message()}", highlight=False)
+        err.print(f"[bold red]error:[/bold red] {escape(exc.full_message())}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err.print(f"[yellow]hint:[/yellow] {exc.hint}", highlight=False)
+            err.print(f"[yellow]hint:[/yellow] {escape(exc.hint)}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -100,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             err.print("aborted")
             return 130
         log = _log_traceback()
-        err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc} (traceback in {log})", highlight=False)
+        err.print(f"[bold red]internal error:[/bold red] {escape(f'{type(exc).__name__}: {exc} (traceback in {log})')}",
+                  highlight=False, soft_wrap=True)
         return 1
     return 0
 

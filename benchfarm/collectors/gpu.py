@@ -1,4 +1,5 @@
-"""GPU collector: NVML readings of every (or selected) NVIDIA GPU, through benchfarm.adapters.nvml.
+"""GPU collector: NVML readings of every (or selected) NVIDIA GPU, through an :class:`NvmlReader`
+(benchfarm.adapters.nvml.NvmlAdapter on a real host, handed in by the composition root).
 
 Fields are ``gpu<i>_<metric>``: utilisation, memory used/total, power,
 temperature, SM and memory clocks, PCIe tx/rx, throttle-reason bitmask and
@@ -10,11 +11,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from benchfarm.adapters.nvml import NvmlReader
 from benchfarm.collectors.base import Availability, Collector, FieldSpec, Number
 from benchfarm.errors import SetupError
+
+@runtime_checkable
+class NvmlReader(Protocol):
+    """What the GPU collector needs from NVML; the NVML adapter and the unit tests' fakes implement it."""
+
+    def device_count(self) -> int: ...
+    def utilization(self, i: int) -> tuple[int, int] | None: ...
+    def memory(self, i: int) -> tuple[int, int] | None: ...
+    def power_w(self, i: int) -> float | None: ...
+    def temperature_c(self, i: int) -> float | None: ...
+    def clocks_mhz(self, i: int) -> tuple[int, int] | None: ...
+    def pcie_kb_per_s(self, i: int) -> tuple[int, int] | None: ...
+    def throttle_reasons(self, i: int) -> int | None: ...
+    def ecc_errors(self, i: int) -> tuple[int, int] | None: ...
+
 
 # metric -> (reader method, field suffixes with units, converter from the reader's answer to field values)
 _METRICS: dict[str, tuple[str, tuple[tuple[str, str], ...], Callable[[Any], tuple[Number, ...]]]] = {
@@ -34,7 +49,10 @@ class GpuCollector(Collector):
     """NVML metrics of NVIDIA GPUs.
 
     Args:
-        reader: an NVML reader (default: the real :class:`~benchfarm.adapters.nvml.NvmlAdapter`).
+        reader: an NVML reader already open.
+        open_reader: opens one on first use, raising SetupError where NVML is absent (the composition
+            root passes :class:`~benchfarm.adapters.nvml.NvmlAdapter`); with neither, the collector is
+            unavailable.
         indices: GPU indices to sample (default: all, or those given to the job).
         pcie: include PCIe throughput.  NVML measures it over ~20 ms per direction (about 42 ms wall and
             2 ms CPU per sample measured on an H100, against 0.03 ms for everything else), so it is read
@@ -44,13 +62,15 @@ class GpuCollector(Collector):
 
     name = "gpu"
 
-    def __init__(self, reader: NvmlReader | None = None, *, indices: list[int] | None = None, pcie: bool = True,
+    def __init__(self, reader: NvmlReader | None = None, *, open_reader: Callable[[], NvmlReader] | None = None,
+                 indices: list[int] | None = None, pcie: bool = True,
                  pcie_every_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self._pcie_every_s = pcie_every_s
         self._clock = clock
         self._pcie_next = 0.0
         self._reader = reader
+        self._open_reader = open_reader
         self._indices = indices
         self._pcie = pcie
         # (bound reader method, device index, field names, converter, is the slow PCIe query)
@@ -59,9 +79,10 @@ class GpuCollector(Collector):
 
     def _probe(self) -> Availability:
         if self._reader is None:
-            from benchfarm.adapters.nvml import NvmlAdapter  # deferred: hosts without NVML never load the library
+            if self._open_reader is None:
+                return Availability(False, "no NVML reader configured")
             try:
-                self._reader = NvmlAdapter()
+                self._reader = self._open_reader()
             except SetupError as exc:
                 return Availability(False, exc.message)
         reader = self._reader

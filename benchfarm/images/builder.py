@@ -21,7 +21,7 @@ from pathlib import Path
 from benchfarm.errors import ImageValidationError, SetupError
 from benchfarm.images import labels as L
 from benchfarm.images.catalogue import Catalogue, ImageSpec, load_spec
-from benchfarm.images.model import ImageEngine, ImageInfo
+from benchfarm.images.model import ImageEngine
 from benchfarm.images.rootfs import ensure_rootfs
 from benchfarm.images.source import source_info
 from benchfarm.settings import Settings
@@ -193,8 +193,3 @@ class ImageBuilder:
         """Every recorded build of ``image_id`` (the wall-clock build times), oldest first."""
         path = self.settings.state_dir / "images" / "builds" / f"{image_id.split(':')[-1]}.json"
         return json.loads(path.read_text()) if path.is_file() else []
-
-
-def image_info_provenance(info: ImageInfo) -> L.ImageProvenance:
-    """Provenance of an inspected image (for result documents)."""
-    return L.parse_labels(info.id, info.labels)

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from benchfarm.errors import NotFoundError, SpecError
+from benchfarm.spec.fields import RESULTS_MOUNT
 
 METADATA_FILE = "benchmark.yaml"
 IMAGE_NAMESPACE = "benchfarm"
@@ -52,8 +53,8 @@ class ResultSpec(BaseModel):
 
     @model_validator(mode="after")
     def _path_for_file(self) -> "ResultSpec":
-        if self.format is ResultFormat.JSON_FILE and not (self.path and self.path.startswith("/results/")):
-            raise ValueError("result.path must name a file under /results/ when result.format is json-file")
+        if self.format is ResultFormat.JSON_FILE and not (self.path and self.path.startswith(f"{RESULTS_MOUNT}/")):
+            raise ValueError(f"result.path must name a file under {RESULTS_MOUNT}/ when result.format is json-file")
         return self
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from benchfarm.errors import UserInputError
+from benchfarm.errors import ConflictError, UserInputError
 
 
 class HostStatus(StrEnum):
@@ -57,10 +57,11 @@ def check_transition(current: str, new: str) -> HostStatus:
     """Validate a status change; a change to the same status is allowed (idempotent).
 
     Raises:
-        UserInputError: the machine has no such edge (e.g. retired -> good).
+        ConflictError: the machine has no such edge from the current status (e.g. retired -> good).
+        UserInputError: an unknown status name.
     """
     cur, nxt = parse_status(current), parse_status(new)
     if cur == nxt or nxt in _ALLOWED[cur]:
         return nxt
-    raise UserInputError(f"a host cannot go from {cur.value} to {nxt.value}",
-                         hint="a retired host comes back by registering again (its minion restarting)")
+    raise ConflictError(f"a host cannot go from {cur.value} to {nxt.value}",
+                        hint="a retired host comes back by registering again (its minion restarting)")

@@ -14,7 +14,6 @@ never loses a record.
 
 from __future__ import annotations
 
-import json
 import time
 import builtins
 from collections.abc import Callable, Generator, Iterator
@@ -211,7 +210,3 @@ class _NoChange:
 
 
 NO_CHANGE: Any = _NoChange()
-
-
-def event_to_json(event: JobEvent) -> dict[str, Any]:
-    return json.loads(event.model_dump_json())

@@ -10,6 +10,11 @@ import difflib
 import re
 from typing import Any
 
+#: Where a benchmark container finds its writable results directory (the farm binds a fresh host
+#: directory there for each repetition): the one contract the job spec, the image catalogue, the
+#: engine adapter and the runner share. Light on purpose: no pydantic on the Salt module's import path.
+RESULTS_MOUNT = "/results"
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _CPUSET = re.compile(r"^\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*$")

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from benchfarm.spec.fields import (
+    RESULTS_MOUNT,
     check_cpuset,
     check_image_reference,
     check_regex,
@@ -106,15 +107,15 @@ class ResultsSpec(_Strict):
 
     format: Literal["json-lines", "json-file"] = Field(default="json-lines",
                                                        description="json-lines on stdout, or a json-file in /results")
-    path: str = Field(default="/results/result.json", description="the results file, for format json-file")
+    path: str = Field(default=f"{RESULTS_MOUNT}/result.json", description="the results file, for format json-file")
     metrics: dict[str, MetricSpec] = Field(default_factory=dict,
                                            description="metric name -> unit and direction; each must be reported")
 
     @field_validator("path")
     @classmethod
     def _under_results(cls, v: str) -> str:
-        if not v.startswith("/results/") or "/../" in v + "/" or v.endswith("/"):
-            raise ValueError(f"{v!r}: the results file must be a file under /results/ "
+        if not v.startswith(f"{RESULTS_MOUNT}/") or "/../" in v + "/" or v.endswith("/"):
+            raise ValueError(f"{v!r}: the results file must be a file under {RESULTS_MOUNT}/ "
                              "(the only writable directory besides /tmp)")
         return v
 
@@ -145,11 +146,6 @@ class Resources(_Strict):
     def memory_bytes(self) -> int | None:
         """The memory limit in bytes, or None for no limit."""
         return None if self.memory is None else parse_size(self.memory)
-
-    @property
-    def cpuset_list(self) -> list[int]:
-        """The CPU numbers of ``cpuset`` (empty without one)."""
-        return cpuset_cpus(self.cpuset) if self.cpuset else []
 
 
 class GpuRequirement(_Strict):

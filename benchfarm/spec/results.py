@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 from benchfarm.errors import BenchmarkFailedError
@@ -26,9 +27,46 @@ def _excerpt(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None: not a number, a boolean, NaN, infinite or too large."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int past float's range (JSON allows any number of digits)
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _numbers(obj: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in obj.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
+    return {k: number for k, v in obj.items() if (number := _finite(v)) is not None}
+
+
+class _Undecodable(Exception):
+    """JSON text that json.loads refused: why, and where when the decoder says (1-based line, column)."""
+
+    def __init__(self, why: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(why)
+        self.why = why
+        self.line = line
+        self.column = column
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` with each of its failures as one :class:`_Undecodable`.
+
+    Besides JSONDecodeError, the decoder raises a bare ValueError for an integer
+    past Python's digit limit and RecursionError for deep nesting; neither has a
+    position.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Undecodable(exc.msg, exc.lineno, exc.colno) from None
+    except ValueError:  # int max-str-digits: a number too long to read
+        raise _Undecodable(f"a number with more than {sys.get_int_max_str_digits()} digits") from None
+    except RecursionError:
+        raise _Undecodable("nested too deeply") from None
 
 
 def _from_json_lines(stdout: str) -> tuple[dict[str, Any], str]:
@@ -38,11 +76,11 @@ def _from_json_lines(stdout: str) -> tuple[dict[str, Any], str]:
         if not line.startswith("{"):
             continue
         try:
-            obj = json.loads(line)
-        except ValueError as exc:
+            obj = _loads(line)
+        except _Undecodable as exc:
+            why = exc.why if exc.column is None else f"{exc.why} at column {exc.column}"
             raise BenchmarkFailedError(
-                f"stdout line {number} looks like JSON but is not valid ({exc.msg} at column {exc.colno}): "
-                f"{_excerpt(line)}",
+                f"stdout line {number} looks like JSON but is not valid ({why}): {_excerpt(line)}",
                 hint="print each metric set as one complete JSON object per line") from None
         merged.update(obj)
     return merged, "stdout (JSON lines)"
@@ -55,11 +93,12 @@ def _from_json_file(path: str, files: dict[str, bytes]) -> tuple[dict[str, Any],
         raise BenchmarkFailedError(f"the benchmark wrote no results file {path} (files in /results: {present})",
                                    hint="check results.path in the spec and `benchfarm jobs logs`")
     try:
-        obj = json.loads(raw.decode("utf-8-sig"))
+        obj = _loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise BenchmarkFailedError(f"{path} is not UTF-8 JSON") from None
-    except json.JSONDecodeError as exc:
-        raise BenchmarkFailedError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+    except _Undecodable as exc:
+        why = exc.why if exc.line is None else f"{exc.why} at line {exc.line} column {exc.column}"
+        raise BenchmarkFailedError(f"{path} is not valid JSON: {why}",
                                    hint="the benchmark must write one JSON object of metrics") from None
     if not isinstance(obj, dict):
         raise BenchmarkFailedError(f"{path} must hold a JSON object of metrics, not a {type(obj).__name__}")
@@ -95,7 +134,7 @@ def parse_results(spec: Any, stdout: str, files: dict[str, bytes]) -> dict[str, 
         raise BenchmarkFailedError(f"{noun} {', '.join(missing)} not found in {where} (it reported: {seen})",
                                    hint=_HINT)
     values = _numbers({m: reported[m] for m in results.metrics})
-    bad = [f"{m}={reported[m]!r}" for m in results.metrics if m not in values]
+    bad = [f"{m}={_excerpt(repr(reported[m]), 40)}" for m in results.metrics if m not in values]
     if bad:
         raise BenchmarkFailedError(f"metric values are not finite numbers in {where}: {', '.join(bad)}", hint=_HINT)
     return values

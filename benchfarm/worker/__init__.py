@@ -1,1 +1,3 @@
-"""The pool host's worker: claims jobs, runs their repetitions, records everything."""
+"""The pool host's worker process: registers the host, runs the Celery tasks, and does housekeeping.
+
+What it runs (benchfarm.execution) comes from the composition root."""

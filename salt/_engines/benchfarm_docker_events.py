@@ -70,7 +70,7 @@ def _reconcile(engine: "ContainerEngine", since: float) -> list[dict[str, Any]]:
     for event in _reconcile_events(inspected, since):
         try:
             ret = __salt__["benchfarm.report_container_event"](event)
-        except Exception as exc:  # noqa: BLE001 - one failed report must not stop the others
+        except Exception as exc:  # one failed report must not stop the others
             ret = {"reported": False, "error": str(exc)}
         reported.append({"container_id": event["Actor"]["ID"], "action": event["Action"], "return": ret})
     return reported
@@ -119,7 +119,7 @@ def start(
             log.warning("benchfarm_docker_events: Docker event stream broke (%s); reconnecting", exc.message)
         except BenchfarmError as exc:  # the engine refused a call: retry as after a break
             log.warning("benchfarm_docker_events: Docker refused (%s); reconnecting", exc.message)
-        except Exception:  # noqa: BLE001 - the engine must outlive a bad event or a failed send to the bus
+        except Exception:  # the engine must outlive a bad event or a failed send to the bus
             log.exception("benchfarm_docker_events: unexpected error; reconnecting")
         finally:
             engine.close()

@@ -72,7 +72,7 @@ def _queues(pool: str, hw: dict[str, Any]) -> tuple[list[str], str]:
     try:
         caps = _hardware.capabilities_from_grains({**hw, "benchfarm_pool": pool}, host_id="local")
         return sorted(_queues_for_host(caps)), "ok"
-    except Exception as exc:  # noqa: BLE001 - a grain must never break the minion: report it in a grain
+    except Exception as exc:  # a grain must never break the minion: report it in a grain
         log.warning("benchfarm queue naming failed: %s", exc, exc_info=True)
         return [], f"queue naming failed: {exc}"
 
@@ -84,7 +84,7 @@ def _detect() -> tuple[dict[str, Any], str]:
         return dict(_EMPTY), f"benchfarm package not importable: {_IMPORT_ERROR}"
     try:
         return _hardware.detect(list_gpus=_nvml.list_gpus).as_grains(), "ok"
-    except Exception as exc:  # noqa: BLE001 - a grain must never break the minion: report it in a grain
+    except Exception as exc:  # a grain must never break the minion: report it in a grain
         log.warning("benchfarm hardware detection failed: %s", exc, exc_info=True)
         return dict(_EMPTY), f"detection failed: {exc}"
 

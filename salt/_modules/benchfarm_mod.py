@@ -123,7 +123,7 @@ def _api_post(path: str, payload: dict[str, Any]) -> dict[str, Any]:
 def _fire(tag: str, data: dict[str, Any]) -> None:
     try:
         __salt__["event.send"](tag, data)
-    except Exception as exc:  # noqa: BLE001 - a lost event must not fail the check that fired it
+    except Exception as exc:  # a lost event must not fail the check that fired it
         log.warning("could not fire %s: %s", tag, exc)
 
 
@@ -278,7 +278,7 @@ def quarantine(reason: str, checks: dict[str, dict[str, Any]] | None = None, not
     failed = sorted(name for name, result in (checks or {}).items() if not result.get("ok", True))
     if failed:
         reason = f"{reason}: {', '.join(failed)}"
-    record = {"reason": str(reason), "since": time.time(), "checks": checks or {}}
+    record: dict[str, Any] = {"reason": str(reason), "since": time.time(), "checks": checks or {}}
     os.makedirs(_state_dir(), exist_ok=True)
     with open(_quarantine_file(), "w", encoding="utf-8") as fh:
         json.dump(record, fh)
@@ -414,7 +414,8 @@ def run_container(
         try:
             engine.start(container_id)
         except BenchfarmError as exc:
-            with contextlib.suppress(BenchfarmError):  # leave nothing behind when the engine refuses (no nvidia runtime)
+            # leave nothing behind when the engine refuses (e.g. no nvidia runtime)
+            with contextlib.suppress(BenchfarmError):
                 engine.remove(container_id)
             raise _failed(f"docker could not start {image}", exc) from exc
         try:

@@ -23,7 +23,7 @@ from benchfarm.jobs.model import JobRecord, JobStatus
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.spec.loader import load_spec_data
-from benchfarm.worker.executor import ExecutorConfig, JobExecutor
+from benchfarm.execution.executor import ExecutorConfig, JobExecutor
 from tests.integration.jobs_support import busybox_spec, dump, event_types, wait_final, wait_status
 
 pytestmark = pytest.mark.integration

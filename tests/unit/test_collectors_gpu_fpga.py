@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from benchfarm.adapters.nvml import NvmlReader
 from benchfarm.collectors.fpga import FpgaCollector
-from benchfarm.collectors.gpu import GpuCollector
+from benchfarm.collectors.gpu import GpuCollector, NvmlReader
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "collectors"
 FPGA_SYSFS = FIX / "sysfs_fpga"
@@ -138,7 +137,7 @@ def test_real_nvml_on_a_host_without_gpu_reports_unavailable_once(caplog: pytest
     else:
         pytest.skip("this host has a working NVML; the unavailable path cannot be checked here")
     caplog.set_level(logging.INFO, logger="benchfarm.collectors")
-    col = GpuCollector()
+    col = GpuCollector(open_reader=nvml.NvmlAdapter)
     first = col.available()
     second = col.available()
     assert not first and first is second

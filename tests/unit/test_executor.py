@@ -15,7 +15,7 @@ from benchfarm.jobs.model import EventType, JobRecord, JobStatus, RepetitionReco
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.spec.model import JobSpec
-from benchfarm.worker.executor import ExecutorConfig, JobExecutor, TelemetryReport
+from benchfarm.execution.executor import ExecutorConfig, JobExecutor, TelemetryReport
 from tests.support.fake_engine import KILLED_EXIT_CODE, Behaviour, FakeContainer, FakeEngine
 from tests.support.memory_kv import MemoryKV
 

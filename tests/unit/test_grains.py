@@ -80,7 +80,8 @@ def test_detection_failure_is_reported_in_a_grain(monkeypatch):
     def boom(**_kwargs):
         raise OSError("sysfs gone")
 
-    monkeypatch.setattr(mod, "_hardware", SimpleNamespace(detect=boom, capabilities_from_grains=hardware.capabilities_from_grains))
+    fake = SimpleNamespace(detect=boom, capabilities_from_grains=hardware.capabilities_from_grains)
+    monkeypatch.setattr(mod, "_hardware", fake)
     grains = mod.benchfarm()
     assert grains["benchfarm_detection"] == "detection failed: sysfs gone"
     assert grains["benchfarm_cpu"]["count"] == 1

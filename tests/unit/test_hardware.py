@@ -90,7 +90,8 @@ H100 = [GpuIdentity(i, "NVIDIA H100 80GB HBM3", f"GPU-{i}", 85899345920, "550.54
     "lister, expected",
     [
         (_no_gpu_here, []),
-        (_lister(*H100), [(0, "NVIDIA H100 80GB HBM3", "GPU-0", "550.54.15"), (1, "NVIDIA H100 80GB HBM3", "GPU-1", "550.54.15")]),
+        (_lister(*H100),
+         [(0, "NVIDIA H100 80GB HBM3", "GPU-0", "550.54.15"), (1, "NVIDIA H100 80GB HBM3", "GPU-1", "550.54.15")]),
         # a GPU falling off the bus mid-listing: what was read stands
         (_lister(H100[0], then=ServiceUnavailableError("NVML nvmlDeviceGetName failed")),
          [(0, "NVIDIA H100 80GB HBM3", "GPU-0", "550.54.15")]),

@@ -12,7 +12,7 @@ from benchfarm.errors import ServiceUnavailableError
 from benchfarm.jobs.model import EventType, JobRecord, JobStatus
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.runner.container_spec import LABEL_JOB, ContainerSpec
-from benchfarm.worker.reaper import Reaper
+from benchfarm.execution.reaper import Reaper
 from tests.support.fake_engine import FakeEngine
 from tests.support.memory_kv import MemoryKV
 

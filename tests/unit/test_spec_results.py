@@ -90,6 +90,32 @@ def test_bad_results_name_what_is_wrong(spec, stdout, files, message):
     assert message in exc.value.message, exc.value.message
 
 
+HUGE = "9" * 5000  # past Python's int max-str-digits (4300): json.loads raises a bare ValueError
+LARGE = "9" * 400  # a valid int, too large for a float
+
+
+@pytest.mark.parametrize("spec,stdout,files,message", [
+    (lines_spec("a"), f'starting\n{{"a": {HUGE}}}\n', {},
+     "stdout line 2 looks like JSON but is not valid (a number with more than 4300 digits"),
+    (file_spec("a"), "", {"/results/result.json": f'{{"a": {HUGE}}}'.encode()},
+     "/results/result.json is not valid JSON: a number with more than 4300 digits"),
+    (lines_spec("a"), '{"a": ' + "[" * 100_000 + "\n", {}, "stdout line 1 looks like JSON but is not valid (nested"),
+    (lines_spec("a"), f'{{"a": {LARGE}}}\n', {}, "not finite numbers in stdout (JSON lines): a=999"),
+    (file_spec("a"), "", {"/results/result.json": f'{{"a": -{LARGE}}}'.encode()},
+     "not finite numbers in /results/result.json: a=-999"),
+])
+def test_what_json_loads_refuses_is_a_benchmark_error_naming_where(spec, stdout, files, message):
+    with pytest.raises(BenchmarkFailedError) as exc:
+        parse_results(spec, stdout, files)
+    assert message in exc.value.message, exc.value.message
+    assert len(exc.value.message) < 300  # the digits are not echoed whole
+
+
+def test_undeclared_metrics_skip_a_number_too_large_for_a_float():
+    spec = load_spec_data({"name": "j", "image": "i"})
+    assert parse_results(spec, f'{{"a": {LARGE}, "b": 2}}\n', {}) == {"b": 2.0}
+
+
 def test_a_long_bad_line_is_shortened_in_the_error():
     with pytest.raises(BenchmarkFailedError) as exc:
         parse_results(lines_spec("a"), "{" + "x" * 500 + "\n", {})

@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from benchfarm.api.bodies import strict_body
 from benchfarm.api.dependencies import Authenticated, Deps
 from benchfarm.api.errors import error_responses
 from benchfarm.api.models import ContainerEvent, ContainerEventOutcome, HostEvent, HostEventResult
@@ -23,7 +25,8 @@ router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Authenti
 
 
 @router.post("/container-events", response_model=ContainerEventOutcome)
-def container_event(d: Deps, body: ContainerEvent) -> ContainerEventOutcome:
+def container_event(d: Deps, body: Annotated[ContainerEvent, Depends(strict_body(ContainerEvent))]
+                    ) -> ContainerEventOutcome:
     """A benchmark container died non-zero or by OOM (404: no such job)."""
     outcome = record_container_event(d.repo, body.model_dump())
     log.warning("container event %s %s of job %s: %s", body.action, body.container_id[:12], body.job_id,
@@ -33,7 +36,7 @@ def container_event(d: Deps, body: ContainerEvent) -> ContainerEventOutcome:
 
 
 @router.post("/host-events", response_model=HostEventResult, responses=error_responses(409))
-def host_event(d: Deps, body: HostEvent) -> HostEventResult:
+def host_event(d: Deps, body: Annotated[HostEvent, Depends(strict_body(HostEvent))]) -> HostEventResult:
     """A host registered (with capabilities) or changed status.
 
     404: a status change for a host never registered. 409: the host state machine has no

@@ -12,8 +12,9 @@ import json
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import SkipValidation
 from starlette.concurrency import iterate_in_threadpool
 
 from benchfarm.api.dependencies import Authenticated, Deps, JobId
@@ -21,33 +22,27 @@ from benchfarm.api.errors import error_responses
 from benchfarm.api.models import CancelResult, JobAccepted, JobSummary
 from benchfarm.errors import BenchfarmError, ConflictError
 from benchfarm.jobs.model import JobEvent, JobRecord, JobStatus
-from benchfarm.spec.loader import SpecProblem, SpecValidationError, load_spec_data
+from benchfarm.spec.loader import load_spec_data
 from benchfarm.spec.model import JobSpec
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Authenticated],
                    responses=error_responses(401, 503))
 
-_SPEC_BODY = {"requestBody": {"required": True, "description": "the job spec (`benchfarm spec schema`)",
-                              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}}}}}
+async def job_spec_body(body: Annotated[JobSpec, SkipValidation, Body(description="the job spec (`benchfarm spec "
+                                                                                  "schema` prints its JSON Schema)")]
+                        ) -> JobSpec:
+    """FastAPI dependency: the request's JSON body validated as a job spec by the spec loader.
 
-
-async def job_spec_body(request: Request) -> JobSpec:
-    """FastAPI dependency: the request body, validated as a job spec by the spec loader.
+    ``SkipValidation``: FastAPI documents the body as ``JobSpec`` and parses the JSON, but the
+    loader validates it (FastAPI answers 422 itself for a missing body or one that is not JSON).
 
     Raises:
-        SpecValidationError (a SpecError, 422): the body is not JSON, or each problem of the spec.
+        SpecValidationError (a SpecError, 422): every problem of the spec, each naming its field.
     """
-    raw = await request.body()
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:  # also a body that is not UTF-8
-        raise SpecValidationError("<request>", [SpecProblem("", f"the body is not JSON: {exc}")],
-                                  hint="send the job spec as a JSON object (Content-Type: application/json)") from None
-    return load_spec_data(data, source="<request>")
+    return load_spec_data(body, source="<request>")
 
 
-@router.post("", status_code=202, response_model=JobAccepted, openapi_extra=_SPEC_BODY,
-             responses=error_responses(404, 409, 422, 502))
+@router.post("", status_code=202, response_model=JobAccepted, responses=error_responses(404, 409, 422, 502))
 def submit_job(d: Deps, spec: Annotated[JobSpec, Depends(job_spec_body)],
                queue_anyway: Annotated[bool, Query(description="queue even if no host can run it now")] = False
                ) -> JobAccepted:

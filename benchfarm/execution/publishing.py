@@ -8,12 +8,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from benchfarm.collectors.base import Collector
+from benchfarm.collectors.gpu import NvmlReader
 from benchfarm.jobs.model import JobRecord
 from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.settings import Settings
 from benchfarm.store.sinks import ResultSink
 from benchfarm.store.writer import StoreWriter
-from benchfarm.worker.executor import TelemetryReport
+from benchfarm.execution.executor import TelemetryReport
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,15 @@ class TelemetrySession:
 TelemetryFactory = Callable[[JobRecord, int, str, "str | None"], TelemetrySession]
 
 
-def telemetry_factory(settings: Settings, writer: StoreWriter) -> TelemetryFactory:
-    """Builds a sampler (host, cgroup, GPU, FPGA collectors) for each repetition's container."""
+def telemetry_factory(settings: Settings, writer: StoreWriter,
+                      open_nvml: Callable[[], NvmlReader] | None = None) -> TelemetryFactory:
+    """Builds a sampler (host, cgroup, GPU, FPGA collectors) for each repetition's container.
+
+    Args:
+        settings: sampling intervals and this host's id.
+        writer: the process's store writer (samples are shipped through it).
+        open_nvml: opens the NVML reader (the adapter's NvmlAdapter); None on hosts that never sample GPUs.
+    """
     from benchfarm.collectors.cgroup import CgroupCollector
     from benchfarm.collectors.fpga import FpgaCollector
     from benchfarm.collectors.gpu import GpuCollector
@@ -69,11 +78,14 @@ def telemetry_factory(settings: Settings, writer: StoreWriter) -> TelemetryFacto
     # A host's accelerators do not come and go between repetitions: probe the GPU and
     # FPGA collectors once per worker process (logging an absent one once), so no
     # container start pays for loading NVML or walking the PCI bus again.
-    accelerators = []
-    for cls in (GpuCollector, FpgaCollector):
-        probe = cls()
+    def new_gpu_collector() -> Collector:
+        return GpuCollector(open_reader=open_nvml)
+
+    accelerators: list[Callable[[], Collector]] = []
+    for make in (new_gpu_collector, FpgaCollector):
+        probe = make()
         if probe.available():
-            accelerators.append(cls)
+            accelerators.append(make)
         probe.close()
 
     def start(job: JobRecord, repetition: int, container_id: str, cpuset: str | None) -> TelemetrySession:
@@ -81,7 +93,7 @@ def telemetry_factory(settings: Settings, writer: StoreWriter) -> TelemetryFacto
         sink = _CountingSink(MetricSink(writer, job.name))
         sampler_cpu = choose_sampler_cpu(job_cpus, sorted(os.sched_getaffinity(0)))
         sampler = Sampler(
-            [HostCollector(job_cpus), CgroupCollector(container_id), *(cls() for cls in accelerators)],
+            [HostCollector(job_cpus), CgroupCollector(container_id), *(make() for make in accelerators)],
             sink,
             interval_s=settings.sample_interval_s,
             batch_interval_s=settings.sample_batch_interval_s,

@@ -1,0 +1,58 @@
+"""Schemathesis hooks of the API fuzz run (``test_api_fuzz.py``), loaded through ``SCHEMATHESIS_HOOKS``.
+
+Three kinds of generated request are not sent, each for a reason the OpenAPI document
+cannot carry; everything else is checked with ``--checks all``:
+
+- a *positive* ``POST /jobs`` body the spec loader refuses. JSON Schema cannot say "a valid
+  regular expression" (``requirements.cpu_model``), "``adaptive.max_repetitions`` at least
+  ``min_repetitions``" or "a ``thresholds.per_metric`` key is a declared metric", so such a
+  body is schema-valid and still rightly answered 422. The loader is the API's own
+  validation, so a body it accepts must not be refused: that part stays checked.
+- a job spec naming its image by digest in a registry (``host/name@sha256:...``): the API
+  makes the Docker engine pull it, and the farm host has no route to a made-up registry
+  (the engine's failure, a 502, would say nothing about the API).
+- a host event for one of the farm's real hosts (``BENCHFARM_FUZZ_PROTECTED_HOSTS``,
+  comma-separated): the fuzz must not quarantine or retire the host other tests run on.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import schemathesis
+
+from benchfarm.errors import SpecError
+from benchfarm.spec.loader import load_spec_data
+
+PROTECTED_HOSTS = frozenset(filter(None, os.environ.get("BENCHFARM_FUZZ_PROTECTED_HOSTS", "").split(",")))
+
+
+def _pulls_from_a_registry(spec: dict[str, Any]) -> bool:
+    image = spec.get("image")
+    return isinstance(image, str) and "@sha256:" in image and "/" in image.split("@", 1)[0]
+
+
+def _loader_refuses(spec: dict[str, Any]) -> bool:
+    try:
+        load_spec_data(spec)
+    except SpecError:
+        return True
+    return False
+
+
+@schemathesis.hook
+def filter_case(ctx: Any, case: Any) -> bool:
+    """Keep a generated case unless it is one of the three kinds the module docstring names."""
+    body = case.body if isinstance(case.body, dict) else None
+    if body is None:
+        return True
+    method, path = case.operation.method.upper(), case.operation.path
+    if (method, path) == ("POST", "/jobs"):
+        if _pulls_from_a_registry(body):
+            return False
+        positive = case.meta is not None and case.meta.generation.mode.is_positive
+        return not (positive and _loader_refuses(body))
+    if (method, path) == ("POST", "/internal/host-events"):
+        return body.get("host_id") not in PROTECTED_HOSTS
+    return True
