@@ -54,7 +54,7 @@ def _private_file(log: Path) -> None:
 
 
 def test_the_traceback_goes_to_a_private_file_under_the_state_dir(crash, dirs, capsys):
-    tmp, state, victim = dirs
+    _, state, victim = dirs
     assert main(["spec", "schema"]) == 1
     log = _logged(capsys)
     assert victim.read_text() == "precious\n"  # the symlink at the old /tmp/benchfarm-error.log is not followed
@@ -83,7 +83,7 @@ def test_a_symlink_planted_as_the_logs_dir_is_not_followed(crash, dirs, capsys, 
 
 
 def test_a_logs_dir_others_can_write_is_not_used(crash, dirs, capsys):
-    tmp, state, victim = dirs
+    tmp, state, _ = dirs
     (state / "logs").mkdir()
     (state / "logs").chmod(0o777)
     assert main(["spec", "schema"]) == 1

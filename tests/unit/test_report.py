@@ -84,3 +84,31 @@ def test_comparison_section_renders_the_verdict_table_and_plots():
     assert html.count('alt="comparison of') == 2
     full = page([base, cand], [html])
     assert full.index("job-cand") < full.index("Comparison:")
+
+
+def _served(job) -> JobData:
+    """A JobRecord as the report receives it: the API's JSON of the record, no samples."""
+    import json
+
+    return JobData(json.loads(job.model_dump_json()))
+
+
+def test_a_job_record_with_one_warm_up_reads_1_warm_up():
+    from benchfarm.jobs.model import JobRecord, RepetitionRecord
+
+    reps = [RepetitionRecord(index=0, warmup=True, exit_code=0, metrics={"value": 9.0}),
+            RepetitionRecord(index=1, exit_code=0, metrics={"value": 1.0}),
+            RepetitionRecord(index=2, exit_code=0, metrics={"value": 2.0})]
+    job = JobRecord(id="job-w", spec={"name": "w", "warmup": 1, "repetitions": 2}, status="succeeded",
+                    started_at=T0, repetitions=reps)
+    text = page([_served(job)])
+    assert "2 measured, 1 warm-up" in text
+    assert '<td class="num">1, 2</td>' in text  # the warm-up's 9 is not a measured value
+
+
+def test_a_job_that_failed_in_its_warm_up_reads_0_measured_1_warm_up():
+    from benchfarm.jobs.model import JobRecord, RepetitionRecord
+
+    job = JobRecord(id="job-f", spec={"name": "f", "warmup": 1, "repetitions": 2}, status="failed",
+                    reason="exit code 3", repetitions=[RepetitionRecord(index=0, warmup=True, exit_code=3)])
+    assert "0 measured, 1 warm-up" in page([_served(job)])
