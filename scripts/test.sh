@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 VENV="${BENCHFARM_VENV:-/opt/benchfarm/venv}"
 bash scripts/install.sh || exit $?
 BIN="$VENV/bin"
+# the tests call the environment's own tools (salt-call, salt-cloud, schemathesis) by name
+export PATH="$BIN:$PATH"
 
 echo "== gates: ruff, mypy, import contracts" >&2
 "$BIN/ruff" check benchfarm tests bench scripts salt || { echo "error: ruff found problems" >&2; exit 1; }
