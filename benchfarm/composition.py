@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from benchfarm.adapters.salt_master import SaltMaster
     from benchfarm.api.deps import ApiDeps
     from benchfarm.client import ApiClient
+    from benchfarm.execution.executor import JobExecutor
+    from benchfarm.execution.publishing import AsyncEventMirror, TelemetryFactory
+    from benchfarm.execution.reaper import Reaper
     from benchfarm.inventory.inventory import Inventory
     from benchfarm.inventory.pools import PoolStore
     from benchfarm.jobs.repository import JobRepository
@@ -39,9 +42,6 @@ if TYPE_CHECKING:
     from benchfarm.store.repository import StoreRepository
     from benchfarm.store.sinks import ResultSink
     from benchfarm.store.writer import StoreWriter
-    from benchfarm.execution.executor import JobExecutor
-    from benchfarm.execution.publishing import AsyncEventMirror, TelemetryFactory
-    from benchfarm.execution.reaper import Reaper
 
 
 class Farm:

@@ -7,12 +7,10 @@ are converted in one place (``_convert``) into the farm's hierarchy.
 from __future__ import annotations
 
 import builtins
-
-from typing import Self
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 import docker
 import docker.errors

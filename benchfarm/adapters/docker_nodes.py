@@ -37,7 +37,9 @@ _HINT_ENGINE = "start the farm with `benchfarm stack up` or set BENCHFARM_DOCKER
 # `docker run` options of a node that do not depend on the node (see the module docstring)
 NODE_CAP_ADD = ("ALL",)
 NODE_CAP_DROP = ("SYS_RESOURCE",)  # the sandbox lacks it: asking for it fails with "unable to apply caps"
-NODE_SECURITY_OPT = ("seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined")
+# `--security-opt systempaths=unconfined` is the docker CLI's spelling: the API takes empty MaskedPaths and
+# ReadonlyPaths instead (run_node sets them), so /proc and /sys are not masked for the node's own engine
+NODE_SECURITY_OPT = ("seccomp=unconfined", "apparmor=unconfined")
 NODE_DEVICE_CGROUP_RULES = ("a *:* rwm",)
 NODE_TMPFS = {"/run": "rw,nosuid,nodev,mode=755", "/tmp": "rw,nosuid,nodev,mode=1777"}
 
@@ -225,6 +227,8 @@ class NodeEngine(DockerEngine):
             tmpfs=dict(NODE_TMPFS), cpuset_cpus=req.cpuset, mem_limit=req.memory, memswap_limit=req.memory,
             network_mode=req.network, restart_policy={"Name": "no"},
         )
+        host_config["MaskedPaths"] = []    # systempaths=unconfined
+        host_config["ReadonlyPaths"] = []
         with _convert(f"creating node container {req.name}"):
             created = self.client.api.create_container(
                 req.image, name=req.name, hostname=req.hostname, labels=req.labels, environment=req.environment,

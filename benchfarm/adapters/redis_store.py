@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Self, cast
-
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
+from typing import Self, cast
 
 import redis
 

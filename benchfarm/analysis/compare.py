@@ -462,15 +462,15 @@ def _fmt_pct(x: float | None) -> str:
 
 
 __all__ = [
+    "IMPROVED",
+    "NO_CHANGE",
+    "REGRESSED",
     "Comparison",
+    "Direction",
     "MetricComparison",
     "Verdict",
-    "Direction",
-    "IMPROVED",
-    "REGRESSED",
-    "NO_CHANGE",
-    "compare_metric",
     "compare_jobs",
+    "compare_metric",
     "confirm",
     "confirm_metric",
     "normalize_direction",

@@ -48,7 +48,7 @@ def compare_records(baseline: JobRecord, candidate: JobRecord, *, seed: int = 0)
 
 def spec_thresholds(spec: dict[str, Any]) -> tuple[dict[str, Any], float, dict[str, float]]:
     """(metric specs, default max regression %, per-metric thresholds) of a stored job spec."""
-    metrics = dict(((spec.get("results") or {}).get("metrics") or {}))
+    metrics = dict((spec.get("results") or {}).get("metrics") or {})
     thresholds = spec.get("thresholds") or {}
     max_pct = float(thresholds.get("max_regression_pct", 5.0))
     per_metric = {k: float(v) for k, v in (thresholds.get("per_metric") or {}).items()}

@@ -15,7 +15,8 @@ Choices worth knowing:
   host can run the job now (``UnsatisfiableJobError``: add a host or submit with
   ``queue_anyway``), a device a host does not allow, a job that already finished.
 - **502** when a service behind the API refused a request (Elasticsearch, the Docker
-  engine), **503** when it could not be reached; anything else is a bug: 500.
+  engine, the registry), **503** when it could not be reached; anything else (a
+  ``SetupError`` of the API's own host included) is a bug or a broken install: 500.
 
 Every error body is :class:`ErrorBody`, ``{"error": ..., "hint": ...}``, including 401,
 404 for an unknown path and 405 for an unsupported method.
@@ -41,6 +42,7 @@ from benchfarm.errors import (
     ConflictError,
     DeviceNotAllowedError,
     NotFoundError,
+    RegistryError,
     ServiceUnavailableError,
     SetupError,
     StoreError,
@@ -60,6 +62,7 @@ HTTP_STATUS: dict[type[BaseException], int] = {
     UserInputError: 422,  # SpecError and every other input the caller can fix
     StoreError: 502,  # Elasticsearch refused a request
     BenchmarkFailedError: 502,  # in the API only from the Docker engine refusing (its adapter's table)
+    RegistryError: 502,  # the farm registry refused a pull
     ServiceUnavailableError: 503,
     SetupError: 500,  # the API's host is not set up: nothing the caller can do
     BenchfarmError: 500,
@@ -71,7 +74,7 @@ DESCRIPTIONS: dict[int, str] = {
     404: "The job, host, image or baseline named does not exist.",
     409: "Valid, but the farm's current state refuses it (no host can run the job, the job already finished).",
     422: "Invalid input: each problem names its field.",
-    502: "A service behind the API (Docker engine, Elasticsearch) refused the request.",
+    502: "A service behind the API (Docker engine, registry, Elasticsearch) refused the request.",
     503: "A service the API needs (Redis, Docker, Elasticsearch) is not answering; retry later.",
 }
 

@@ -109,7 +109,7 @@ class OpenFile:
     offset 0, so there is no need to reopen them every time.
     """
 
-    __slots__ = ("path", "_fd", "_size")
+    __slots__ = ("_fd", "_size", "path")
 
     def __init__(self, path: str | os.PathLike[str], size: int = 65536) -> None:
         self.path = os.fspath(path)

@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from benchfarm.collectors.base import Availability, Collector, FieldSpec, Number
 from benchfarm.errors import SetupError
 
+
 @runtime_checkable
 class NvmlReader(Protocol):
     """What the GPU collector needs from NVML; the NVML adapter and the unit tests' fakes implement it."""

@@ -10,12 +10,12 @@ from typing import Any
 
 from benchfarm.collectors.base import Collector
 from benchfarm.collectors.gpu import NvmlReader
+from benchfarm.execution.executor import TelemetryReport
 from benchfarm.jobs.model import JobRecord
 from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.settings import Settings
 from benchfarm.store.sinks import ResultSink
 from benchfarm.store.writer import StoreWriter
-from benchfarm.execution.executor import TelemetryReport
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class AsyncEventMirror:
         import threading
 
         self.writer = writer
-        self.queue: "queue.Queue[Any]" = queue.Queue()
+        self.queue: queue.Queue[Any] = queue.Queue()
         self.flush_every_s = flush_every_s
         threading.Thread(target=self._run, daemon=True, name="event-mirror").start()
 

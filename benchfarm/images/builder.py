@@ -15,7 +15,7 @@ import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchfarm.errors import ImageValidationError, SetupError
@@ -182,14 +182,14 @@ class ImageBuilder:
         """Append this build's wall-clock time, host and cause to the image's build record."""
         folder = self.settings.state_dir / "images" / "builds"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{image_id.split(':')[-1]}.json"
+        path = folder / f"{image_id.rsplit(':', maxsplit=1)[-1]}.json"
         records = json.loads(path.read_text()) if path.is_file() else []
         records.append({"image_id": image_id, "ref": f"{repository}:{tag}", "cause": cause, "ci_tag": ci_tag,
                         "host": socket.gethostname(),
-                        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                        "built_at": datetime.now(UTC).isoformat(timespec="seconds")})
         path.write_text(json.dumps(records, indent=2))
 
     def build_records(self, image_id: str) -> list[dict]:
         """Every recorded build of ``image_id`` (the wall-clock build times), oldest first."""
-        path = self.settings.state_dir / "images" / "builds" / f"{image_id.split(':')[-1]}.json"
+        path = self.settings.state_dir / "images" / "builds" / f"{image_id.rsplit(':', maxsplit=1)[-1]}.json"
         return json.loads(path.read_text()) if path.is_file() else []

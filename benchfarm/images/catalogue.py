@@ -52,7 +52,7 @@ class ResultSpec(BaseModel):
     path: str | None = None  # for json-file: the file under /results
 
     @model_validator(mode="after")
-    def _path_for_file(self) -> "ResultSpec":
+    def _path_for_file(self) -> ResultSpec:
         if self.format is ResultFormat.JSON_FILE and not (self.path and self.path.startswith(f"{RESULTS_MOUNT}/")):
             raise ValueError(f"result.path must name a file under {RESULTS_MOUNT}/ when result.format is json-file")
         return self
@@ -72,7 +72,7 @@ class BaseRef(BaseModel):
     suite: str | None = None  # for kind=rootfs (debootstrap suite)
 
     @model_validator(mode="after")
-    def _fields_for_kind(self) -> "BaseRef":
+    def _fields_for_kind(self) -> BaseRef:
         need = {"image": "name", "external": "ref", "rootfs": "suite"}.get(self.kind)
         if need and not getattr(self, need):
             raise ValueError(f"base.{need} is required when base.kind is {self.kind}")
@@ -104,7 +104,7 @@ class ImageSpec(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _benchmark_fields(self) -> "ImageSpec":
+    def _benchmark_fields(self) -> ImageSpec:
         if self.kind == "benchmark":
             if self.result is None or not self.metrics or not self.start:
                 raise ValueError("a benchmark image needs result, metrics and start")

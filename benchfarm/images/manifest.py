@@ -58,7 +58,7 @@ class Manifest:
                 "files": {p: e.to_dict() for p, e in sorted(self.files.items())}}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Manifest":
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
         files = {p: FileEntry(type=e["type"], sha256=e["sha256"], size=e["size"], mode=e["mode"],
                               target=e.get("target", "")) for p, e in data["files"].items()}
         return cls(image_id=data["image_id"], files=files, packages=dict(data.get("packages", {})))
@@ -197,7 +197,7 @@ def manifest_from_save(image_id: str, chunks: Iterable[bytes]) -> Manifest:
 
 
 def manifest_path(state_dir: Path, image_id: str) -> Path:
-    return state_dir / "manifests" / f"{image_id.split(':')[-1]}.json"
+    return state_dir / "manifests" / f"{image_id.rsplit(':', maxsplit=1)[-1]}.json"
 
 
 def ensure_manifest(docker: ImageSaver, image_id: str, state_dir: Path,

@@ -8,7 +8,6 @@ The pipeline (builder, inspection, registry, manifests) works on these types;
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ class ImageInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> "ImageInfo":
+    def from_attrs(cls, attrs: dict[str, Any]) -> ImageInfo:
         config = attrs.get("Config") or {}
         return cls(
             id=attrs["Id"],

@@ -14,8 +14,8 @@ never loses a record.
 
 from __future__ import annotations
 
-import time
 import builtins
+import time
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Protocol
 

@@ -126,8 +126,8 @@ class NodeImageBuilder:
         started = time.monotonic()
         cfg = self.config
         if not self.images.exists(cfg.base_image):
-            raise NodeImageError(f"the golden base {cfg.base_image} is not in the engine; the node image builds FROM it",
-                                 hint="build it with `benchfarm image build base`")
+            raise NodeImageError(f"the golden base {cfg.base_image} is not in the engine; "
+                                 "the node image builds FROM it", hint="build it with `benchfarm image build base`")
         base_id = str(self.images.get(cfg.base_image).id)
         scratch = cfg.cache_dir / "node-image"
         scratch.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ call made it), and the error carries the tail of the node's logs.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
@@ -123,7 +124,7 @@ class NodeManager:
         return self.engine.remove_network(self.config.network)
 
     # queries -----------------------------------------------------------------
-    def list(self) -> list[Node]:
+    def list(self) -> builtins.list[Node]:
         """Every node of this engine, by name."""
         nodes = [self._node(c) for c in self.engine.containers(LABEL_NODE)]
         return sorted(nodes, key=lambda n: n.name)
@@ -234,13 +235,14 @@ class NodeManager:
                 raise NodeStartError(f"node {name}: its init failed: {probe.output.strip()}" + self._log_tail(node),
                                      hint="read the node's log above")
             if probe.exit_code == 0:
-                mode, node_cg, parent = (probe.output.split() + ["", "", ""])[:3]
+                mode, node_cg, parent = [*probe.output.split(), "", "", ""][:3]
                 return self._check_cgroup(node, facts, NodeCgroup(mode=mode, path=node_cg, nested_parent=parent))
             last = {11: "its init has not started its services", 12: "its dockerd does not answer yet"}.get(
                 probe.exit_code, probe.output.strip()[-200:])
             if self.clock() > deadline:
                 raise NodeStartError(
-                    f"node {name} was not ready after {self.config.ready_timeout_s:.0f} s: {last}" + self._log_tail(node),
+                    f"node {name} was not ready after {self.config.ready_timeout_s:.0f} s: {last}"
+                    + self._log_tail(node),
                     hint="read the node's log above; a slow machine may need a longer ready timeout")
             self.sleep(0.25)
 
@@ -267,7 +269,7 @@ class NodeManager:
         return removed
 
     # inside a node -------------------------------------------------------------
-    def exec(self, name: str, argv: list[str], *, timeout: float = 120.0) -> ExecResult:
+    def exec(self, name: str, argv: builtins.list[str], *, timeout: float = 120.0) -> ExecResult:
         """Run ``argv`` in running node ``name`` (as root); returns its status and output.
 
         Raises:
@@ -315,7 +317,8 @@ class NodeManager:
         return Node(name=labels.get(LABEL_NODE, ""), pool=labels.get(LABEL_POOL, ""),
                     cpuset=labels.get(LABEL_CPUS, facts.cpuset), memory=int(labels.get(LABEL_MEMORY) or facts.memory),
                     container_id=facts.id, container_name=facts.name, status=facts.status, image=facts.image,
-                    address=facts.addresses.get(self.config.network, ""), volume=volume_name(labels.get(LABEL_NODE, "")),
+                    address=facts.addresses.get(self.config.network, ""),
+                    volume=volume_name(labels.get(LABEL_NODE, "")),
                     cgroup=cgroup)
 
     def _claim(self, spec: NodeSpec, existing: ContainerFacts) -> Node:
@@ -372,8 +375,8 @@ class NodeManager:
     def _log_tail(self, node: Node) -> str:
         text = self.engine.logs(node.container_name, tail=20).strip()
         try:
-            inner = self.engine.exec(node.container_name, ["sh", "-c", "tail -n 20 /var/log/benchfarm-node/dockerd.log"],
-                                     timeout=10)
+            inner = self.engine.exec(node.container_name,
+                                     ["tail", "-n", "20", "/var/log/benchfarm-node/dockerd.log"], timeout=10)
             if inner.exit_code == 0 and inner.output.strip():
                 text += "\n--- dockerd.log\n" + inner.output.strip()
         except BenchfarmError:

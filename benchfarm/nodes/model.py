@@ -9,7 +9,7 @@ and both carry the labels ``benchfarm.node=NAME`` and ``benchfarm.pool=POOL``.
 from __future__ import annotations
 
 import re
-from collections.abc import Set
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from benchfarm.nodes.errors import NodeSpecError
@@ -65,7 +65,7 @@ class NodeSpec:
         """
         return cls(name=name, pool=pool, cpus=parse_cpu_list(cpus), memory=parse_memory(memory))
 
-    def check_fits(self, machine_cpus: Set[int]) -> None:
+    def check_fits(self, machine_cpus: AbstractSet[int]) -> None:
         """Raise NodeSpecError when the CPU set names a CPU this machine does not have."""
         outside = sorted(set(self.cpus) - set(machine_cpus))
         if outside:

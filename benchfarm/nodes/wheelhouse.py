@@ -61,7 +61,7 @@ class LockedWheel:
 def _pip(python: Path, args: list[str], what: str, timeout: float, env: dict[str, str] | None = None) -> str:
     cmd = [str(python), "-m", "pip", *args, "--disable-pip-version-check"]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+        done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired as exc:
         raise NodeImageError(f"{what}: pip took longer than {timeout:.0f} s", hint="check the network to the "

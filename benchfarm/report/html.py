@@ -112,4 +112,4 @@ def page(jobs: list[JobData], extra_sections: list[str] | None = None, title: st
     return _PAGE.render(title=title, generated=datetime.now(UTC).isoformat(timespec="seconds"), sections=sections)
 
 
-__all__ = ["comparison_section", "job_section", "page", "fmt"]
+__all__ = ["comparison_section", "fmt", "job_section", "page"]

@@ -9,9 +9,9 @@ from datetime import datetime
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from benchfarm.report.data import JobData, Series  # noqa: E402
+from benchfarm.report.data import JobData, Series
 
 # panel title -> (unit label, [(collector, field, legend)])  — the same fields as the Job run dashboard
 TIMELINES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {

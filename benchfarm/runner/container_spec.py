@@ -17,7 +17,6 @@ LABEL_JOB = "benchfarm.job_id"
 LABEL_REPETITION = "benchfarm.repetition"
 LABEL_SPEC = "benchfarm.spec_name"
 LABEL_WARMUP = "benchfarm.warmup"
-RESULTS_MOUNT = "/results"
 
 
 @dataclass(frozen=True)

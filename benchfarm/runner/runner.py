@@ -11,6 +11,7 @@ from benchfarm.clock import SYSTEM_CLOCK, Clock
 from benchfarm.jobs.model import MAX_LOG_BYTES
 from benchfarm.runner.container_spec import ContainerSpec
 from benchfarm.runner.engine import Engine
+from benchfarm.spec.fields import RESULTS_MOUNT
 
 __all__ = ["ContainerRunner", "Engine", "RunOutcome", "read_result_files"]
 
@@ -43,7 +44,7 @@ def read_result_files(results_dir: Path, limit_bytes: int = 16 * 1024 * 1024) ->
         if path.is_file() and not path.is_symlink():
             data = path.read_bytes()[: max(0, limit_bytes - total)]
             total += len(data)
-            files["/results/" + str(path.relative_to(results_dir))] = data
+            files[f"{RESULTS_MOUNT}/{path.relative_to(results_dir)}"] = data
     return files
 
 

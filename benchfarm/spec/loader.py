@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic_core import ErrorDetails
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from benchfarm.errors import SpecError
 from benchfarm.spec.model import JobSpec
@@ -150,10 +150,7 @@ def _data_path(loc: tuple[Any, ...], data: Any, missing: bool) -> Path_:
     node = data
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             out.append(part)
             node = node[part]
         elif missing and last:

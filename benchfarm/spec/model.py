@@ -34,8 +34,21 @@ from benchfarm.spec.fields import (
     parse_size,
 )
 
-__all__ = ["JobSpec", "parse_size", "cpuset_cpus", "Direction", "ResultsSpec", "MetricSpec", "Resources",
-           "Requirements", "GpuRequirement", "FpgaRequirement", "DeviceSpec", "AdaptiveRepetitions", "Thresholds"]
+__all__ = [
+    "AdaptiveRepetitions",
+    "DeviceSpec",
+    "Direction",
+    "FpgaRequirement",
+    "GpuRequirement",
+    "JobSpec",
+    "MetricSpec",
+    "Requirements",
+    "Resources",
+    "ResultsSpec",
+    "Thresholds",
+    "cpuset_cpus",
+    "parse_size",
+]
 
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -217,7 +230,7 @@ class DeviceSpec(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _same_path_by_default(self) -> "DeviceSpec":
+    def _same_path_by_default(self) -> DeviceSpec:
         if self.container_path is None:
             self.container_path = self.host_path
         return self
@@ -234,7 +247,7 @@ class AdaptiveRepetitions(_Strict):
     max_repetitions: StrictInt = Field(default=30, ge=2, le=1000, description="give up converging after this many")
 
     @model_validator(mode="after")
-    def _bounds(self) -> "AdaptiveRepetitions":
+    def _bounds(self) -> AdaptiveRepetitions:
         if self.max_repetitions < self.min_repetitions:
             raise ValueError(f"max_repetitions ({self.max_repetitions}) must be at least "
                              f"min_repetitions ({self.min_repetitions})")
@@ -308,7 +321,7 @@ class JobSpec(_Strict):
         return list(dict.fromkeys(normalize_capability(c) for c in v))
 
     @model_validator(mode="after")
-    def _cross_field(self) -> "JobSpec":
+    def _cross_field(self) -> JobSpec:
         declared = self.results.metrics
         errors = []
         if declared:

@@ -37,7 +37,7 @@ def docker(settings: Settings) -> Iterator[DockerImages]:
     images = DockerImages.from_settings(settings)
     try:
         images.client.ping()
-    except Exception as exc:  # noqa: BLE001 - turned into one clear message
+    except Exception as exc:
         raise ServiceUnavailableError("the Docker engine is not answering",
                                       hint="start it with `benchfarm stack up --only docker`") from exc
     yield images

@@ -19,11 +19,11 @@ from benchfarm.adapters.celery_app import CeleryDispatcher
 from benchfarm.adapters.docker_engine import ContainerEngine
 from benchfarm.adapters.redis_store import RedisKV
 from benchfarm.client import ApiClient
+from benchfarm.execution.executor import ExecutorConfig, JobExecutor
 from benchfarm.jobs.model import JobRecord, JobStatus
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.spec.loader import load_spec_data
-from benchfarm.execution.executor import ExecutorConfig, JobExecutor
 from tests.integration.jobs_support import busybox_spec, dump, event_types, wait_final, wait_status
 
 pytestmark = pytest.mark.integration
@@ -155,7 +155,6 @@ def test_a_device_outside_the_allow_list_is_refused_before_any_container_starts(
     assert docker_client.containers.list(all=True, filters={"label": f"benchfarm.job_id={job.id}"}) == []
 
 
-@pytest.mark.skipif(shutil.which("schemathesis") is None, reason="schemathesis is installed by the test extra")
 def test_api_fuzzed_from_its_openapi_spec_never_answers_500(api, settings, worker):
     worker.down()  # fuzzed submissions that happen to be valid must not run: they stay queued
     try:

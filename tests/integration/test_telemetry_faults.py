@@ -15,11 +15,11 @@ from benchfarm.adapters.elasticsearch import EsClient
 from benchfarm.adapters.redis_store import RedisKV
 from benchfarm.client import ApiClient
 from benchfarm.composition import Farm
+from benchfarm.execution.executor import ExecutorConfig, JobExecutor
 from benchfarm.jobs.model import JobRecord, JobStatus
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.spec.loader import load_spec_data
-from benchfarm.execution.executor import ExecutorConfig, JobExecutor
 from tests.integration.jobs_support import busybox_spec, dump, wait_final, wait_status
 
 pytestmark = pytest.mark.integration

@@ -134,7 +134,7 @@ class _Recorder(BaseHTTPRequestHandler):
     status = 200
     answer = b'{"success": true, "successCount": 14}'
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).requests.append((self.path, dict(self.headers), body))
         self.send_response(type(self).status)

@@ -11,11 +11,11 @@ import pytest
 
 from benchfarm.clock import FakeClock
 from benchfarm.errors import ServiceUnavailableError
+from benchfarm.execution.executor import ExecutorConfig, JobExecutor, TelemetryReport
 from benchfarm.jobs.model import EventType, JobRecord, JobStatus, RepetitionRecord
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.spec.model import JobSpec
-from benchfarm.execution.executor import ExecutorConfig, JobExecutor, TelemetryReport
 from tests.support.fake_engine import KILLED_EXIT_CODE, Behaviour, FakeContainer, FakeEngine
 from tests.support.memory_kv import MemoryKV
 

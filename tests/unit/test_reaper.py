@@ -9,10 +9,10 @@ import pytest
 
 from benchfarm.clock import FakeClock
 from benchfarm.errors import ServiceUnavailableError
+from benchfarm.execution.reaper import Reaper
 from benchfarm.jobs.model import EventType, JobRecord, JobStatus
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.runner.container_spec import LABEL_JOB, ContainerSpec
-from benchfarm.execution.reaper import Reaper
 from tests.support.fake_engine import FakeEngine
 from tests.support.memory_kv import MemoryKV
 

@@ -266,9 +266,8 @@ def _api_error(status: int) -> ApiError:
     (_api_error(500), StoreError),
 ])
 def test_client_errors_become_benchfarm_errors_with_a_hint_and_the_cause(exc, expected):
-    with pytest.raises(expected) as err:
-        with _translate("http://127.0.0.1:1", "bulk indexing"):
-            raise exc
+    with pytest.raises(expected) as err, _translate("http://127.0.0.1:1", "bulk indexing"):
+        raise exc
     assert type(err.value) is expected and err.value.__cause__ is exc
     assert err.value.hint
     if expected is ServiceUnavailableError:

@@ -1,0 +1,147 @@
+"""The API's shape: one router per resource, every route present, every answer documented, deps built lazily."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+import benchfarm.composition
+from benchfarm.api.app import create_app
+from benchfarm.api.routers import hosts, internal, jobs, meta, verdicts
+from benchfarm.errors import ServiceUnavailableError, SetupError
+from benchfarm.inventory.host_states import HostStatus
+from benchfarm.jobs.model import JobStatus
+from benchfarm.settings import Settings
+from benchfarm.spec.model import JobSpec
+from tests.support.api_app import fake_farm
+
+ROUTES = {
+    ("post", "/jobs"), ("get", "/jobs"), ("get", "/jobs/{job_id}"), ("delete", "/jobs/{job_id}"),
+    ("get", "/jobs/{job_id}/events"), ("get", "/jobs/{job_id}/logs"),
+    ("get", "/jobs/{job_id}/compare"), ("get", "/jobs/{job_id}/junit"),
+    ("get", "/hosts"),
+    ("post", "/internal/container-events"), ("post", "/internal/host-events"),
+    ("get", "/healthz"),
+}
+ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+@pytest.fixture(scope="module")
+def doc(tmp_path_factory) -> dict:
+    return fake_farm(tmp_path_factory.mktemp("api")).client.get("/openapi.json").json()
+
+
+def _operations(doc):
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            yield method, path, op
+
+
+def test_every_route_is_in_the_document(doc):
+    assert {(m, p) for m, p, _ in _operations(doc)} == ROUTES
+
+
+def test_each_resource_has_its_router():
+    def paths(router):
+        return {(m.lower(), r.path) for r in router.routes for m in r.methods}
+
+    assert paths(jobs.router) == {r for r in ROUTES if r[1].startswith("/jobs") and not r[1].endswith(
+        ("/compare", "/junit"))}
+    assert paths(verdicts.router) == {("get", "/jobs/{job_id}/compare"), ("get", "/jobs/{job_id}/junit")}
+    assert paths(hosts.router) == {("get", "/hosts")}
+    assert paths(internal.router) == {r for r in ROUTES if r[1].startswith("/internal")}
+    assert paths(meta.router) == {("get", "/healthz")}
+
+
+def test_every_route_but_healthz_is_authenticated_and_documents_401_and_503(doc):
+    for method, path, op in _operations(doc):
+        if path == "/healthz":
+            assert "security" not in op and set(op["responses"]) == {"200", "503"}
+            continue
+        assert op["security"] == [{"HTTPBearer": []}], (method, path)
+        assert {"401", "503"} <= set(op["responses"]), (method, path)
+
+
+def test_every_error_answer_is_documented_as_the_error_body(doc):
+    for method, path, op in _operations(doc):
+        for status, response in op["responses"].items():
+            if int(status) < 400 or path == "/healthz":
+                continue
+            assert response["content"] == {"application/json": {"schema": ERROR_BODY}}, (method, path, status)
+    assert set(doc["components"]["schemas"]["ErrorBody"]["properties"]) == {"error", "hint"}
+    assert "HTTPValidationError" not in doc["components"]["schemas"]  # FastAPI's default 422 shape is never answered
+
+
+@pytest.mark.parametrize(("method", "path", "statuses"), [
+    ("post", "/jobs", {"202", "401", "404", "409", "422", "502", "503"}),
+    ("get", "/jobs", {"200", "401", "422", "503"}),
+    ("get", "/jobs/{job_id}", {"200", "401", "404", "422", "503"}),
+    ("delete", "/jobs/{job_id}", {"202", "401", "404", "409", "422", "503"}),
+    ("post", "/internal/host-events", {"200", "401", "404", "409", "422", "503"}),
+])
+def test_each_route_documents_what_it_answers(doc, method, path, statuses):
+    assert set(doc["paths"][path][method]["responses"]) == statuses
+
+
+def test_submit_documents_the_job_spec_as_its_body(doc):
+    body = doc["paths"]["/jobs"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert body["required"] is True
+    assert set(schema["properties"]) == set(JobSpec.model_fields)
+    assert schema["required"] == ["name", "image"] and schema["additionalProperties"] is False
+
+
+def test_parameters_and_bodies_say_what_is_accepted(doc):
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/jobs"]["get"]["parameters"]}
+    assert params["label"]["anyOf"][0]["pattern"] == "^[^=]+="
+    status_ref = params["status"]["anyOf"][0]["$ref"].rsplit("/", 1)[-1]
+    assert doc["components"]["schemas"][status_ref]["enum"] == [s.value for s in JobStatus]
+
+    host_event = doc["paths"]["/internal/host-events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert host_event["properties"]["host_id"]["minLength"] == 1
+    host_status = host_event["properties"]["status"]["$ref"].rsplit("/", 1)[-1]
+    assert doc["components"]["schemas"][host_status]["enum"] == [s.value for s in HostStatus]
+    container = doc["paths"]["/internal/container-events"]["post"]["requestBody"]["content"]["application/json"]
+    assert container["schema"]["properties"]["action"]["enum"] == ["die", "oom"]
+
+
+def test_text_and_xml_routes_document_their_media_type(doc):
+    assert set(doc["paths"]["/jobs/{job_id}/logs"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+    assert set(doc["paths"]["/jobs/{job_id}/junit"]["get"]["responses"]["200"]["content"]) == {"application/xml"}
+    assert set(doc["paths"]["/jobs/{job_id}/events"]["get"]["responses"]["200"]["content"]) == {
+        "application/json", "text/event-stream"}
+
+
+# ------------------------------------------------------------------ dependencies
+def test_deps_come_from_the_composition_root_once_on_first_use(tmp_path, monkeypatch):
+    built = fake_farm(tmp_path).deps
+    calls = []
+
+    def build_api_deps(settings):
+        calls.append(settings)
+        if len(calls) == 1:
+            raise ServiceUnavailableError("cannot reach Redis", hint="start it")
+        return built
+
+    monkeypatch.setattr(benchfarm.composition, "build_api_deps", build_api_deps)
+    settings = Settings(state_dir=tmp_path, api_token="t")
+    client = TestClient(create_app(settings))
+    assert calls == []  # nothing is built at start
+    assert client.get("/hosts").status_code == 401 and calls == []  # nor for a request refused at the door
+    first = client.get("/hosts", headers={"Authorization": "Bearer t"})
+    assert first.status_code == 503 and first.json() == {"error": "cannot reach Redis", "hint": "start it"}
+    assert client.get("/hosts", headers={"Authorization": "Bearer t"}).status_code == 200  # tried again
+    assert client.get("/jobs", headers={"Authorization": "Bearer t"}).status_code == 200
+    assert calls == [settings, settings]
+
+
+def test_the_app_refuses_to_start_without_a_token(tmp_path):
+    with pytest.raises(SetupError):
+        create_app(Settings(state_dir=tmp_path, api_token=None, api_auth=True))
+
+
+def test_without_auth_no_token_is_needed(tmp_path):
+    farm = fake_farm(tmp_path)
+    settings = Settings(state_dir=tmp_path, api_auth=False)
+    client = TestClient(create_app(settings, farm.deps))
+    assert client.get("/hosts").status_code == 200

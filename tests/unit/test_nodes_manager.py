@@ -1,0 +1,240 @@
+"""The node manager's decisions against a fake engine: checks before anything is created, idempotence,
+clean-up of a node that does not come up, and the host-side cgroup check (no Docker needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from benchfarm.adapters.docker_nodes import ContainerFacts, ExecResult, NetworkFacts, NodeRunRequest
+from benchfarm.errors import NotFoundError, SetupError
+from benchfarm.nodes.cgroups import HostCgroups
+from benchfarm.nodes.config import NodeFarmConfig
+from benchfarm.nodes.errors import EngineConflictError, NodeNameTakenError, NodeSpecError, NodeStartError
+from benchfarm.nodes.manager import NodeManager
+from benchfarm.nodes.model import NodeSpec
+
+IMAGE = "benchfarm-node:0.1.0"
+
+
+class FakeEngine:
+    """Keeps networks, volumes and containers in dicts; a started node answers probes like a real one."""
+
+    def __init__(self, cgroup_root: Path, proc: Path) -> None:
+        self.networks: dict[str, NetworkFacts] = {}
+        self.vols: dict[str, dict[str, str]] = {}
+        self.ctrs: dict[str, ContainerFacts] = {}
+        self.images = {IMAGE}
+        self.cgroup_root, self.proc = cgroup_root, proc
+        self.probe = "ok"          # "ok", "dockerd-down", "failed", "wrong-cgroup"
+        self.loaded: list[bytes] = []
+        self.next_pid = 100
+
+    # networks
+    def network(self, name: str) -> NetworkFacts | None:
+        return self.networks.get(name)
+
+    def create_network(self, name: str, *, bridge: str, subnet: str | None, internal: bool, icc: bool,
+                       labels: dict[str, str]) -> NetworkFacts:
+        assert internal and not icc
+        self.networks[name] = NetworkFacts(id="n1", name=name, subnet="172.30.0.0/24", gateway="172.30.0.1",
+                                           internal=True, labels=labels)
+        return self.networks[name]
+
+    def remove_network(self, name: str) -> bool:
+        return self.networks.pop(name, None) is not None
+
+    # volumes
+    def volume_labels(self, name: str) -> dict[str, str] | None:
+        return self.vols.get(name)
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        self.vols[name] = labels
+
+    def remove_volume(self, name: str) -> bool:
+        return self.vols.pop(name, None) is not None
+
+    def volumes(self, label: str) -> list[str]:
+        return sorted(self.vols)
+
+    # containers
+    def run_node(self, req: NodeRunRequest) -> str:
+        if req.name in self.ctrs:
+            raise EngineConflictError(f"name {req.name} in use")
+        self.next_pid += 1
+        cid = f"{req.hostname}id"
+        pid = self.next_pid
+        # what the host kernel does: a cgroup for the node with its cpuset and memory limit
+        for ctrl, fname, value in (("cpuset", "cpuset.effective_cpus", req.cpuset),
+                                   ("memory", "memory.limit_in_bytes", str(req.memory))):
+            d = self.cgroup_root / ctrl / "docker" / cid
+            d.mkdir(parents=True, exist_ok=True)
+            (d / fname).write_text(value + "\n")
+        (self.proc / str(pid)).mkdir(parents=True)
+        (self.proc / str(pid) / "cgroup").write_text(f"4:memory:/docker/{cid}\n3:cpuset:/docker/{cid}\n0::/\n")
+        self.ctrs[req.name] = ContainerFacts(id=cid, name=req.name, status="running", labels=dict(req.labels),
+                                             image=req.image, pid=pid, addresses={req.network: "172.30.0.2"},
+                                             cpuset=req.cpuset, memory=req.memory, exit_code=None, oom_killed=False)
+        return cid
+
+    def container(self, name_or_id: str) -> ContainerFacts | None:
+        return self.ctrs.get(name_or_id) or next((c for c in self.ctrs.values() if c.id == name_or_id), None)
+
+    def containers(self, label: str) -> list[ContainerFacts]:
+        return [c for c in self.ctrs.values() if label in c.labels]
+
+    def remove_container(self, name_or_id: str) -> bool:
+        c = self.container(name_or_id)
+        return c is not None and self.ctrs.pop(c.name, None) is not None
+
+    def logs(self, name_or_id: str, tail: int = 40) -> str:
+        return "benchfarm-node-init: started: dockerd"
+
+    def exec(self, name_or_id: str, argv: list[str], *, stdin: Iterable[bytes] | None = None,
+             timeout: float = 120.0, environment: dict[str, str] | None = None) -> ExecResult:
+        c = self.container(name_or_id)
+        assert c is not None
+        if argv == ["docker", "load"]:
+            self.loaded.extend(stdin or [])
+            return ExecResult(0, "Loaded image: x:latest\n")
+        if argv[0] == "sh":  # the readiness probe
+            node_cg = f"/docker/{c.id}" if self.probe != "wrong-cgroup" else "/docker/elsewhere"
+            return {"ok": ExecResult(0, f"v1\n{node_cg}\n{node_cg}/nested\n"),
+                    "wrong-cgroup": ExecResult(0, f"v1\n{node_cg}\n{node_cg}/nested\n"),
+                    "dockerd-down": ExecResult(12, ""),
+                    "failed": ExecResult(10, "cannot find the node's own cgroup")}[self.probe]
+        return ExecResult(0, "")
+
+    def save_image(self, ref: str) -> Iterator[bytes]:
+        yield b"tar-bytes"
+
+    def image_id(self, ref: str) -> str | None:
+        return "sha256:abc" if ref in self.images else None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.now += s
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> FakeEngine:
+    root = tmp_path / "cgroup"
+    (root / "cpuset").mkdir(parents=True)
+    (root / "memory").mkdir(parents=True)
+    return FakeEngine(root, tmp_path / "proc")
+
+
+@pytest.fixture
+def manager(engine: FakeEngine) -> NodeManager:
+    clock = Clock()
+    return NodeManager(engine, NodeFarmConfig(ready_timeout_s=5), cgroups=HostCgroups(engine.cgroup_root, engine.proc),
+                       machine_cpus=lambda: frozenset({0, 1}), clock=clock, sleep=clock.sleep)
+
+
+def spec(name: str = "n1", cpus: str = "0", memory: str = "1g", pool: str = "a") -> NodeSpec:
+    return NodeSpec.parse(name, pool, cpus, memory)
+
+
+def test_create_makes_network_volume_and_a_confined_node(manager: NodeManager, engine: FakeEngine) -> None:
+    node = manager.create(spec(), IMAGE)
+    assert node.running and node.pool == "a" and node.cpuset == "0" and node.memory == 1 << 30
+    assert node.address == "172.30.0.2"
+    assert node.cgroup is not None and node.cgroup.path == "/docker/n1id"
+    assert node.cgroup.nested_parent == "/docker/n1id/nested"
+    assert set(engine.vols) == {"benchfarm-node-n1-docker"}
+    assert engine.networks["benchfarm-nodes"].labels == {"benchfarm.network": "nodes"}
+    assert [n.name for n in manager.list()] == ["n1"]
+
+
+def test_create_is_idempotent_for_the_same_spec(manager: NodeManager, engine: FakeEngine) -> None:
+    first = manager.create(spec(), IMAGE)
+    again = manager.create(spec(), IMAGE)
+    assert again.container_id == first.container_id
+    assert len(engine.ctrs) == 1
+
+
+def test_a_name_taken_with_another_spec_is_refused(manager: NodeManager, engine: FakeEngine) -> None:
+    manager.create(spec(), IMAGE)
+    with pytest.raises(NodeNameTakenError) as err:
+        manager.create(spec(cpus="1"), IMAGE)
+    assert "exists with pool a, CPUs 0, 1GiB" in err.value.message
+    assert "nodes remove n1" in (err.value.hint or "")
+
+
+def test_a_foreign_container_or_volume_is_never_claimed(manager: NodeManager, engine: FakeEngine) -> None:
+    engine.ctrs["benchfarm-node-x"] = ContainerFacts(id="z", name="benchfarm-node-x", status="running", labels={},
+                                                     image="i", pid=0, addresses={}, cpuset="", memory=0,
+                                                     exit_code=None, oom_killed=False)
+    with pytest.raises(NodeNameTakenError):
+        manager.create(spec("x"), IMAGE)
+    with pytest.raises(NodeNameTakenError):
+        manager.remove("x")
+    engine.vols["benchfarm-node-y-docker"] = {"owner": "someone"}
+    with pytest.raises(NodeNameTakenError):
+        manager.create(spec("y"), IMAGE)
+    assert "benchfarm-node-y" not in engine.ctrs
+
+
+def test_checks_come_before_anything_is_created(manager: NodeManager, engine: FakeEngine) -> None:
+    with pytest.raises(NodeSpecError, match="outside this machine's CPUs"):
+        manager.create(spec(cpus="2"), IMAGE)
+    with pytest.raises(NotFoundError, match="not in the engine"):
+        manager.create(spec(), "benchfarm-node:nope")
+    assert not engine.ctrs and not engine.vols and not engine.networks
+
+
+def test_a_foreign_network_of_the_same_name_is_refused(manager: NodeManager, engine: FakeEngine) -> None:
+    engine.networks["benchfarm-nodes"] = NetworkFacts(id="x", name="benchfarm-nodes", subnet="", gateway="",
+                                                      internal=False, labels={})
+    with pytest.raises(SetupError, match="not created by benchfarm"):
+        manager.create(spec(), IMAGE)
+
+
+@pytest.mark.parametrize(("probe", "says", "with_log"), [
+    ("dockerd-down", "not ready after 5 s: its dockerd does not answer yet", True),
+    ("failed", "its init failed: cannot find the node's own cgroup", True),
+    ("wrong-cgroup", "not confined as asked: the node says its cgroup is /docker/elsewhere", False),
+])
+def test_a_node_that_does_not_come_up_is_removed_with_its_volume(manager: NodeManager, engine: FakeEngine,
+                                                                 probe: str, says: str, with_log: bool) -> None:
+    engine.probe = probe
+    with pytest.raises(NodeStartError) as err:
+        manager.create(spec(), IMAGE)
+    assert says in err.value.message
+    assert ("benchfarm-node-init" in err.value.message) is with_log  # the node's log comes with start errors
+    assert not engine.ctrs and not engine.vols
+
+
+def test_a_dead_node_is_started_afresh_on_its_volume(manager: NodeManager, engine: FakeEngine) -> None:
+    manager.create(spec(), IMAGE)
+    engine.ctrs["benchfarm-node-n1"] = replace(engine.ctrs["benchfarm-node-n1"], status="exited", pid=0)
+    assert manager.get("n1").status == "exited"
+    node = manager.create(spec(), IMAGE)
+    assert node.running
+    assert set(engine.vols) == {"benchfarm-node-n1-docker"}
+
+
+def test_remove_is_idempotent(manager: NodeManager, engine: FakeEngine) -> None:
+    manager.create(spec(), IMAGE)
+    assert manager.remove("n1") is True
+    assert not engine.ctrs and not engine.vols
+    assert manager.remove("n1") is False
+    assert manager.find("n1") is None
+
+
+def test_images_are_streamed_into_a_node(manager: NodeManager, engine: FakeEngine) -> None:
+    manager.create(spec(), IMAGE)
+    assert "Loaded image" in manager.load_image("n1", IMAGE)
+    assert engine.loaded == [b"tar-bytes"]
+    with pytest.raises(NotFoundError):
+        manager.load_image("n1", "absent:latest")
