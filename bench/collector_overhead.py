@@ -49,14 +49,15 @@ class CountingSink:
 
 
 def run_work(cpu: int, work: int) -> float:
-    out = subprocess.run([sys.executable, "-c", WORKLOAD, str(cpu), str(work)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", WORKLOAD, str(cpu), str(work)],
+                         capture_output=True, text=True, check=True)
     return float(out.stdout)
 
 
 def start_idle_container() -> str | None:
     try:
         r = subprocess.run(["docker", "run", "-d", "--rm", "--network", "none", "benchfarm-test/busybox:latest",
-                            "sleep", "3600"], capture_output=True, text=True, timeout=60)
+                            "sleep", "3600"], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return r.stdout.strip() if r.returncode == 0 else None
@@ -136,7 +137,7 @@ def main() -> int:
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB; peak buffer {peak_buffer} samples")
     finally:
         if container:
-            subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
     return 0
 
 

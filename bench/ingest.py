@@ -64,7 +64,7 @@ def writer_batch(writer: StoreWriter, part: list[dict]) -> None:
 
 
 def bare_batch(raw: Elasticsearch, part: list[dict]) -> None:
-    ok, errors = helpers.bulk(raw, part, chunk_size=1000, max_retries=0, raise_on_error=False, stats_only=False)
+    _, errors = helpers.bulk(raw, part, chunk_size=1000, max_retries=0, raise_on_error=False, stats_only=False)
     assert not errors, errors[:1]
 
 

@@ -79,8 +79,10 @@ class ApiClient:
                     if line.startswith("data:"):
                         yield json.loads(line[5:].strip())
         except httpx.TransportError as exc:
-            raise ServiceUnavailableError(f"lost the event stream of {job_id}: {exc}",
-                                          hint=f"the job goes on; follow it again with `benchfarm jobs events {job_id}`") from exc
+            raise ServiceUnavailableError(
+                f"lost the event stream of {job_id}: {exc}",
+                hint=f"the job goes on; follow it again with `benchfarm jobs events {job_id}`",
+            ) from exc
 
     def hosts(self) -> list[dict[str, Any]]:
         return self._request("GET", "/hosts").json()

@@ -65,11 +65,12 @@ def main() -> int:
             self.samples.extend(samples)
 
     sink = Keep()
-    sampler = Sampler([GpuCollector(open_reader=NvmlAdapter)], sink, interval_s=0.1, batch_interval_s=1.0, job_id="job-gpu-check",
-                      host_id="gpu-check").start()
+    sampler = Sampler([GpuCollector(open_reader=NvmlAdapter)], sink, interval_s=0.1, batch_interval_s=1.0,
+                      job_id="job-gpu-check", host_id="gpu-check").start()
     started = time.monotonic()
     bench = subprocess.run([sys.executable, str(REPO / "images" / "gpu-matmul" / "matmul.py")], capture_output=True,
-                           text=True, env={**os.environ, "MATMUL_N": "8192", "MATMUL_ITERS": "200"}, timeout=300)
+                           text=True, env={**os.environ, "MATMUL_N": "8192", "MATMUL_ITERS": "200"}, timeout=300,
+                           check=False)
     time.sleep(0.5)
     sampler.stop()
     elapsed = time.monotonic() - started

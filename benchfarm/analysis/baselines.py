@@ -111,7 +111,8 @@ def resolve_baseline(source: JobSource, ref: BaselineRef, candidate: JobRecord,
                                  hint="name an earlier job, a label, BRANCH@GITREF or 'latest'")
         if job.status != JobStatus.SUCCEEDED:
             raise UserInputError(f"baseline job {job.id} is {job.status.value}, not succeeded: it has no results "
-                                 "to compare with", hint="pick a succeeded job (`benchfarm jobs list --status succeeded`)")
+                                 "to compare with",
+                                 hint="pick a succeeded job (`benchfarm jobs list --status succeeded`)")
         return job
     if isinstance(ref, LabelRef):
         found = _latest(source, candidate, label=(ref.key, ref.value))

@@ -199,17 +199,17 @@ def compare_metric(
     cand = as_finite_array(candidate, what=f"candidate values of {metric or 'metric'}")
     base_med = float(np.median(base)) if base.size else None
     cand_med = float(np.median(cand)) if cand.size else None
-    common: dict[str, Any] = dict(
-        metric=metric,
-        direction=dir_,
-        unit=unit,
-        baseline_n=int(base.size),
-        candidate_n=int(cand.size),
-        baseline_median=base_med,
-        candidate_median=cand_med,
-        alpha=float(alpha),
-        max_regression_pct=float(max_regression_pct),
-    )
+    common: dict[str, Any] = {
+        "metric": metric,
+        "direction": dir_,
+        "unit": unit,
+        "baseline_n": int(base.size),
+        "candidate_n": int(cand.size),
+        "baseline_median": base_med,
+        "candidate_median": cand_med,
+        "alpha": float(alpha),
+        "max_regression_pct": float(max_regression_pct),
+    }
     if base.size < 2 or cand.size < 2:
         return MetricComparison(
             verdict=NO_CHANGE,
@@ -309,7 +309,8 @@ def confirm_metric(first: MetricComparison, rerun: MetricComparison) -> MetricCo
             needs_confirmation=False,
             confirmed=True,
             rerun=rerun,
-            reason=f"{first.reason}; confirmed by a re-run (change {_fmt_pct(rerun.change_pct)}, p={_fmt(rerun.p_value)})",
+            reason=(f"{first.reason}; confirmed by a re-run "
+                    f"(change {_fmt_pct(rerun.change_pct)}, p={_fmt(rerun.p_value)})"),
         )
     return replace(
         first,
@@ -376,10 +377,12 @@ def _verdict(
         reason = f"change {size_text} beyond the threshold but not significant (p={_fmt(p_value)} >= {_fmt(alpha)})"
         floor = _min_two_sided_p(base.size, cand.size)
         if floor >= alpha:
-            reason += f"; with n={base.size} and n={cand.size} no rank test can reach p < {_fmt(alpha)}: run more repetitions"
+            reason += (f"; with n={base.size} and n={cand.size} no rank test can reach p < {_fmt(alpha)}: "
+                       "run more repetitions")
         return NO_CHANGE, reason
     verdict = REGRESSED if worse else IMPROVED
-    return verdict, f"{verdict}: change {size_text} beyond the {_fmt(threshold)}% threshold, p={_fmt(p_value)} < {_fmt(alpha)}"
+    return verdict, (f"{verdict}: change {size_text} beyond the {_fmt(threshold)}% threshold, "
+                     f"p={_fmt(p_value)} < {_fmt(alpha)}")
 
 
 #: Below this sample size, tied data get a permutation p-value instead of the normal

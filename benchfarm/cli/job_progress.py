@@ -64,5 +64,5 @@ def _follow_with_progress(client: ApiClient, job_id: str, quiet: bool) -> None:
                 state["status"] = t
             elif t == "requeued":
                 err.print(f"  requeued: {data.get('reason')}", highlight=False)
-            status.update(f"{job_id}: {state['status']} on {state['host']} — {state['done']}/{state['of']} repetitions, "
-                          f"{time.monotonic() - start:.0f}s")
+            status.update(f"{job_id}: {state['status']} on {state['host']} — "
+                          f"{state['done']}/{state['of']} repetitions, {time.monotonic() - start:.0f}s")

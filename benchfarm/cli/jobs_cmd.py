@@ -71,7 +71,8 @@ def logs(job_id: str) -> None:
 
 
 @app.command()
-def events(job_id: str, follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming until the job ends.")] = False,
+def events(job_id: str,
+           follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming until the job ends.")] = False,
            as_json: JsonOpt = False) -> None:
     """The job's events (submitted, queued, started, repetition_finished, finished...)."""
     client = _client()

@@ -29,7 +29,8 @@ def _metrics_table(job: dict[str, Any]) -> Table:
         if r.get("started_at") and r.get("finished_at"):
             from datetime import datetime
 
-            seconds = (datetime.fromisoformat(r["finished_at"]) - datetime.fromisoformat(r["started_at"])).total_seconds()
+            seconds = (datetime.fromisoformat(r["finished_at"])
+                       - datetime.fromisoformat(r["started_at"])).total_seconds()
             dur = f"{max(0.0, seconds):.2f}"
         table.add_row(str(r["index"]), str(r.get("exit_code")), dur,
                       *[f"{r['metrics'][n]:.4g}" if n in r.get("metrics", {}) else "-" for n in names])
@@ -39,7 +40,8 @@ def _metrics_table(job: dict[str, Any]) -> Table:
 def submit(
     spec_file: Annotated[Path, typer.Argument(help="Job spec, YAML or JSON (schema: `benchfarm spec schema`).")],
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job to finish, showing progress.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the job (with --wait: the final record) as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json",
+                                          help="Print the job (with --wait: the final record) as JSON.")] = False,
     queue_anyway: Annotated[bool, typer.Option("--queue-anyway",
                                                help="Queue even if no registered host can run it now.")] = False,
     label: Annotated[list[str] | None, typer.Option("--label", "-l", help="Extra label KEY=VALUE (repeatable), "

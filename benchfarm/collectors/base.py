@@ -8,6 +8,7 @@ The sampler stamps it into a :class:`Sample` and ships batches to a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from abc import ABC, abstractmethod
@@ -100,6 +101,8 @@ class Collector(ABC):
 
     def close(self) -> None:
         """Release files and handles; the collector cannot be sampled afterwards."""
+        # An optional hook, not abstract: a collector holding no files or handles has nothing to release.
+        return None
 
 
 class OpenFile:
@@ -140,10 +143,8 @@ class OpenFile:
 def close_all(files: dict[str, OpenFile] | list[OpenFile]) -> None:
     """Close every file of a collector, ignoring ones already gone."""
     for f in files.values() if isinstance(files, dict) else files:
-        try:
+        with contextlib.suppress(OSError):
             f.close()
-        except OSError:
-            pass
 
 
 @dataclass

@@ -46,7 +46,8 @@ def _match(parent: Path, prefix: str, container_id: str, suffix: str) -> Path | 
 
 
 def _container_dir(base: Path, container_id: str) -> Path | None:
-    return _match(base / "docker", "", container_id, "") or _match(base / "system.slice", "docker-", container_id, ".scope")
+    return (_match(base / "docker", "", container_id, "")
+            or _match(base / "system.slice", "docker-", container_id, ".scope"))
 
 
 def _v1_mounts(root: Path) -> dict[str, Path]:

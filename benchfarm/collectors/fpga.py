@@ -67,7 +67,8 @@ class FpgaCollector(Collector):
                     self._sensors.append((name, OpenFile(f, 64), div))
                     self._fields.append(FieldSpec(name, unit))
         if not self._sensors:
-            return Availability(False, f"FPGA cards {self.cards} expose no hwmon sensors (is the card's driver loaded?)")
+            return Availability(False,
+                                f"FPGA cards {self.cards} expose no hwmon sensors (is the card's driver loaded?)")
         return Availability(True, f"{len(self._sensors)} sensors on {', '.join(self.cards)}")
 
     def fields(self) -> list[FieldSpec]:

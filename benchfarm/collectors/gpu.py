@@ -75,7 +75,9 @@ class GpuCollector(Collector):
         self._indices = indices
         self._pcie = pcie
         # (bound reader method, device index, field names, converter, is the slow PCIe query)
-        self._plan: list[tuple[Callable[[int], Any], int, tuple[str, ...], Callable[[Any], tuple[Number, ...]], bool]] = []
+        self._plan: list[
+            tuple[Callable[[int], Any], int, tuple[str, ...], Callable[[Any], tuple[Number, ...]], bool]
+        ] = []
         self._fields: list[FieldSpec] = []
 
     def _probe(self) -> Availability:
@@ -100,7 +102,7 @@ class GpuCollector(Collector):
                     continue
                 names = tuple(f"gpu{i}_{suffix}" for suffix, _ in fields)
                 self._plan.append((fn, i, names, conv, metric == "pcie"))
-                self._fields += [FieldSpec(n, unit) for n, (_, unit) in zip(names, fields)]
+                self._fields += [FieldSpec(n, unit) for n, (_, unit) in zip(names, fields, strict=True)]
         return Availability(True, f"{len(indices)} GPU(s), {len(self._fields)} fields")
 
     def fields(self) -> list[FieldSpec]:
@@ -118,7 +120,7 @@ class GpuCollector(Collector):
             value = fn(i)
             if value is None:
                 continue
-            for name, v in zip(names, conv(value)):
+            for name, v in zip(names, conv(value), strict=False):  # never fail a sample over an odd reading
                 out[name] = v
         return out
 

@@ -91,7 +91,7 @@ class ImageBuilder:
                 )
             info = self.docker.get(ref)
             return BaseResolution(ref=ref, image_id=info.id,
-                                  ancestors=tuple(L.parse_labels(info.id, info.labels).ancestors) + (info.id,))
+                                  ancestors=(*L.parse_labels(info.id, info.labels).ancestors, info.id))
         parent = self.catalogue.get(base.name or "").spec
         if not self.docker.exists(parent.ref):
             progress(f"base {parent.ref} is missing: building it first")
@@ -99,7 +99,7 @@ class ImageBuilder:
             built.append(parent.ref)
         info = self.docker.get(parent.ref)
         chain = tuple(L.parse_labels(info.id, info.labels).ancestors)
-        return BaseResolution(ref=parent.ref, image_id=info.id, ancestors=chain + (info.id,))
+        return BaseResolution(ref=parent.ref, image_id=info.id, ancestors=(*chain, info.id))
 
     # one build ---------------------------------------------------------------
     def build(self, name: str, *, cause: str = "manual", ci_tag: str = "", progress: Progress = _quiet,

@@ -10,7 +10,7 @@ commands that start it and self-test it (``start``, ``validate``).
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,12 @@ METADATA_FILE = "benchmark.yaml"
 IMAGE_NAMESPACE = "benchfarm"
 
 
-class ResultFormat(str, Enum):
+class ResultFormat(StrEnum):
     JSON_LINES = "json-lines"  # one JSON object per line on stdout
     JSON_FILE = "json-file"    # a JSON document written under /results
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     HIGHER = "higher"  # higher is better
     LOWER = "lower"    # lower is better
 
@@ -105,9 +105,8 @@ class ImageSpec(BaseModel):
 
     @model_validator(mode="after")
     def _benchmark_fields(self) -> ImageSpec:
-        if self.kind == "benchmark":
-            if self.result is None or not self.metrics or not self.start:
-                raise ValueError("a benchmark image needs result, metrics and start")
+        if self.kind == "benchmark" and (self.result is None or not self.metrics or not self.start):
+            raise ValueError("a benchmark image needs result, metrics and start")
         if not self.validate_cmd:
             raise ValueError("every image needs a validate command")
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from benchfarm.errors import NotFoundError
@@ -42,10 +43,8 @@ class ImageCatalogueView:
             spec = entry.spec
             row: dict[str, Any] = {"name": spec.name, "version": spec.tag, "ref": spec.ref, "kind": spec.kind,
                                    "description": spec.description, "image_id": None, "tags": []}
-            try:
+            with contextlib.suppress(NotFoundError):
                 row.update(self._describe(self.docker.get(spec.ref)))
-            except NotFoundError:
-                pass
             rows.append(row)
         return rows
 

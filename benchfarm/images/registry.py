@@ -43,7 +43,8 @@ def registry_repository(registry: str, local_ref: str) -> tuple[str, str]:
     """
     name, sep, tag = local_ref.rpartition(":")
     if not sep or "/" in tag or not name:
-        raise RegistryError(f"{local_ref} has no tag to push", hint="push a tagged image, e.g. benchfarm/sysbench:1.0.0")
+        raise RegistryError(f"{local_ref} has no tag to push",
+                            hint="push a tagged image, e.g. benchfarm/sysbench:1.0.0")
     return f"{registry}/{name}", tag
 
 

@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -152,12 +153,36 @@ def build_project_wheel(source: Path, out_dir: Path, python: Path, progress: Pro
     return wheels[0]
 
 
+def _requirements_of(wheel: Path) -> list[str]:
+    """The ``Requires-Dist``/``Requires-Python`` lines of a wheel's METADATA."""
+    with zipfile.ZipFile(wheel) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        text = zf.read(name).decode()
+    return sorted(line for line in text.splitlines() if line.startswith(("Requires-Dist:", "Requires-Python:")))
+
+
 def runtime_closure(wheel: Path, wheelhouse: Path, lock: Path, python: Path) -> list[LockedWheel]:
     """The wheels (from ``wheelhouse``, at the lock's versions) that installing ``wheel`` needs.
+
+    pip's resolver takes several seconds, so the answer is kept in the wheelhouse, keyed by
+    the lock's content, the wheel's declared requirements and the interpreter.
 
     Raises:
         NodeImageError: a dependency has no wheel in the wheelhouse (refill it), or pip failed.
     """
+    key = hashlib.sha256("\n".join([sha256_file(lock), str(python), *_requirements_of(wheel)]).encode()).hexdigest()
+    cached = wheelhouse / f".closure-{key[:16]}.json"
+    if cached.is_file():
+        found = [LockedWheel(name=w["name"], version=w["version"], path=Path(w["path"]))
+                 for w in json.loads(cached.read_text())]
+        if all(w.path.is_file() for w in found):
+            return found
+    found = _resolve_closure(wheel, wheelhouse, lock, python)
+    cached.write_text(json.dumps([{"name": w.name, "version": w.version, "path": str(w.path)} for w in found]))
+    return found
+
+
+def _resolve_closure(wheel: Path, wheelhouse: Path, lock: Path, python: Path) -> list[LockedWheel]:
     with tempfile.TemporaryDirectory(prefix="benchfarm-closure-") as tmp:
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text("\n".join(lock_pins(lock)) + "\n")

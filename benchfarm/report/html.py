@@ -38,8 +38,10 @@ _JOB = _ENV.from_string("""<section class="job" id="{{ job.id }}">
 <tr><th>host</th><td>{{ r.host_id }} (queue {{ r.queue }})</td></tr>
 <tr><th>submitted / started / finished</th><td>{{ r.submitted_at }} / {{ r.started_at }} / {{ r.finished_at }}</td></tr>
 <tr><th>repetitions</th><td>{{ measured }} measured, {{ warmups }} warm-up</td></tr>
-{% if labels %}<tr><th>labels</th><td>{% for k, v in labels %}<code>{{ k }}={{ v }}</code> {% endfor %}</td></tr>{% endif %}
-<tr><th>samples</th><td>{{ job.sample_count }} collector samples{% if r.metrics_partial %} (partial){% endif %}</td></tr>
+{% if labels %}<tr><th>labels</th><td>\
+{% for k, v in labels %}<code>{{ k }}={{ v }}</code> {% endfor %}</td></tr>{% endif %}
+<tr><th>samples</th><td>{{ job.sample_count }} collector samples\
+{% if r.metrics_partial %} (partial){% endif %}</td></tr>
 {% for w in r.warnings or [] %}<tr><th>warning</th><td>{{ w }}</td></tr>{% endfor %}
 </table>
 <h3>Results over repetitions</h3>
@@ -48,7 +50,8 @@ _JOB = _ENV.from_string("""<section class="job" id="{{ job.id }}">
 {% for m in rows %}<tr><td>{{ m.name }}</td><td>{{ m.unit }}</td><td class="num">{{ m.n }}</td>
 <td class="num">{{ m.median }}</td><td class="num">{{ m.min }}</td><td class="num">{{ m.max }}</td>
 <td class="num">{{ m.reps }}</td></tr>{% endfor %}</table>
-<div class="grid">{% for name, src in distributions %}<img alt="distribution of {{ name }}" src="{{ src }}">{% endfor %}</div>
+<div class="grid">\
+{% for name, src in distributions %}<img alt="distribution of {{ name }}" src="{{ src }}">{% endfor %}</div>
 {% else %}<p class="muted">no measured repetitions with metrics</p>{% endif %}
 <h3>Timelines</h3>
 {% for name, src in timelines %}<div><img alt="{{ name }} timeline" src="{{ src }}"></div>{% endfor %}

@@ -80,7 +80,8 @@ def _pool(spec: JobSpec, h: HostCapabilities) -> Iterator[Unmet]:
 def _cpu(spec: JobSpec, h: HostCapabilities) -> Iterator[Unmet]:
     r = spec.requirements
     if r.cpu_vendor and r.cpu_vendor.lower() not in h.cpu_vendor.lower():
-        yield Unmet("cpu_vendor", f"CPU vendor {r.cpu_vendor!r}", f"a {r.cpu_vendor} CPU", repr(h.cpu_vendor or "unknown"))
+        yield Unmet("cpu_vendor", f"CPU vendor {r.cpu_vendor!r}", f"a {r.cpu_vendor} CPU",
+                    repr(h.cpu_vendor or "unknown"))
     if r.cpu_model and not re.search(r.cpu_model, h.cpu_model, re.IGNORECASE):
         yield Unmet("cpu_model", f"a CPU model matching {r.cpu_model!r}", "such a CPU", repr(h.cpu_model or "unknown"))
 
@@ -160,7 +161,8 @@ def _summarise(failures: dict[str, list[Unmet]], total: int) -> list[str]:
     for host_id, items in failures.items():
         for u in items:
             by_key.setdefault(u.key, []).append((host_id, u))
-    order = ["status", "pool", "cpu_vendor", "cpu_model", "gpu", "fpga", "memory", "cpuset", "cpus", "device", "cap_add"]
+    order = ["status", "pool", "cpu_vendor", "cpu_model", "gpu", "fpga", "memory", "cpuset", "cpus", "device",
+             "cap_add"]
     lines = []
     for _, entries in sorted(by_key.items(), key=lambda kv: order.index(kv[0].split(":")[0])):
         first = entries[0][1]

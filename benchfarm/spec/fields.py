@@ -32,7 +32,13 @@ _REFERENCE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest
 _IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 # capabilities(7), without the CAP_ prefix; Docker also accepts ALL.
-LINUX_CAPABILITIES = frozenset(["AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF", "CHECKPOINT_RESTORE", "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW", "PERFMON", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "SYSLOG", "WAKE_ALARM", "ALL"])
+LINUX_CAPABILITIES = frozenset([
+    "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF", "CHECKPOINT_RESTORE", "CHOWN", "DAC_OVERRIDE",
+    "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN",
+    "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW", "PERFMON", "SETFCAP",
+    "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT",
+    "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "SYSLOG", "WAKE_ALARM", "ALL",
+])
 
 
 def parse_size(value: Any) -> int:
@@ -108,7 +114,8 @@ def normalize_capability(value: str) -> str:
     if name not in LINUX_CAPABILITIES:
         close = difflib.get_close_matches(name, sorted(LINUX_CAPABILITIES), n=3, cutoff=0.6)
         raise ValueError(f"{value!r} is not a Linux capability"
-                         + (f" (did you mean {', '.join(close)}?)" if close else " (see capabilities(7), e.g. SYS_NICE)"))
+                         + (f" (did you mean {', '.join(close)}?)" if close
+                            else " (see capabilities(7), e.g. SYS_NICE)"))
     return name
 
 

@@ -93,17 +93,17 @@ def index_lines(text: str) -> tuple[dict[Path_, int], list[SpecProblem]]:
                 k = _key_value(key)
                 line = key.start_mark.line + 1
                 if isinstance(k, str) and k in seen:
-                    duplicates.append(SpecProblem(".".join(map(str, path + (k,))),
+                    duplicates.append(SpecProblem(".".join(map(str, (*path, k))),
                                                   f"duplicate key (first at line {seen[k]}); "
                                                   "YAML keeps only the last one", line))
                 elif isinstance(k, str):
                     seen[k] = line
-                    lines[path + (k,)] = line
-                walk(value, path + (k,))
+                    lines[(*path, k)] = line
+                walk(value, (*path, k))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
-                lines[path + (i,)] = item.start_mark.line + 1
-                walk(item, path + (i,))
+                lines[(*path, i)] = item.start_mark.line + 1
+                walk(item, (*path, i))
 
     if root is not None:
         walk(root, ())
@@ -150,7 +150,9 @@ def _data_path(loc: tuple[Any, ...], data: Any, missing: bool) -> Path_:
     node = data
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             out.append(part)
             node = node[part]
         elif missing and last:

@@ -274,7 +274,8 @@ class JobSpec(_Strict):
                                    "(name@sha256:...); the digest actually run is pinned at submit")
     command: StringList | None = Field(default=None, description="replaces the image's command; default: the image's")
     args: StringList = Field(default_factory=list, description="appended to the command")
-    env: dict[str, EnvValue] = Field(default_factory=dict, description="environment variables (numbers are taken as text)")
+    env: dict[str, EnvValue] = Field(default_factory=dict,
+                                     description="environment variables (numbers are taken as text)")
     warmup: StrictInt = Field(default=1, ge=0, le=100, description="repetitions run first and not measured")
     repetitions: StrictInt = Field(default=5, ge=1, le=1000, description="measured repetitions")
     fresh_container_per_repetition: bool = Field(

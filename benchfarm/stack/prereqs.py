@@ -31,12 +31,14 @@ def dpkg_installed(package: str) -> bool:
     return res.returncode == 0 and "install ok installed" in res.stdout
 
 
-_apt_updated = False
+class _Apt:
+    """Process-wide apt state: ``apt-get update`` runs at most once per process."""
+
+    updated = False
 
 
 def ensure_debian_packages(packages: list[str], *, progress=print) -> list[str]:
     """Install the missing ones of ``packages`` with apt-get; returns what was installed."""
-    global _apt_updated
     missing = [p for p in packages if not dpkg_installed(p)]
     if not missing:
         return []
@@ -47,10 +49,10 @@ def ensure_debian_packages(packages: list[str], *, progress=print) -> list[str]:
             hint="install them with your system's package manager",
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if not _apt_updated:
+    if not _Apt.updated:
         progress("apt-get update")
         subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True)
-        _apt_updated = True
+        _Apt.updated = True
     progress(f"apt-get install {' '.join(missing)}")
     res = subprocess.run(
         ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],

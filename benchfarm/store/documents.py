@@ -70,7 +70,8 @@ def repetition_doc(job: Any, rep: Any, hardware: dict[str, Any]) -> tuple[str, d
         "git_ref": str(job.labels.get("git_ref", "")) or None,
         "m": rep.metrics,
         "labels": {k: str(v) for k, v in job.labels.items()},
-        "provenance": {"image_labels": prov["image"].get("labels", {}), "repo_digests": prov["image"].get("repo_digests"),
+        "provenance": {"image_labels": prov["image"].get("labels", {}),
+                       "repo_digests": prov["image"].get("repo_digests"),
                        **host_facts()},
         "hardware": hardware,
     }

@@ -3,7 +3,8 @@
 Order of operations for every batch: first replay whatever is in the spool
 (in order), then send the new batch. When Elasticsearch does not answer after
 a few retries with back-off, the batch is appended to the spool (fsync'd), and
-so is every batch of the next few seconds without asking again; the call returns normally: the caller's data is safe on disk and goes out with
+so is every batch of the next few seconds without asking again; the call
+returns normally: the caller's data is safe on disk and goes out with
 a later batch or an explicit :meth:`StoreWriter.replay_spool`. Documents carry
 deterministic ids and are written with ``op_type: create``, so a replay of a
 batch that partly succeeded before counts the "already exists" conflicts as

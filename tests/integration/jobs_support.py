@@ -20,7 +20,7 @@ FINAL = {"succeeded", "failed", "cancelled"}
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real `benchfarm` CLI in a subprocess."""
     return subprocess.run([sys.executable, "-m", "benchfarm.cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+                          env={**os.environ, **(env or {})}, timeout=timeout, check=False)
 
 
 def write_spec(tmp_path: Path, spec: dict[str, Any], name: str = "job.yaml") -> Path:

@@ -5,6 +5,7 @@ scheduler's registry, scratch trees removed) so `benchfarm hosts list` keeps no 
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import sys
@@ -86,7 +87,8 @@ def wait_provisioned(settings: Settings, master: SaltMaster, minions: list[TestM
         return status in ("good", "quarantined") and running == []
 
     for m in minions:
-        poll(lambda: done(m.minion_id), timeout_s, f"the minion-start provisioning of {m.minion_id}", every_s=1)
+        poll(functools.partial(done, m.minion_id), timeout_s, f"the minion-start provisioning of {m.minion_id}",
+             every_s=1)
 
 
 def apply_states(master: SaltMaster, minion_id: str, *, test: bool = False, timeout: int = 300) -> dict[str, Any]:
@@ -117,7 +119,7 @@ def remove_minions(settings: Settings, minions: list[TestMinion]) -> None:
                 m.proc.kill()
                 m.proc.wait(timeout=10)
         subprocess.run([str(BIN / "salt-key"), "-c", str(master_config_dir(settings)), "-d", m.minion_id, "-y"],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, check=False)
         registry.remove(m.minion_id)
         kv.hdel(REASONS_KEY, m.minion_id)
         for path in (m.root, m.conf_dir, salt_root(settings) / f"minion-{m.minion_id}"):

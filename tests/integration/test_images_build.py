@@ -37,7 +37,7 @@ def docker(settings: Settings) -> Iterator[DockerImages]:
     images = DockerImages.from_settings(settings)
     try:
         images.client.ping()
-    except Exception as exc:
+    except Exception as exc:  # any failure to answer becomes one clear message
         raise ServiceUnavailableError("the Docker engine is not answering",
                                       hint="start it with `benchfarm stack up --only docker`") from exc
     yield images
@@ -72,7 +72,7 @@ def test_sysbench_labels_carry_its_provenance(builder: ImageBuilder, docker: Doc
     labels = docker.get(result.image_id).labels
     base = docker.get("benchfarm/base:bookworm-1")
     spec = Catalogue(REPO_ROOT / "images").get("sysbench").spec
-    assert json.loads(labels[L.ANCESTORS]) == json.loads(base.labels[L.ANCESTORS]) + [base.id]
+    assert json.loads(labels[L.ANCESTORS]) == [*json.loads(base.labels[L.ANCESTORS]), base.id]
     assert labels[L.BASE_DIGEST] == base.id and labels[L.BASE_NAME] == "benchfarm/base:bookworm-1"
     assert labels[L.BUILD_CAUSE] == "ci" and labels[L.BUILD_CI_TAG] == "it-images-1"
     assert labels[L.GIT_COMMIT] == _git_last_commit(REPO_ROOT / "images" / "sysbench")

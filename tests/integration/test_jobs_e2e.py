@@ -53,7 +53,8 @@ def test_container_is_locked_down(api, busybox_image, tmp_path):
               'ifaces=$(ls /sys/class/net | wc -l); '
               'caps=$(grep CapEff /proc/self/status | tr -d "\\t" | cut -d: -f2); '
               'nnp=$(grep NoNewPrivs /proc/self/status | tr -d "\\t" | cut -d: -f2); '
-              'echo "{\\"value\\": 1, \\"ro\\": $ro, \\"tmp\\": $tmp, \\"ifaces\\": $ifaces, \\"nnp\\": $nnp, \\"capzero\\": $([ "$caps" = 0000000000000000 ] && echo 1 || echo 0)}"')
+              'echo "{\\"value\\": 1, \\"ro\\": $ro, \\"tmp\\": $tmp, \\"ifaces\\": $ifaces, \\"nnp\\": $nnp, '
+              '\\"capzero\\": $([ "$caps" = 0000000000000000 ] && echo 1 || echo 0)}"')
     spec = busybox_spec(busybox_image, script, results={"format": "json-lines", "metrics": {
         m: {"unit": "flag", "direction": "higher"} for m in ("value", "ro", "tmp", "ifaces", "nnp", "capzero")}})
     job = wait_final(api, api.submit(spec)["id"])

@@ -29,7 +29,7 @@ def _free_port() -> int:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "benchfarm.cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+                          env={**os.environ, **(env or {})}, timeout=300, check=False)
 
 
 def _isolated_settings(tmp_path: Path, **overrides) -> Settings:

@@ -117,7 +117,7 @@ def test_repository_round_trip_jobs_results_events_and_every_sample(settings, pr
                                   "status": "failed", "pool": "gpu"})
     reps = [(f"{job_id}-r{i}", {"job_id": job_id, "doc_type": "repetition", "repetition": i, "m": {"eps": 100.0 + i}})
             for i in (2, 0, 1)]
-    assert repo.put_results(reps + [(f"{job_id}-summary", {"job_id": job_id, "doc_type": "summary"})])
+    assert repo.put_results([*reps, (f"{job_id}-summary", {"job_id": job_id, "doc_type": "summary"})])
     for seq in (1, 0, 1):  # the repeated event is stored once
         assert repo.add_event(f"{job_id}-e{seq}", {"job_id": job_id, "seq": seq, "type": f"t{seq}"})
     repo.refresh()
@@ -130,8 +130,8 @@ def test_repository_round_trip_jobs_results_events_and_every_sample(settings, pr
         == [job_id]
     assert repo.search_jobs(JobFilter(pool="gpu", status="succeeded")) == []
 
-    stream = StoreRepository(*(lambda wr: (wr.es, wr))(StoreWriter(
-        EsClient.from_settings(settings), Spool(tmp_path / "m.jsonl"), settings.index_prefix)))
+    stream_writer = StoreWriter(EsClient.from_settings(settings), Spool(tmp_path / "m.jsonl"), settings.index_prefix)
+    stream = StoreRepository(stream_writer.es, stream_writer)
     MetricSink(stream.writer).ship(_samples(job_id, 10_500, time.time() - 2000))
     stream.refresh()
     got = stream.samples_for(job_id, collector="host")

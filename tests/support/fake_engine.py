@@ -16,7 +16,8 @@ from typing import Any
 
 from benchfarm.clock import FakeClock
 from benchfarm.errors import BenchmarkFailedError, NotFoundError
-from benchfarm.runner.container_spec import RESULTS_MOUNT, ContainerSpec
+from benchfarm.runner.container_spec import ContainerSpec
+from benchfarm.spec.fields import RESULTS_MOUNT
 
 KILLED_EXIT_CODE = 137  # what Docker reports for a SIGKILLed container
 

@@ -108,14 +108,16 @@ def test_v1_sample_reads_the_recorded_files() -> None:
     stat = parse_flat_keyed(_v1("cpu", "cpu.stat").read_bytes())
     ticks = parse_flat_keyed(_v1("cpuacct", "cpuacct.stat").read_bytes())
     assert s["cpu_usage_seconds"] == _int(_v1("cpuacct", "cpuacct.usage")) / 1e9
-    assert s["cpu_usage_seconds"] == pytest.approx(sum(int(x) for x in _v1("cpuacct", "cpuacct.usage_percpu").read_text().split()) / 1e9)
+    per_cpu = _v1("cpuacct", "cpuacct.usage_percpu").read_text().split()
+    assert s["cpu_usage_seconds"] == pytest.approx(sum(int(x) for x in per_cpu) / 1e9)
     assert s["cpu_user_seconds"] == ticks[b"user"] / 100
     assert s["cpu_nr_periods"] == stat[b"nr_periods"]
     assert s["cpu_nr_throttled"] == stat[b"nr_throttled"] > 0  # recorded with --cpus 0.5
     assert s["cpu_throttled_seconds"] == stat[b"throttled_time"] / 1e9
     assert s["memory_usage_bytes"] == _int(_v1("memory", "memory.usage_in_bytes")) > 0
     assert s["memory_peak_bytes"] == _int(_v1("memory", "memory.max_usage_in_bytes")) >= s["memory_usage_bytes"]
-    assert (s["io_read_bytes"], s["io_write_bytes"]) == parse_blkio_v1(_v1("blkio", "blkio.throttle.io_service_bytes").read_bytes())
+    io_bytes = parse_blkio_v1(_v1("blkio", "blkio.throttle.io_service_bytes").read_bytes())
+    assert (s["io_read_bytes"], s["io_write_bytes"]) == io_bytes
     assert s["pids_current"] == _int(_v1("pids", "pids.current"))
     assert set(s) <= {f.name for f in col.fields()}
 
@@ -167,7 +169,8 @@ def test_cpu_utilisation_and_io_rates_between_samples(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (b"8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n8:16 rbytes=5 wbytes=7 rios=3 wios=4\n", (15, 27, 4, 6)),
+        (b"8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n"
+         b"8:16 rbytes=5 wbytes=7 rios=3 wios=4\n", (15, 27, 4, 6)),
         (b"", (0, 0, 0, 0)),
         (b"259:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n", (4096, 0, 1, 0)),
     ],

@@ -79,7 +79,8 @@ def test_cpu_utilisation_between_recorded_snapshots_matches_psutil(proc: Path, p
     assert s["cpu_util_pct"] == pytest.approx(pct(before_all, after_all))
     for cpu in range(len(before)):
         assert s[f"cpu{cpu}_util_pct"] == pytest.approx(pct(before[cpu], after[cpu]))
-    assert s["cpuset_util_pct"] == pytest.approx(sum(pct(b, a) for b, a in zip(before, after)) / len(before))
+    assert s["cpuset_util_pct"] == pytest.approx(
+        sum(pct(b, a) for b, a in zip(before, after, strict=True)) / len(before))
     # the recording was taken while one core spun: the machine as a whole was clearly busy
     assert s["cpu_util_pct"] > 20
 
@@ -168,7 +169,8 @@ def test_whole_disks_drops_partitions_and_virtual_devices(names: list[str], expe
 
 
 def test_cpu_frequency_from_cpuinfo_when_no_cpufreq(proc: Path) -> None:
-    mhz = [float(line.split(":")[1]) for line in (T0 / "cpuinfo").read_text().splitlines() if line.startswith("cpu MHz")]
+    mhz = [float(line.split(":")[1]) for line in (T0 / "cpuinfo").read_text().splitlines()
+           if line.startswith("cpu MHz")]
     assert parse_cpuinfo_mhz((T0 / "cpuinfo").read_bytes()) == dict(enumerate(mhz))
     col = HostCollector(proc_root=proc, sys_root=proc / "nosys", clock=FakeClock())
     assert col.available()

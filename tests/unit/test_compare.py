@@ -104,7 +104,8 @@ def test_numbers_agree_with_scipy() -> None:
     ],
 )
 def test_threshold_gates_the_verdict(work: float, threshold: float, verdict: str, reason_part: str) -> None:
-    m = compare_metric(run_times(7, n=20), run_times(8, n=20, work=work), direction="lower", max_regression_pct=threshold)
+    m = compare_metric(run_times(7, n=20), run_times(8, n=20, work=work), direction="lower",
+                       max_regression_pct=threshold)
     assert m.verdict == verdict
     assert reason_part in m.reason
 
@@ -180,7 +181,8 @@ class SpecObject:
 def test_compare_jobs_skips_undeclared_and_empty_metrics_and_reports_absent_ones() -> None:
     base = {"time_s": list(run_times(1)), "rss_bytes": [1.0, 2.0], "only_base": [1.0, 2.0, 3.0]}
     cand = {"time_s": list(run_times(2)), "rss_bytes": [1.0, 2.0]}
-    specs = {"time_s": SpecObject("lower_is_better", "s"), "only_base": {"direction": "lower"}, "declared": {"direction": "higher"}}
+    specs = {"time_s": SpecObject("lower_is_better", "s"), "only_base": {"direction": "lower"},
+             "declared": {"direction": "higher"}}
     comparison = compare_jobs(base, cand, specs)
     assert [m.metric for m in comparison.metrics] == ["only_base", "time_s"]
     assert comparison.get("time_s").unit == "s" and comparison.get("time_s").direction == "lower"

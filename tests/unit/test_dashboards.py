@@ -7,6 +7,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -97,11 +98,11 @@ def test_visualization_aggregations_mean_the_same_as_the_query(p):
     # walk the query's nested buckets in the order the visualization lists them
     level = query["aggs"]
     for agg in bucket_aggs:
-        (name, body), = [(k, v) for k, v in level.items() if "date_histogram" in v or "terms" in v]
+        (_, body), = [(k, v) for k, v in level.items() if "date_histogram" in v or "terms" in v]
         qtype = "date_histogram" if "date_histogram" in body else "terms"
         assert qtype == agg["type"] and body[qtype]["field"] == agg["params"]["field"]
         level = body.get("aggs", {})
-    leaf = {k: v for k, v in level.items()}
+    leaf = dict(level)
     expected = {}
     for a in metric_aggs:
         if a["type"] == "count":
@@ -130,7 +131,7 @@ def test_render_fills_placeholders_in_keys_and_values_and_refuses_missing_ones()
 # query, headers, multipart body) against Kibana's documented import API; it is not a Kibana.
 
 class _Recorder(BaseHTTPRequestHandler):
-    requests: list = []
+    requests: ClassVar[list] = []
     status = 200
     answer = b'{"success": true, "successCount": 14}'
 

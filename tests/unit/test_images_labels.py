@@ -10,13 +10,13 @@ from benchfarm.images import labels as L
 
 
 def _prov(**over) -> L.Provenance:
-    base = dict(
-        name="sysbench", version="1.0.0", description="cpu", source="images/sysbench",
-        source_time="2026-11-23T07:52:37Z", git_commit="abc123", git_dirty=False, build_host="vm",
-        build_cause="manual", ci_tag="", base_name="benchfarm/base:bookworm-1", base_digest="sha256:bb",
-        ancestors=("sha256:aa", "sha256:bb"), benchmark={"name": "sysbench", "metrics": [{"name": "eps"}]},
-        start=("/usr/local/bin/run-sysbench",), validate=("/usr/local/bin/validate",),
-    )
+    base = {
+        "name": "sysbench", "version": "1.0.0", "description": "cpu", "source": "images/sysbench",
+        "source_time": "2026-11-23T07:52:37Z", "git_commit": "abc123", "git_dirty": False, "build_host": "vm",
+        "build_cause": "manual", "ci_tag": "", "base_name": "benchfarm/base:bookworm-1", "base_digest": "sha256:bb",
+        "ancestors": ("sha256:aa", "sha256:bb"), "benchmark": {"name": "sysbench", "metrics": [{"name": "eps"}]},
+        "start": ("/usr/local/bin/run-sysbench",), "validate": ("/usr/local/bin/validate",),
+    }
     base.update(over)
     return L.Provenance(**base)
 

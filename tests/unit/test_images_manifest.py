@@ -40,7 +40,7 @@ def _save(layers: list[bytes]) -> list[bytes]:
     buf = io.BytesIO()
     names = [f"{i:064x}/layer.tar" for i in range(len(layers))]
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in zip(names, layers):
+        for name, data in zip(names, layers, strict=True):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -117,7 +117,7 @@ def test_manifest_round_trips_through_json() -> None:
 
 
 def test_not_a_save_archive() -> None:
-    with pytest.raises(ValueError, match="manifest.json"):
+    with pytest.raises(ValueError, match=r"manifest\.json"):
         manifest_from_save("sha256:4", [_layer([("file", "x", b"x", 0o644)])])
 
 

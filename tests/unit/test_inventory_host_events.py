@@ -55,4 +55,5 @@ def test_a_failing_health_check_quarantines_a_good_host():
     inv = _inventory()
     _register(inv)
     inv.apply_host_event({"host_id": "h1", "status": "good", "reason": "health check passed"})
-    assert inv.apply_host_event({"host_id": "h1", "status": "quarantined", "reason": "lock_dir"}).status == "quarantined"
+    event = {"host_id": "h1", "status": "quarantined", "reason": "lock_dir"}
+    assert inv.apply_host_event(event).status == "quarantined"

@@ -93,7 +93,8 @@ def test_good_and_unknown_hosts_are_eligible(status):
      ["job requires 4 GPUs matching 'H100'; no registered host has 4 GPUs matching 'H100' "
       "(hosts: gpu1: 2 GPUs (NVIDIA H100 80GB HBM3, NVIDIA H100 80GB HBM3))"]),
     ({"requirements": {"fpga": {"count": 1, "vendor": "intel"}}}, [FPGA_HOST],
-     ["job requires 1 FPGA from intel; no registered host has an FPGA from intel (hosts: fpga1: 1 FPGA (xilinx u250))"]),
+     ["job requires 1 FPGA from intel; no registered host has an FPGA from intel "
+      "(hosts: fpga1: 1 FPGA (xilinx u250))"]),
     ({"requirements": {"pool": "big"}}, [CPU_HOST],
      ["job requires pool 'big'; no registered host is in pool 'big' (hosts: cpu1: pool 'default')"]),
     ({"requirements": {"cpu_model": "Graviton"}}, [CPU_HOST],

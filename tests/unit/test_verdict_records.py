@@ -29,7 +29,8 @@ def _spec(name: str = "loop", direction: str = "lower", max_pct: float = 5.0, pe
 
 
 def _job(job_id: str, values: list[float], *, minute: int, name: str = "loop", status=JobStatus.SUCCEEDED,
-         labels=None, host="host-a", hw: str | None = "cpu-x", warmup_value: float | None = 1e6, **spec_kw) -> JobRecord:
+         labels=None, host="host-a", hw: str | None = "cpu-x", warmup_value: float | None = 1e6,
+         **spec_kw) -> JobRecord:
     reps = []
     if warmup_value is not None:
         reps.append(RepetitionRecord(index=0, warmup=True, metrics={"ms": warmup_value}))
@@ -119,7 +120,8 @@ def test_latest_without_stored_hardware_class_falls_back_to_the_registered_host(
     ]
     cand = _job("job-cand", BASE_VALUES, minute=10, host="host-a", hw=None)
     repo = _repo(*jobs, cand)
-    assert resolve_baseline(repo, parse_baseline_ref("latest"), cand, hardware_from_hosts(Hosts())).id == "job-same-class"
+    baseline = resolve_baseline(repo, parse_baseline_ref("latest"), cand, hardware_from_hosts(Hosts()))
+    assert baseline.id == "job-same-class"
     # with no way to learn classes, only the very same host matches
     with pytest.raises(NotFoundError, match="no succeeded job of spec 'loop'"):
         resolve_baseline(repo, parse_baseline_ref("latest"), cand)

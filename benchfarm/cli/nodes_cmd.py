@@ -1,0 +1,118 @@
+"""`benchfarm nodes`: containers that behave like farm hosts (own engine, CPU set, memory) on this machine.
+
+Runs on the machine whose Docker engine holds the nodes, as root (it reads the host's cgroupfs).
+Exit codes as everywhere: 2 for a bad or taken name, a CPU set outside this machine or too little
+memory; 3 when the node image cannot be built here; 4 when the engine is down; 1 when a node
+does not come up (the message carries its log).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from benchfarm.cli.console import out, print_json, progress
+from benchfarm.nodes.manager import NodeManager
+from benchfarm.nodes.model import NodeSpec
+from benchfarm.nodes.resources import format_size
+
+app = typer.Typer(help="Nodes: containers that behave like farm hosts on this machine (add, list, remove).",
+                  no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _manager() -> NodeManager:
+    # TODO(composition root): `farm().nodes` once the Farm builds the node provider
+    from benchfarm.adapters.docker_nodes import NodeEngine
+    from benchfarm.nodes.config import NodeFarmConfig
+    from benchfarm.settings import get_settings
+
+    settings = get_settings()
+    return NodeManager(NodeEngine.from_settings(settings), NodeFarmConfig.from_settings(settings))
+
+
+def _ensure_image(force: bool = False) -> str:
+    from benchfarm.adapters.docker_images import DockerImages
+    from benchfarm.nodes.config import NodeFarmConfig
+    from benchfarm.nodes.image import NodeImageBuilder
+    from benchfarm.settings import get_settings
+
+    settings = get_settings()
+    images = DockerImages.from_settings(settings)
+    try:
+        return NodeImageBuilder(images, NodeFarmConfig.from_settings(settings)).ensure(progress, force=force).ref
+    finally:
+        images.close()
+
+
+@app.command()
+def add(
+    name: str,
+    pool: Annotated[str, typer.Option("--pool", help="The pool the node joins.")] = "default",
+    cpus: Annotated[str, typer.Option("--cpus", help="Its CPU set, as the kernel writes it (0, 0-1, 0,2).")] = "0",
+    memory: Annotated[str, typer.Option("--memory", help="Its memory limit (512m, 1g, 2GiB).")] = "1g",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create node NAME and wait until its engine answers; builds the node image first when needed.
+
+    Adding a node that exists with the same spec changes nothing."""
+    spec = NodeSpec.parse(name, pool, cpus, memory)
+    manager = _manager()
+    spec.check_fits(manager.machine_cpus())
+    image = _ensure_image()
+    started = time.monotonic()
+    node = manager.create(spec, image, progress)
+    seconds = time.monotonic() - started
+    if as_json:
+        print_json({**node.to_dict(), "seconds": round(seconds, 2)})
+    else:
+        out.print(f"node {node.name} ready in {seconds:.1f} s: pool {node.pool}, CPUs {node.cpuset}, "
+                  f"{format_size(node.memory)}, address {node.address}")
+
+
+@app.command("list")
+def list_(as_json: JsonOpt = False) -> None:
+    """Every node on this machine: pool, CPU set, memory, status, address."""
+    nodes = _manager().list()
+    if as_json:
+        print_json([n.to_dict() for n in nodes])
+        return
+    table = Table("node", "pool", "cpus", "memory", "status", "address", "container")
+    for n in nodes:
+        table.add_row(n.name, n.pool, n.cpuset, format_size(n.memory), n.status, n.address or "-",
+                      n.container_id[:12])
+    out.print(table)
+
+
+@app.command()
+def remove(name: str, as_json: JsonOpt = False) -> None:
+    """Remove node NAME: its container (and everything running in it) and its engine's volume.
+
+    Removing a node that does not exist changes nothing."""
+    removed = _manager().remove(name, progress)
+    if as_json:
+        print_json({"name": name, "removed": removed})
+    else:
+        out.print(f"node {name}: {'removed' if removed else 'was not there'}")
+
+
+@app.command()
+def image(
+    force: Annotated[bool, typer.Option("--force", help="Rebuild every layer (no cache).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the node image benchfarm-node:<version> (reused as it is when nothing it is made of changed)."""
+    ref = _ensure_image(force)
+    print_json({"image": ref}) if as_json else out.print(ref)
+
+
+@app.command()
+def network(as_json: JsonOpt = False) -> None:
+    """Create (when missing) and show the farm's node network; services for nodes listen on its gateway."""
+    net = _manager().ensure_network()
+    data = {"name": net.name, "subnet": net.subnet, "gateway": net.gateway, "internal": net.internal}
+    print_json(data) if as_json else out.print(f"{net.name}: {net.subnet}, host (gateway) {net.gateway}, "
+                                               f"{'internal' if net.internal else 'NOT internal'}")
