@@ -88,7 +88,7 @@ class ContainerState:
     error: str
 
 
-def device_requests(gpus: "GpuRequest") -> list[docker.types.DeviceRequest]:
+def device_requests(gpus: GpuRequest) -> list[docker.types.DeviceRequest]:
     """Docker ``device_requests`` (the API form of ``--gpus``) for a GPU request."""
     return [docker.types.DeviceRequest(
         driver=gpus.driver,
@@ -113,8 +113,10 @@ def _engine_errors(action: str):
     try:
         yield
     except docker.errors.ImageNotFound as exc:
-        raise NotFoundError(f"{action}: image not found ({exc.explanation})",
-                            hint="build it with `benchfarm image build NAME` or pull it from the farm registry") from exc
+        raise NotFoundError(
+            f"{action}: image not found ({exc.explanation})",
+            hint="build it with `benchfarm image build NAME` or pull it from the farm registry",
+        ) from exc
     except docker.errors.NotFound as exc:
         raise NotFoundError(f"{action}: {exc.explanation}") from exc
     except docker.errors.APIError as exc:
@@ -140,7 +142,7 @@ class ContainerEngine(DockerEngine):
         A registry reference pinned by digest (``host:port/name@sha256:...``) that
         is not on this engine yet is pulled from the farm registry first.
         """
-        if "@sha256:" in ref and "/" in ref.split("@")[0]:
+        if "@sha256:" in ref and "/" in ref.split("@", maxsplit=1)[0]:
             try:
                 self.client.images.get(ref)
             except docker.errors.ImageNotFound:
@@ -149,7 +151,7 @@ class ContainerEngine(DockerEngine):
         with _engine_errors(f"resolving image {ref}"):
             return ImageInfo.from_attrs(self.client.api.inspect_image(ref))
 
-    def create(self, cs: "ContainerSpec") -> str:
+    def create(self, cs: ContainerSpec) -> str:
         """Create (not start) the container; returns its id."""
         kwargs: dict[str, Any] = {
             "image": cs.image,
@@ -241,7 +243,7 @@ class ContainerEngine(DockerEngine):
         try:
             with _engine_errors(f"killing container {container_id[:12]}"):
                 self.client.api.kill(container_id)
-        except Exception as exc:  # noqa: BLE001 - "is not running" conflicts are expected here
+        except Exception as exc:  # "is not running" conflicts are expected here
             if "is not running" not in str(exc) and "No such container" not in str(exc):
                 raise
 

@@ -190,7 +190,7 @@ class DockerImages(DockerEngine):
                     self.client.api.pull(repo, tag=digest)
                 else:
                     self.client.api.pull(ref)
-        except (BenchfarmError,) as exc:
+        except BenchfarmError as exc:
             if isinstance(exc, RegistryError):
                 raise
             raise RegistryError(f"pull of {ref} failed: {exc.message}",

@@ -29,8 +29,14 @@ except ImportError:  # pragma: no cover - nvidia-ml-py is a dependency, but a st
 
 T = TypeVar("T")
 
-_lock = threading.Lock()
-_initialised = False
+
+class _NvmlState:
+    """Process-wide NVML state; ``initialised`` is only read or set while holding ``lock``."""
+
+    lock = threading.Lock()
+    initialised = False
+
+
 _handles: dict[int, Any] = {}
 
 
@@ -40,18 +46,17 @@ def init() -> int:
     Raises:
         SetupError: pynvml, the NVIDIA driver or its library is missing, or NVML refuses to start.
     """
-    global _initialised
     if pynvml is None:
         raise SetupError("pynvml is not importable", hint="pip install nvidia-ml-py")
-    with _lock:
-        if not _initialised:
+    with _NvmlState.lock:
+        if not _NvmlState.initialised:
             try:
                 pynvml.nvmlInit()
             except pynvml.NVMLError as exc:
                 raise SetupError(f"NVML could not start: {exc}",
                                  hint="install the NVIDIA driver (libnvidia-ml.so.1) on GPU hosts; "
                                       "hosts without a GPU simply have no GPU collector") from exc
-            _initialised = True
+            _NvmlState.initialised = True
         try:
             return int(pynvml.nvmlDeviceGetCount())
         except pynvml.NVMLError as exc:

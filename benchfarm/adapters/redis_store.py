@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Self, cast
 
 import redis
@@ -147,8 +147,5 @@ class RedisKV(RedisClient):
         before Redis answers; on a server with another policy, WAITAOF asks for
         the local fsync explicitly (Redis >= 7.2), and is skipped on older servers.
         """
-        with _translate_errors(self.url):
-            try:
-                self.raw.execute_command("WAITAOF", 1, 0, 1000)
-            except redis.ResponseError:
-                pass
+        with _translate_errors(self.url), suppress(redis.ResponseError):
+            self.raw.execute_command("WAITAOF", 1, 0, 1000)

@@ -45,7 +45,8 @@ class SaltMaster:
             return self._local().cmd(target, fun, args or [], timeout=timeout, tgt_type=tgt_type, kwarg=kwarg) or {}
         except Exception as exc:
             raise ServiceUnavailableError(
-                f"salt {target} {fun} failed: {exc}", hint="check `benchfarm stack status` and `benchfarm stack logs salt-master`"
+                f"salt {target} {fun} failed: {exc}",
+                hint="check `benchfarm stack status` and `benchfarm stack logs salt-master`",
             ) from exc
 
     def ping(self, minion_id: str, timeout: int = 10) -> bool:

@@ -15,6 +15,7 @@ from benchfarm.images.builder import ImageBuilder
 from benchfarm.images.index import IndexDocs, index_manifest, manifest_index
 from benchfarm.images.inspect import ImageCatalogueView
 from benchfarm.images.manifest import Manifest, diff_manifests, ensure_manifest
+from benchfarm.images.model import ImageEngine
 from benchfarm.images.registry import push_image
 from benchfarm.settings import get_settings
 
@@ -48,7 +49,7 @@ def _index_docs() -> IndexDocs | None:
     return index_docs
 
 
-def _keep_manifest(docker: DockerImages, image_id: str, refs: list[str]) -> Manifest:
+def _keep_manifest(docker: ImageEngine, image_id: str, refs: list[str]) -> Manifest:
     """Compute/store the image's file manifest and index it in Elasticsearch when the store can."""
     settings = get_settings()
     manifest = ensure_manifest(docker, image_id, settings.state_dir, progress=progress)

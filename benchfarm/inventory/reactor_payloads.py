@@ -28,7 +28,9 @@ REPETITION_LABEL = "benchfarm.repetition"
 REPORTED_ACTIONS = ("die", "oom")
 
 
-def container_event_payload(event: dict[str, Any], host_id: str, oom_killed: bool | None = None) -> dict[str, Any] | None:
+def container_event_payload(
+    event: dict[str, Any], host_id: str, oom_killed: bool | None = None
+) -> dict[str, Any] | None:
     """The ``/internal/container-events`` payload for a Docker event, or ``None`` when the farm need not know.
 
     Reported: ``oom`` events and ``die`` events with a non-zero exit code, of containers

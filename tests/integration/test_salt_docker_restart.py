@@ -4,6 +4,7 @@ Restarts the farm's real dockerd once (running containers die with it)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -82,9 +83,7 @@ def test_stream_survives_dockerd_restart_and_reconciles(farm, settings, busybox_
                            "the engine's reconciliation report")
         assert victim_id in {r["container_id"] for e in reconciled for r in _inner(e)["reported"]}
     finally:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             client.containers.get(victim_id).remove(force=True)
-        except docker.errors.NotFound:
-            pass
         client.close()
         bus._stop = True

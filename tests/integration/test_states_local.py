@@ -6,6 +6,7 @@ temporary `root` passed by pillar, so this machine's /etc is untouched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -24,7 +25,9 @@ IMAGE = "benchfarm-test/salt-states:latest"
 
 @pytest.fixture(scope="module")
 def salt_local(tmp_path_factory):
-    assert shutil.which("salt-call"), "salt-call is not on PATH: run the suite through scripts/test.sh (it puts the venv first)"
+    assert shutil.which("salt-call"), (
+        "salt-call is not on PATH: run the suite through scripts/test.sh (it puts the venv first)"
+    )
     client = docker.from_env()
     client.images.get(ensure_busybox_image(client)).tag(IMAGE)
     base = tmp_path_factory.mktemp("salt-local")
@@ -46,17 +49,17 @@ def salt_local(tmp_path_factory):
     }}))
 
     def call(*args: str) -> dict:
-        proc = subprocess.run(["salt-call", "--local", "-c", str(conf), "--out", "json", "--retcode-passthrough", *args],
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            ["salt-call", "--local", "-c", str(conf), "--out", "json", "--retcode-passthrough", *args],
+            capture_output=True, text=True, timeout=300, check=False,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return json.loads(proc.stdout)["local"]
 
     call("saltutil.sync_all")
     yield call, root
-    try:
+    with contextlib.suppress(docker.errors.ImageNotFound):
         client.images.remove(IMAGE)
-    except docker.errors.ImageNotFound:
-        pass
 
 
 def _changed(ret: dict) -> dict:
@@ -66,7 +69,9 @@ def _changed(ret: dict) -> dict:
 
 def test_grains_render_without_gpu(salt_local):
     call, _root = salt_local
-    grains = call("grains.item", "benchfarm_pool", "benchfarm_gpus", "benchfarm_cpu", "benchfarm_detection", "benchfarm_queues")
+    grains = call(
+        "grains.item", "benchfarm_pool", "benchfarm_gpus", "benchfarm_cpu", "benchfarm_detection", "benchfarm_queues"
+    )
     assert grains["benchfarm_pool"] == "pool-it"
     assert grains["benchfarm_detection"] == "ok"
     assert grains["benchfarm_gpus"] == []  # no GPU on this machine: an empty list, not an error
@@ -99,7 +104,7 @@ def test_apply_twice_changes_nothing_the_second_time(salt_local):
 
 
 def test_module_health_check_and_quarantine_cycle(salt_local):
-    call, root = salt_local
+    call, _ = salt_local
     call("state.apply", "benchfarm.worker")  # the lock dir exists
     health = call("benchfarm.health_check")
     assert health["checks"]["docker"]["ok"] and health["checks"]["lock_dir"]["ok"], health
@@ -126,8 +131,10 @@ def test_clean_undoes_the_formula(salt_local):
 
 def test_cloud_config_loads_both_drivers():
     assert shutil.which("salt-cloud"), "salt-cloud is not on PATH: run the suite through scripts/test.sh"
-    proc = subprocess.run(["salt-cloud", "-c", str(REPO / "salt" / "cloud"), "--list-profiles", "all", "--out", "json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["salt-cloud", "-c", str(REPO / "salt" / "cloud"), "--list-profiles", "all", "--out", "json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     profiles = json.loads(proc.stdout)
     assert {"benchfarm-baremetal-cpu", "benchfarm-proxmox-cpu"} <= set(profiles)

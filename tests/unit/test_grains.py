@@ -22,7 +22,9 @@ def _no_nvml():
 
 
 def load_grains(static: dict, host: str | None = None, monkeypatch=None):
-    spec = importlib.util.spec_from_file_location("bf_grains_under_test", REPO / "salt" / "_grains" / "benchfarm_grains.py")
+    spec = importlib.util.spec_from_file_location(
+        "bf_grains_under_test", REPO / "salt" / "_grains" / "benchfarm_grains.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     mod.__opts__ = {"grains": {"benchfarm": static}}

@@ -79,16 +79,23 @@ def test_container_spec():
     # the same lock-down as the runner's containers
     assert cs.read_only and cs.security_opt == ["no-new-privileges"]
     assert parse_container_spec("img").gpus is None
-    assert [d.as_docker() for d in parse_container_spec("img", devices="/dev/null").devices] == ["/dev/null:/dev/null:rwm"]
+    devices = parse_container_spec("img", devices="/dev/null").devices
+    assert [d.as_docker() for d in devices] == ["/dev/null:/dev/null:rwm"]
     with pytest.raises(SpecError):
         parse_container_spec("")
 
 
 def _event(action, exit_code=None, labels=None):
-    attrs = {"name": "bf-j1-r2", **(labels if labels is not None else {"benchfarm.job_id": "j1", "benchfarm.repetition": "2"})}
+    default_labels = {"benchfarm.job_id": "j1", "benchfarm.repetition": "2"}
+    attrs = {"name": "bf-j1-r2", **(labels if labels is not None else default_labels)}
     if exit_code is not None:
         attrs["exitCode"] = str(exit_code)
-    return {"Action": action, "Actor": {"ID": "c0ffee", "Attributes": attrs}, "time": 1763884800, "timeNano": 1763884800123000000}
+    return {
+        "Action": action,
+        "Actor": {"ID": "c0ffee", "Attributes": attrs},
+        "time": 1763884800,
+        "timeNano": 1763884800123000000,
+    }
 
 
 @pytest.mark.parametrize(
