@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from benchfarm.execution.reaper import Reaper
     from benchfarm.inventory.inventory import Inventory
     from benchfarm.inventory.pools import PoolStore
+    from benchfarm.nodes.manager import NodeManager
     from benchfarm.jobs.repository import JobRepository
     from benchfarm.scheduler.capabilities import HostCapabilities
     from benchfarm.scheduler.host_registry import HostRegistry
@@ -156,6 +157,15 @@ class Farm:
         from benchfarm.inventory.pools import PoolStore
 
         return PoolStore(self.kv, self.host_registry)
+
+    @cached_property
+    def nodes(self) -> NodeManager:
+        """The node provider: hosts as containers of this machine's Docker engine."""
+        from benchfarm.adapters.docker_nodes import NodeEngine
+        from benchfarm.nodes.config import NodeFarmConfig
+        from benchfarm.nodes.manager import NodeManager
+
+        return NodeManager(NodeEngine.from_settings(self.settings), NodeFarmConfig.from_settings(self.settings))
 
     def api_deps(self) -> ApiDeps:
         """What the API's handlers use."""

@@ -18,8 +18,7 @@ import socket
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import docker
 import docker.errors
@@ -29,6 +28,7 @@ from docker.utils.socket import frames_iter
 
 from benchfarm.adapters.docker_engine import DockerEngine
 from benchfarm.errors import BenchfarmError, NotFoundError, ServiceUnavailableError
+from benchfarm.nodes.engine import ContainerFacts, ExecResult, NetworkFacts, NodeRunRequest
 from benchfarm.nodes.errors import EngineConflictError
 from benchfarm.settings import Settings
 
@@ -62,77 +62,26 @@ def _convert(what: str) -> Iterator[None]:
         raise ServiceUnavailableError(f"{what}: cannot reach the Docker engine ({exc})", hint=_HINT_ENGINE) from exc
 
 
-@dataclass(frozen=True)
-class NetworkFacts:
-    """A Docker network as the farm uses it."""
-
-    id: str
-    name: str
-    subnet: str
-    gateway: str
-    internal: bool
-    options: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> NetworkFacts:
-        ipam = ((attrs.get("IPAM") or {}).get("Config") or [{}])[0]
-        return cls(id=attrs["Id"], name=attrs["Name"], subnet=ipam.get("Subnet", ""),
-                   gateway=ipam.get("Gateway", ""), internal=bool(attrs.get("Internal")),
-                   options=dict(attrs.get("Options") or {}), labels=dict(attrs.get("Labels") or {}))
+def _network_facts(attrs: dict[str, Any]) -> NetworkFacts:
+    ipam = ((attrs.get("IPAM") or {}).get("Config") or [{}])[0]
+    return NetworkFacts(id=attrs["Id"], name=attrs["Name"], subnet=ipam.get("Subnet", ""),
+                        gateway=ipam.get("Gateway", ""), internal=bool(attrs.get("Internal")),
+                        options=dict(attrs.get("Options") or {}), labels=dict(attrs.get("Labels") or {}))
 
 
-@dataclass(frozen=True)
-class ContainerFacts:
-    """What the node provider reads from ``docker inspect`` of a container."""
-
-    id: str
-    name: str
-    status: str
-    labels: dict[str, str]
-    image: str
-    pid: int
-    addresses: dict[str, str]  # network name -> IPv4 address
-    cpuset: str
-    memory: int
-    exit_code: int | None
-    oom_killed: bool
-
-    @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> ContainerFacts:
-        state = attrs.get("State") or {}
-        host = attrs.get("HostConfig") or {}
-        nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
-        status = state.get("Status", "")
-        return cls(id=attrs["Id"], name=attrs.get("Name", "").lstrip("/"), status=status,
-                   labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
-                   image=(attrs.get("Config") or {}).get("Image", ""), pid=int(state.get("Pid") or 0),
-                   addresses={n: v.get("IPAddress", "") for n, v in nets.items()},
-                   cpuset=host.get("CpusetCpus", ""), memory=int(host.get("Memory") or 0),
-                   exit_code=state.get("ExitCode") if status in ("exited", "dead") else None,
-                   oom_killed=bool(state.get("OOMKilled")))
-
-
-@dataclass(frozen=True)
-class NodeRunRequest:
-    """Everything that differs between two node containers."""
-
-    name: str            # container name
-    hostname: str
-    image: str
-    labels: dict[str, str]
-    cpuset: str
-    memory: int          # bytes; swap is not allowed beyond it
-    volume: str          # named volume mounted at /var/lib/docker
-    network: str
-    environment: dict[str, str]
-    stop_timeout: int = 20
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    exit_code: int
-    output: str          # stdout and stderr interleaved
+def _container_facts(attrs: dict[str, Any]) -> ContainerFacts:
+    state = attrs.get("State") or {}
+    host = attrs.get("HostConfig") or {}
+    config = attrs.get("Config") or {}
+    nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    status = state.get("Status", "")
+    return ContainerFacts(id=attrs["Id"], name=attrs.get("Name", "").lstrip("/"), status=status,
+                          labels=dict(config.get("Labels") or {}), image=config.get("Image", ""),
+                          pid=int(state.get("Pid") or 0),
+                          addresses={n: v.get("IPAddress", "") for n, v in nets.items()},
+                          cpuset=host.get("CpusetCpus", ""), memory=int(host.get("Memory") or 0),
+                          exit_code=state.get("ExitCode") if status in ("exited", "dead") else None,
+                          oom_killed=bool(state.get("OOMKilled")))
 
 
 class NodeEngine(DockerEngine):
@@ -142,7 +91,7 @@ class NodeEngine(DockerEngine):
         super().__init__(url, timeout)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> NodeEngine:
+    def from_settings(cls, settings: Settings) -> Self:
         return cls(settings.docker_url)
 
     # networks ------------------------------------------------------------
@@ -150,7 +99,7 @@ class NodeEngine(DockerEngine):
         """The network called ``name``; None when there is none."""
         try:
             with _convert(f"inspecting network {name}"):
-                return NetworkFacts.from_attrs(self.client.api.inspect_network(name))
+                return _network_facts(self.client.api.inspect_network(name))
         except NotFoundError:
             return None
 
@@ -247,7 +196,7 @@ class NodeEngine(DockerEngine):
         """The container ``name_or_id``; None when there is none."""
         try:
             with _convert(f"inspecting container {name_or_id}"):
-                return ContainerFacts.from_attrs(self.client.api.inspect_container(name_or_id))
+                return _container_facts(self.client.api.inspect_container(name_or_id))
         except NotFoundError:
             return None
 

@@ -73,5 +73,8 @@ def require_token(request: Request,
 Deps = Annotated[ApiDeps, Depends(get_deps)]
 Authenticated = Depends(require_token)
 
-JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=200,
+#: The grammar of a job id: ``job-<timestamp>-<hex>`` as the farm makes them, or a UUID.
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=200,
                             description="a job id, e.g. job-20261201120000-1a2b3c4d")]

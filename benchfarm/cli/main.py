@@ -46,6 +46,7 @@ _SUBCOMMANDS = [
     ("benchfarm.cli.worker_cmd", "worker"),
     ("benchfarm.cli.hosts_cmd", "hosts"),
     ("benchfarm.cli.pool_cmd", "pool"),
+    ("benchfarm.cli.nodes_cmd", "nodes"),
     ("benchfarm.cli.dashboards_cmd", "dashboards"),
     ("benchfarm.cli.report_cmd", None),
 ]
@@ -55,12 +56,7 @@ def _register() -> None:
     import importlib
 
     for module_name, name in _SUBCOMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a part not built yet must not break the rest
-            if exc.name == module_name:
-                continue
-            raise
+        module = importlib.import_module(module_name)  # every command is there: a missing one is a bug, not skipped
         if name is None:
             module.register(app)  # top-level commands such as `benchfarm submit`
         else:

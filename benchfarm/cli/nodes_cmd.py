@@ -25,13 +25,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _manager() -> NodeManager:
-    # TODO(composition root): `farm().nodes` once the Farm builds the node provider
-    from benchfarm.adapters.docker_nodes import NodeEngine
-    from benchfarm.nodes.config import NodeFarmConfig
-    from benchfarm.settings import get_settings
+    from benchfarm.cli.farm import farm
 
-    settings = get_settings()
-    return NodeManager(NodeEngine.from_settings(settings), NodeFarmConfig.from_settings(settings))
+    return farm().nodes
 
 
 def _ensure_image(force: bool = False) -> str:
@@ -61,7 +57,7 @@ def add(
     Adding a node that exists with the same spec changes nothing."""
     spec = NodeSpec.parse(name, pool, cpus, memory)
     manager = _manager()
-    spec.check_fits(manager.machine_cpus())
+    manager.check(spec)  # a taken name or a CPU set outside this machine fails before any build
     image = _ensure_image()
     started = time.monotonic()
     node = manager.create(spec, image, progress)

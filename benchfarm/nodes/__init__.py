@@ -8,6 +8,9 @@ what kind and Cluster API's Docker provider do for Kubernetes.
 Modules, one job each:
   ``resources``  CPU lists and sizes: parse, format, check against this machine
   ``model``      what a node is asked to be (``NodeSpec``) and what it is (``Node``)
+  ``engine``     the facts and calls the provider needs from a container engine (a Protocol)
+  ``config``     the provider's settings (network, image, timeouts) with their defaults
+  ``errors``     its errors, named by who can fix them
   ``cgroups``    reading the host's cgroupfs (v1 and v2) for a node and what it nests
   ``wheelhouse`` the project's wheel and its locked dependencies as local wheels
   ``image``      the node image ``benchfarm-node:<version>``, built from the golden base

@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +43,15 @@ REQUIREMENTS_FILE = "requirements-node.txt"
 
 def _quiet(_: str) -> None:
     return None
+
+
+def _steps_only(progress: Progress) -> Progress:
+    """Pass on the builder's ``Step n/m`` lines, not apt's and pip's chatter (the engine keeps that in the error)."""
+    def forward(line: str) -> None:
+        if line.startswith(("Step ", "Successfully built")):
+            first = line.splitlines()[0]
+            progress(first if len(first) <= 100 else first[:97] + "...")
+    return forward
 
 
 class ImageEngine(Protocol):
@@ -124,30 +133,47 @@ class NodeImageBuilder:
             ImageBuildError: ``docker build`` failed (the message carries the step's output).
         """
         started = time.monotonic()
-        cfg = self.config
-        if not self.images.exists(cfg.base_image):
-            raise NodeImageError(f"the golden base {cfg.base_image} is not in the engine; "
-                                 "the node image builds FROM it", hint="build it with `benchfarm image build base`")
-        base_id = str(self.images.get(cfg.base_image).id)
-        scratch = cfg.cache_dir / "node-image"
+        self._base_id()  # fail before building wheels when the base is missing
+        scratch = self.config.cache_dir / "node-image"
         scratch.mkdir(parents=True, exist_ok=True)
         # under the cache dir, so the wheels are hard links into the wheelhouse, not copies
         with tempfile.TemporaryDirectory(prefix="context-", dir=scratch) as tmp:
             context, version = self.assemble_context(Path(tmp), progress)
-            digest = inputs_digest(context, base_id)
-            ref = f"{cfg.image_repository}:{version}"
-            if not force and self.images.exists(ref):
-                current = self.images.get(ref)
-                if dict(current.labels).get(LABEL_INPUTS) == digest:
-                    progress(f"{ref} is up to date ({str(current.id)[:19]})")
-                    self.images.tag(current.id, cfg.image_repository, "latest")
-                    return NodeImage(ref=ref, image_id=str(current.id), inputs=digest, built=False,
-                                     seconds=time.monotonic() - started)
-            progress(f"building {ref} FROM {cfg.base_image} (inputs {digest[:12]})")
-            labels = {LABEL_IMAGE: "1", LABEL_INPUTS: digest, LABEL_BASE: base_id, LABEL_VERSION: version}
-            image_id = self.images.build(context, buildargs={"BASE": cfg.base_image}, labels=labels,
-                                         network="host", progress=progress, nocache=force)
+            image = self.build_context(context, version, progress, force=force)
+        return replace(image, seconds=time.monotonic() - started)
+
+    def build_context(self, context: Path, version: str, progress: Progress = _quiet, *,
+                      force: bool = False) -> NodeImage:
+        """Build ``context`` as ``benchfarm-node:<version>``, or reuse the image already built from the same inputs.
+
+        Raises:
+            NodeImageError: the golden base is missing.
+            ImageBuildError: ``docker build`` failed.
+        """
+        started = time.monotonic()
+        cfg = self.config
+        base_id = self._base_id()
+        digest = inputs_digest(context, base_id)
+        ref = f"{cfg.image_repository}:{version}"
+        if not force and self.images.exists(ref):
+            current = self.images.get(ref)
+            if dict(current.labels).get(LABEL_INPUTS) == digest:
+                progress(f"{ref} is up to date ({str(current.id)[:19]})")
+                self.images.tag(current.id, cfg.image_repository, "latest")
+                return NodeImage(ref=ref, image_id=str(current.id), inputs=digest, built=False,
+                                 seconds=time.monotonic() - started)
+        progress(f"building {ref} FROM {cfg.base_image} (inputs {digest[:12]})")
+        labels = {LABEL_IMAGE: "1", LABEL_INPUTS: digest, LABEL_BASE: base_id, LABEL_VERSION: version}
+        image_id = self.images.build(context, buildargs={"BASE": cfg.base_image}, labels=labels,
+                                     network="host", progress=_steps_only(progress), nocache=force)
         for tag in (version, "latest"):
             self.images.tag(image_id, cfg.image_repository, tag)
         progress(f"tagged {ref} and {cfg.image_repository}:latest = {image_id[:19]}")
         return NodeImage(ref=ref, image_id=image_id, inputs=digest, built=True, seconds=time.monotonic() - started)
+
+    def _base_id(self) -> str:
+        base = self.config.base_image
+        if not self.images.exists(base):
+            raise NodeImageError(f"the golden base {base} is not in the engine; the node image builds FROM it",
+                                 hint="build it with `benchfarm image build base`")
+        return str(self.images.get(base).id)

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from collections.abc import Callable
 
-from benchfarm.adapters.docker_nodes import ContainerFacts, ExecResult, NetworkFacts, NodeRunRequest
 from benchfarm.errors import BenchfarmError, NotFoundError, SetupError
 from benchfarm.nodes.cgroups import HostCgroups
 from benchfarm.nodes.config import NodeFarmConfig
+from benchfarm.nodes.engine import ContainerFacts, ExecResult, NetworkFacts, NodeEngineAPI, NodeRunRequest
 from benchfarm.nodes.errors import EngineConflictError, NodeNameTakenError, NodeNotFoundError, NodeStartError
 from benchfarm.nodes.model import (
     LABEL_CPUS,
@@ -52,28 +51,6 @@ NETWORK_LABEL_VALUE = "nodes"
 
 def _quiet(_: str) -> None:
     return None
-
-
-class NodeEngineAPI(Protocol):
-    """The Docker calls the manager makes (``adapters.docker_nodes.NodeEngine``; fakes in unit tests)."""
-
-    def network(self, name: str) -> NetworkFacts | None: ...
-    def create_network(self, name: str, *, bridge: str, subnet: str | None, internal: bool, icc: bool,
-                       labels: dict[str, str]) -> NetworkFacts: ...
-    def remove_network(self, name: str) -> bool: ...
-    def volume_labels(self, name: str) -> dict[str, str] | None: ...
-    def create_volume(self, name: str, labels: dict[str, str]) -> None: ...
-    def remove_volume(self, name: str) -> bool: ...
-    def volumes(self, label: str) -> list[str]: ...
-    def run_node(self, req: NodeRunRequest) -> str: ...
-    def container(self, name_or_id: str) -> ContainerFacts | None: ...
-    def containers(self, label: str) -> list[ContainerFacts]: ...
-    def remove_container(self, name_or_id: str) -> bool: ...
-    def logs(self, name_or_id: str, tail: int = 40) -> str: ...
-    def exec(self, name_or_id: str, argv: list[str], *, stdin: Iterable[bytes] | None = None,
-             timeout: float = 120.0, environment: dict[str, str] | None = None) -> ExecResult: ...
-    def save_image(self, ref: str) -> Iterator[bytes]: ...
-    def image_id(self, ref: str) -> str | None: ...
 
 
 class NodeManager:
@@ -148,6 +125,18 @@ class NodeManager:
         return node
 
     # lifecycle ---------------------------------------------------------------
+    def check(self, spec: NodeSpec) -> Node | None:
+        """Check, without changing anything, that ``spec`` can be created; returns the node when it exists already.
+
+        Raises:
+            NodeSpecError: the CPU set is outside this machine's CPUs.
+            NodeNameTakenError: the name is held by a node with another spec, or by a container that is
+                not a node's.
+        """
+        spec.check_fits(self.machine_cpus())
+        existing = self.engine.container(spec.container_name)
+        return None if existing is None else self._claim(spec, existing)
+
     def create(self, spec: NodeSpec, image: str, progress: Progress = _quiet) -> Node:
         """Start node ``spec.name`` from ``image`` and wait until it is ready (see the module docstring).
 
@@ -161,16 +150,14 @@ class NodeManager:
             NodeStartError: the node did not become ready (the message carries its logs).
             NotFoundError: ``image`` is not in the engine.
         """
-        spec.check_fits(self.machine_cpus())
-        existing = self.engine.container(spec.container_name)
-        if existing is not None:
-            node = self._claim(spec, existing)
+        node = self.check(spec)
+        if node is not None:
             if node.running:
                 progress(f"node {spec.name} already runs with this spec")
                 self.wait_ready(spec.name)
                 return self.get(spec.name)
             progress(f"node {spec.name} exists but is {node.status}: starting it afresh on its volume")
-            self.engine.remove_container(existing.id)
+            self.engine.remove_container(node.container_id)
         if self.engine.image_id(image) is None:
             raise NotFoundError(f"the node image {image} is not in the engine",
                                 hint="build it with `benchfarm nodes image` (or let `benchfarm nodes add` build it)")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 import benchfarm.composition
+from benchfarm.analysis.baseline_ref import parse_baseline_ref
 from benchfarm.api.app import create_app
 from benchfarm.api.routers import hosts, internal, jobs, meta, verdicts
+from benchfarm.api.routers.verdicts import BASELINE_PATTERN
 from benchfarm.errors import ServiceUnavailableError, SetupError
 from benchfarm.inventory.host_states import HostStatus
 from benchfarm.jobs.model import JobStatus
@@ -145,3 +152,49 @@ def test_without_auth_no_token_is_needed(tmp_path):
     settings = Settings(state_dir=tmp_path, api_auth=False)
     client = TestClient(create_app(settings, farm.deps))
     assert client.get("/hosts").status_code == 200
+
+
+def test_every_reference_in_the_document_resolves(doc):
+    refs: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(doc)
+    schemas = doc["components"]["schemas"]
+    assert refs and all(r.startswith("#/components/schemas/") for r in refs)
+    assert {r.rsplit("/", 1)[-1] for r in refs} <= set(schemas)
+
+
+def test_the_event_stream_documents_each_event(doc):
+    event = doc["paths"]["/jobs/{job_id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert event["properties"]["data"]["contentSchema"]["anyOf"] == [
+        {"$ref": "#/components/schemas/JobEvent"}, ERROR_BODY]
+
+
+# ------------------------------------------------------------------ the baseline reference's documented grammar
+@pytest.mark.parametrize("ref", ["latest", "job-20261201120000-1a2b3c4d", "0f8fad5b-d9cb-469f-a165-70867728950e",
+                                 "label:release=2.1", "label:ci/build=42=x", "main@3f2c1ab",
+                                 "release/2.1@v2.1.0", "feature/x-1@0.9"])
+def test_the_documented_baseline_forms_match_and_parse(ref):
+    assert re.fullmatch(BASELINE_PATTERN, ref)
+    parse_baseline_ref(ref)
+
+
+@pytest.mark.parametrize("ref", ["", " latest", "label:=v", "label:k=", "main@", "a..b@c", "x.lock@y", "nope",
+                                 "label:k=has space"])
+def test_malformed_baselines_do_not_match(ref):
+    assert re.fullmatch(BASELINE_PATTERN, ref) is None
+
+
+@hypothesis_settings(max_examples=400, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.from_regex(BASELINE_PATTERN, fullmatch=True))
+def test_whatever_the_baseline_pattern_matches_parses(ref):
+    parse_baseline_ref(ref)  # the document never promises a form the parser refuses

@@ -8,16 +8,22 @@ import pytest
 
 from benchfarm.nodes.cgroups import HostCgroups, parse_proc_cgroup
 
-NODE = "/docker/5f3c0e1d2b4a"
+NODE = "/docker/fa143dac597c74f1f01e10a0dd33cab2f817801b3e29d2eecd027059a8a2fbcf"
 NESTED = f"{NODE}/nested/9a8b7c6d5e4f"
 
-# /proc/<pid>/cgroup of a node's PID 1 on a cgroup-v1 host (a hybrid host: the unified line is empty)
-PROC_V1 = f"""12:name=systemd:{NODE}
-8:pids:{NODE}
-4:memory:{NODE}
-3:cpuset:{NODE}
-2:cpu,cpuacct:{NODE}
-0::/
+# /proc/<pid>/cgroup of a node's PID 1, recorded on this project's cgroup-v1 CI machine (Debian 12,
+# dockerd 20.10, cgroupfs driver; the empty unified hierarchy is mounted too)
+PROC_V1 = """\
+9:name=systemd:/docker/fa143dac597c74f1f01e10a0dd33cab2f817801b3e29d2eecd027059a8a2fbcf
+8:pids:/docker/fa143dac597c74f1f01e10a0dd33cab2f817801b3e29d2eecd027059a8a2fbcf
+7:blkio:/docker/fa143dac597c74f1f01e10a0dd33cab2f817801b3e29d2eecd027059a8a2fbcf
+6:freezer:/docker/fa143dac597c74f1f01e10a0dd33cab2f817801b3e29d2eecd027059a8a2fbcf
+5:devices:/docker/fa143dac597c74f1f01e10a0dd33cab2f817801b3e29d2eecd027059a8a2fbcf
+4:memory:/docker/fa143dac597c74f1f01e10a0dd33cab2f817801b3e29d2eecd027059a8a2fbcf
+3:cpuset:/docker/fa143dac597c74f1f01e10a0dd33cab2f817801b3e29d2eecd027059a8a2fbcf
+2:cpuacct:/docker/fa143dac597c74f1f01e10a0dd33cab2f817801b3e29d2eecd027059a8a2fbcf
+1:cpu:/docker/fa143dac597c74f1f01e10a0dd33cab2f817801b3e29d2eecd027059a8a2fbcf
+0::/docker/fa143dac597c74f1f01e10a0dd33cab2f817801b3e29d2eecd027059a8a2fbcf
 """
 PROC_V2 = "0::/system.slice/docker-5f3c0e1d2b4a.scope\n"
 
@@ -62,8 +68,7 @@ def v2(tmp_path: Path) -> HostCgroups:
 def test_proc_cgroup_lines_parse_per_controller() -> None:
     paths = parse_proc_cgroup(PROC_V1)
     assert paths["cpuset"] == paths["memory"] == paths["cpu"] == paths["cpuacct"] == NODE
-    assert paths["name=systemd"] == NODE
-    assert paths[""] == "/"
+    assert paths["name=systemd"] == paths[""] == NODE
     assert parse_proc_cgroup(PROC_V2) == {"": "/system.slice/docker-5f3c0e1d2b4a.scope"}
 
 
@@ -98,7 +103,7 @@ def test_a_vanished_process_raises(v1: HostCgroups) -> None:
 
 @pytest.mark.parametrize(("path", "ancestor", "inside"), [
     (NESTED, NODE, True), (NODE, NODE, True), (f"{NODE}/", NODE, True),
-    ("/docker/5f3c0e1d2b4a0", NODE, False),  # a sibling whose id merely starts the same
+    (f"{NODE}0", NODE, False),  # a sibling whose id merely starts the same
     ("/docker/other", NODE, False), (NODE, "/", True),
 ])
 def test_is_within(path: str, ancestor: str, inside: bool) -> None:

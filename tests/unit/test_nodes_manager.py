@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from benchfarm.adapters.docker_nodes import ContainerFacts, ExecResult, NetworkFacts, NodeRunRequest
 from benchfarm.errors import NotFoundError, SetupError
 from benchfarm.nodes.cgroups import HostCgroups
 from benchfarm.nodes.config import NodeFarmConfig
+from benchfarm.nodes.engine import ContainerFacts, ExecResult, NetworkFacts, NodeRunRequest
 from benchfarm.nodes.errors import EngineConflictError, NodeNameTakenError, NodeSpecError, NodeStartError
 from benchfarm.nodes.manager import NodeManager
 from benchfarm.nodes.model import NodeSpec

@@ -18,7 +18,7 @@ from pydantic import SkipValidation
 from starlette.concurrency import iterate_in_threadpool
 
 from benchfarm.api.dependencies import Authenticated, Deps, JobId
-from benchfarm.api.errors import error_responses
+from benchfarm.api.errors import ERROR_BODY_REF, error_responses
 from benchfarm.api.models import CancelResult, JobAccepted, JobSummary
 from benchfarm.errors import BenchfarmError, ConflictError
 from benchfarm.jobs.model import JobEvent, JobRecord, JobStatus
@@ -89,9 +89,18 @@ def cancel_job(d: Deps, job_id: JobId) -> CancelResult:
     return CancelResult(id=job.id, status=job.status, cancel_requested=job.cancel_requested)
 
 
+_SSE_EVENT = {  # one server-sent event as schemathesis and the OpenAPI 3.2 draft read text/event-stream
+    "type": "object", "required": ["data"],
+    "properties": {
+        "event": {"type": "string", "description": "the job event's type; `error` when the stream fails"},
+        "id": {"type": "string", "description": "the event's sequence number in the job's stream"},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "contentSchema": {"anyOf": [{"$ref": "#/components/schemas/JobEvent"}, {"$ref": ERROR_BODY_REF}]}},
+    },
+}
 _EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {
     "description": "The events: a JSON list (`follow=false`) or server-sent events until the job is final.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {"text/event-stream": {"schema": _SSE_EVENT}},
 }}
 
 

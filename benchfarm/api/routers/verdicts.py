@@ -10,17 +10,31 @@ from fastapi.responses import Response
 
 from benchfarm.analysis.baselines import hardware_from_hosts
 from benchfarm.analysis.verdict import JobVerdict, job_verdict
-from benchfarm.api.dependencies import Authenticated, Deps, JobId
+from benchfarm.api.dependencies import JOB_ID_PATTERN, Authenticated, Deps, JobId
 from benchfarm.api.errors import error_responses
 from benchfarm.api.models import VerdictBody
 
 router = APIRouter(prefix="/jobs", tags=["verdicts"], dependencies=[Authenticated],
                    responses=error_responses(401, 404, 422, 503))
 
+_GIT_NAME = r"[A-Za-z0-9_-]+(?:\.[0-9][A-Za-z0-9_-]*)*(?:/[A-Za-z0-9_-]+(?:\.[0-9][A-Za-z0-9_-]*)*)*"
+#: The forms ``benchfarm.analysis.baseline_ref.parse_baseline_ref`` reads, as the OpenAPI document shows them.
+#: Documentation only (the parser validates, with a message naming the forms); a little narrower than the
+#: parser in corner cases (no surrounding spaces, a '.' in a git name followed by a digit), never wider:
+#: tests/unit/test_api_openapi.py checks that whatever matches it parses.
+BASELINE_PATTERN = (
+    "^(?:latest"
+    "|job-[A-Za-z0-9][A-Za-z0-9._-]*"
+    "|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    "|label:[A-Za-z0-9][A-Za-z0-9_./-]*=[!-~]+"
+    f"|{_GIT_NAME}@{_GIT_NAME})$"
+)
+
 BaselineRef = Annotated[str, Query(description="baseline reference: a job id, label:KEY=VALUE, BRANCH@GITREF "
-                                               "or latest")]
-RerunId = Annotated[str | None, Query(description="a confirmation re-run of the job (label benchfarm_confirmation_of="
-                                                  "<job id>) settling suspected regressions")]
+                                               "or latest", json_schema_extra={"pattern": BASELINE_PATTERN})]
+RerunId = Annotated[str | None, Query(pattern=JOB_ID_PATTERN, max_length=200,
+                                      description="a confirmation re-run of the job (label "
+                                                  "benchfarm_confirmation_of=<job id>) settling suspected regressions")]
 
 
 class XmlResponse(Response):
