@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from benchfarm.execution.reaper import Reaper
     from benchfarm.inventory.inventory import Inventory
     from benchfarm.inventory.pools import PoolStore
-    from benchfarm.nodes.manager import NodeManager
     from benchfarm.jobs.repository import JobRepository
+    from benchfarm.nodes.manager import NodeManager
     from benchfarm.scheduler.capabilities import HostCapabilities
     from benchfarm.scheduler.host_registry import HostRegistry
     from benchfarm.scheduler.service import JobService
@@ -191,7 +191,8 @@ class Farm:
         from benchfarm.adapters.nvml import NvmlAdapter
         from benchfarm.execution.publishing import telemetry_factory
 
-        return telemetry_factory(self.settings, self.store_writer, open_nvml=NvmlAdapter)
+        return telemetry_factory(self.settings, self.store_writer, open_nvml=NvmlAdapter,
+                                 container_pid=self.engine.pid)
 
     @cached_property
     def result_sink(self) -> ResultSink:

@@ -215,6 +215,16 @@ class ContainerEngine(DockerEngine):
             error=st.get("Error", ""),
         )
 
+    def pid(self, container_id: str) -> int | None:
+        """The container's init process (``State.Pid``) in the engine's PID namespace; None when it is not running.
+
+        Raises:
+            NotFoundError: no such container.
+        """
+        with _engine_errors(f"inspecting container {container_id[:12]}"):
+            pid = self.client.api.inspect_container(container_id)["State"].get("Pid")
+        return int(pid) if pid else None
+
     def inspect(self, container_id: str) -> dict[str, Any]:
         """The engine's whole ``docker inspect`` document of a container (``Config``, ``State``, ...).
 

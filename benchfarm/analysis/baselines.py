@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from benchfarm.analysis.baseline_ref import BaselineRef, GitRef, JobRef, LabelRef, LatestRef
-from benchfarm.errors import NotFoundError, UserInputError
+from benchfarm.errors import ConflictError, NotFoundError, UserInputError
 from benchfarm.jobs.model import JobRecord, JobStatus
 from benchfarm.scheduler.capabilities import HostCapabilities
 
@@ -102,7 +102,8 @@ def resolve_baseline(source: JobSource, ref: BaselineRef, candidate: JobRecord,
 
     Raises:
         NotFoundError: no job matches the reference.
-        UserInputError: the named job is the candidate itself or did not succeed.
+        UserInputError: the named job is the candidate itself.
+        ConflictError: the named job did not succeed.
     """
     if isinstance(ref, JobRef):
         job = source.get(ref.job_id)
@@ -110,9 +111,9 @@ def resolve_baseline(source: JobSource, ref: BaselineRef, candidate: JobRecord,
             raise UserInputError(f"baseline {job.id} is the candidate job itself",
                                  hint="name an earlier job, a label, BRANCH@GITREF or 'latest'")
         if job.status != JobStatus.SUCCEEDED:
-            raise UserInputError(f"baseline job {job.id} is {job.status.value}, not succeeded: it has no results "
-                                 "to compare with",
-                                 hint="pick a succeeded job (`benchfarm jobs list --status succeeded`)")
+            raise ConflictError(f"baseline job {job.id} is {job.status.value}, not succeeded: it has no results "
+                                "to compare with",
+                                hint="pick a succeeded job (`benchfarm jobs list --status succeeded`)")
         return job
     if isinstance(ref, LabelRef):
         found = _latest(source, candidate, label=(ref.key, ref.value))

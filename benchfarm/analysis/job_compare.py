@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchfarm.analysis.compare import Comparison, compare_jobs, confirm
-from benchfarm.errors import UserInputError
+from benchfarm.errors import ConflictError
 from benchfarm.jobs.model import JobRecord, JobStatus
 
 
@@ -28,13 +28,13 @@ def compare_records(baseline: JobRecord, candidate: JobRecord, *, seed: int = 0)
     """Compare ``candidate`` with ``baseline`` using the candidate's metric directions and thresholds.
 
     Raises:
-        UserInputError: either job has not succeeded (it has no complete results).
+        ConflictError: either job has not succeeded (it has no complete results).
         SpecError: the spec declares an unknown direction or an invalid threshold.
     """
     for role, job in (("baseline", baseline), ("candidate", candidate)):
         if job.status != JobStatus.SUCCEEDED:
-            raise UserInputError(f"{role} job {job.id} is {job.status.value}: only succeeded jobs can be compared",
-                                 hint=f"see `benchfarm jobs logs {job.id}`")
+            raise ConflictError(f"{role} job {job.id} is {job.status.value}: only succeeded jobs can be compared",
+                                hint=f"see `benchfarm jobs logs {job.id}`")
     metric_specs, max_pct, per_metric = spec_thresholds(candidate.spec)
     return compare_jobs(
         measured_values(baseline),
@@ -75,7 +75,7 @@ def confirm_with_rerun(
         suspected and no re-run happened).
 
     Raises:
-        UserInputError: the re-run did not succeed.
+        ConflictError: the re-run did not succeed.
     """
     if not first.needs_confirmation:
         return first, None

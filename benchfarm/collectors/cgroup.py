@@ -1,11 +1,18 @@
 """Container collector: a container's cgroup files read directly (cgroup v1 and v2), not the Docker stats API.
 
-Layouts handled (``root`` is normally /sys/fs/cgroup):
+Where the cgroup is (``root`` is normally /sys/fs/cgroup):
 
-* v1, cgroupfs driver:  ``root/<controller>/docker/<id>/``  (controllers may be co-mounted, e.g. ``cpu,cpuacct``)
-* v1, systemd driver:   ``root/<controller>/system.slice/docker-<id>.scope/``
-* v2, systemd driver:   ``root/system.slice/docker-<id>.scope/``
-* v2, cgroupfs driver:  ``root/docker/<id>/``
+1. Through the container's init process, when the engine gave its pid: ``/proc/<pid>/cgroup``
+   names the cgroup whatever the driver or ``--cgroup-parent`` (a farm node's engine puts its
+   containers at ``docker/<node id>/nested/<id>``), cut at the part that names the container
+   (its processes may sit in sub-cgroups of their own).
+2. Else by the layouts engines use:
+
+   * v1, cgroupfs driver:  ``root/<controller>/docker/<id>/``  (controllers may be co-mounted, e.g. ``cpu,cpuacct``)
+   * v1, systemd driver:   ``root/<controller>/system.slice/docker-<id>.scope/``
+   * v2, systemd driver:   ``root/system.slice/docker-<id>.scope/``
+   * v2, cgroupfs driver:  ``root/docker/<id>/``
+   * either version, ``--cgroup-parent`` below ``docker/``: ``docker/<...>/<id>/`` (up to four levels deep)
 
 Fields are the same whatever the version, so dashboards need not care.
 """
@@ -18,11 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchfarm import cgroupfs
 from benchfarm.collectors.base import Availability, Collector, FieldSpec, Number, OpenFile, RateTracker, close_all
 from benchfarm.errors import NotFoundError
 
 V1_CONTROLLERS = ("cpuacct", "cpu", "memory", "blkio", "pids")
 USER_HZ = os.sysconf("SC_CLK_TCK")
+NESTED_DEPTH = 4  # docker/<node>/nested/<id> is three levels below docker/
 
 
 @dataclass(frozen=True)
@@ -45,39 +54,96 @@ def _match(parent: Path, prefix: str, container_id: str, suffix: str) -> Path | 
     return hits[0] if len(hits) == 1 else None
 
 
+def _nested(top: Path, container_id: str) -> Path | None:
+    """``top/<...>/<id>`` up to ``NESTED_DEPTH`` levels down, shallowest first; a short id must match one dir."""
+    hits: list[Path] = []
+    level = [top]
+    for _ in range(NESTED_DEPTH):
+        below: list[Path] = []
+        for d in level:
+            try:
+                with os.scandir(d) as entries:
+                    children = sorted(Path(e.path) for e in entries if e.is_dir(follow_symlinks=False))
+            except OSError:
+                continue
+            for child in children:
+                if child.name == container_id:
+                    return child
+                if len(container_id) < 64 and child.name.startswith(container_id):
+                    hits.append(child)
+            below.extend(children)
+        level = below
+    return hits[0] if len(hits) == 1 else None
+
+
 def _container_dir(base: Path, container_id: str) -> Path | None:
     return (_match(base / "docker", "", container_id, "")
-            or _match(base / "system.slice", "docker-", container_id, ".scope"))
+            or _match(base / "system.slice", "docker-", container_id, ".scope")
+            or _nested(base / "docker", container_id))
 
 
 def _v1_mounts(root: Path) -> dict[str, Path]:
-    """Controller name → its v1 hierarchy dir (``cpu,cpuacct`` serves both)."""
-    mounts: dict[str, Path] = {}
-    if not root.is_dir():
-        return mounts
-    for entry in sorted(root.iterdir()):
-        if entry.is_dir() and not entry.is_symlink():
-            for ctrl in entry.name.split(","):
-                if ctrl in V1_CONTROLLERS:
-                    mounts.setdefault(ctrl, entry)
-    for entry in root.iterdir():  # co-mounts are often also reachable by symlinks named after one controller
-        if entry.is_symlink() and entry.name in V1_CONTROLLERS and entry.name not in mounts and entry.is_dir():
-            mounts[entry.name] = entry
-    return mounts
+    """Controller name → its v1 hierarchy dir, for the controllers this collector reads."""
+    return {c: d for c, d in cgroupfs.v1_mounts(root).items() if c in V1_CONTROLLERS}
 
 
-def locate_cgroup(container_id: str, root: str | os.PathLike[str] = "/sys/fs/cgroup") -> CgroupLocation:
+def _own_path(path: str, container_id: str) -> str | None:
+    """``path`` cut after its deepest part naming the container (``<id>``, ``docker-<id>.scope``); None if none does.
+
+    None also guards against a recycled pid: a process of another container or of
+    the host names no cgroup of this container.
+    """
+    parts = [p for p in path.split("/") if p]
+    named = [i for i, part in enumerate(parts) if container_id in part]
+    return "/" + "/".join(parts[:named[-1] + 1]) if named else None
+
+
+def _locate_by_pid(container_id: str, pid: int, root: Path, proc_root: Path) -> CgroupLocation | None:
+    try:
+        paths = cgroupfs.process_cgroups(pid, proc_root)
+    except OSError:  # the container already exited, or procfs is another namespace's
+        return None
+
+    def own_dir(mount: Path, key: str) -> Path | None:
+        own = _own_path(paths[key], container_id) if key in paths else None
+        return cgroupfs.resolve(mount, own, keep=1) if own is not None else None
+
+    if cgroupfs.is_unified(root):
+        d = own_dir(root, "")
+        return CgroupLocation(2, {"unified": d}) if d is not None else None
+    dirs = {}
+    for ctrl, mount in _v1_mounts(root).items():
+        d = own_dir(mount, ctrl)
+        if d is not None:
+            dirs[ctrl] = d
+    if "cpuacct" in dirs or "memory" in dirs:
+        return CgroupLocation(1, dirs)
+    d = own_dir(root / "unified", "")  # hybrid host whose engine uses the v2 side
+    if d is not None and (d / "cpu.stat").exists():
+        return CgroupLocation(2, {"unified": d})
+    return None
+
+
+def locate_cgroup(container_id: str, root: str | os.PathLike[str] = cgroupfs.CGROUP_ROOT, *,
+                  pid: int | None = None, proc_root: str | os.PathLike[str] = cgroupfs.PROC_ROOT) -> CgroupLocation:
     """Find the cgroup directories of a Docker container.
 
     Args:
         container_id: the full id or a unique prefix of at least 12 hex digits.
         root: the cgroup mount root (tests pass a recorded tree).
+        pid: the container's init process as this process's procfs numbers it (``docker inspect``
+            ``State.Pid`` from the engine that runs it); its ``/proc/<pid>/cgroup`` is tried first.
+        proc_root: the procfs root ``pid`` is read under (tests pass a constructed tree).
     Raises:
-        NotFoundError: no cgroup for this container in either layout (it is not running, or the id is wrong).
+        NotFoundError: no cgroup for this container in any layout (it is not running, or the id is wrong).
     """
     root = Path(root)
     cid = container_id.strip().lower()
-    if (root / "cgroup.controllers").exists():  # the unified (v2) hierarchy is mounted at the root
+    if pid:
+        found = _locate_by_pid(cid, pid, root, Path(proc_root))
+        if found is not None:
+            return found
+    if cgroupfs.is_unified(root):  # the unified (v2) hierarchy is mounted at the root
         d = _container_dir(root, cid)
         if d is not None:
             return CgroupLocation(2, {"unified": d})
@@ -94,9 +160,11 @@ def locate_cgroup(container_id: str, root: str | os.PathLike[str] = "/sys/fs/cgr
             if d is not None and (d / "cpu.stat").exists():
                 return CgroupLocation(2, {"unified": d})
     raise NotFoundError(
-        f"no cgroup found for container {container_id[:12]} under {root}",
-        hint="check the container is running (docker ps) and its id; benchfarm knows the docker/<id> and "
-             "system.slice/docker-<id>.scope layouts of cgroup v1 and v2",
+        f"no cgroup found for container {container_id[:12]} under {root}"
+        + (f" (nor through its process {pid})" if pid else ""),
+        hint="check the container is running (docker ps) and its id; benchfarm looks through the container's "
+             "process, then in the docker/<id>, docker/<...>/<id> and system.slice/docker-<id>.scope layouts "
+             "of cgroup v1 and v2",
     )
 
 
@@ -147,19 +215,26 @@ class CgroupCollector(Collector):
 
     Args:
         container_id: the Docker container's id (full or a unique prefix).
+        pid: the container's init process (the engine's ``State.Pid``), if known: finds the cgroup
+            through ``/proc/<pid>/cgroup`` whatever the layout.
         root: the cgroup mount root.
+        proc_root: the procfs root ``pid`` is read under.
         location: an already located cgroup (skips the search).
         clock: monotonic time source for rates (tests pass a fake).
     """
 
     name = "cgroup"
 
-    def __init__(self, container_id: str, *, root: str | os.PathLike[str] = "/sys/fs/cgroup",
+    def __init__(self, container_id: str, *, pid: int | None = None,
+                 root: str | os.PathLike[str] = cgroupfs.CGROUP_ROOT,
+                 proc_root: str | os.PathLike[str] = cgroupfs.PROC_ROOT,
                  location: CgroupLocation | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self._clock = clock
         self.container_id = container_id
+        self.pid = pid
         self.root = Path(root)
+        self.proc_root = Path(proc_root)
         self.location = location
         self._files: dict[str, OpenFile] = {}
         self._rates = RateTracker()
@@ -168,7 +243,7 @@ class CgroupCollector(Collector):
     def _probe(self) -> Availability:
         if self.location is None:
             try:
-                self.location = locate_cgroup(self.container_id, self.root)
+                self.location = locate_cgroup(self.container_id, self.root, pid=self.pid, proc_root=self.proc_root)
             except NotFoundError as exc:
                 return Availability(False, exc.message)
         loc = self.location

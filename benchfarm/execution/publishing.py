@@ -10,6 +10,7 @@ from typing import Any
 
 from benchfarm.collectors.base import Collector
 from benchfarm.collectors.gpu import NvmlReader
+from benchfarm.errors import BenchfarmError
 from benchfarm.execution.executor import TelemetryReport
 from benchfarm.jobs.model import JobRecord
 from benchfarm.scheduler.capabilities import HostCapabilities
@@ -59,13 +60,17 @@ TelemetryFactory = Callable[[JobRecord, int, str, "str | None"], TelemetrySessio
 
 
 def telemetry_factory(settings: Settings, writer: StoreWriter,
-                      open_nvml: Callable[[], NvmlReader] | None = None) -> TelemetryFactory:
+                      open_nvml: Callable[[], NvmlReader] | None = None,
+                      container_pid: Callable[[str], int | None] | None = None) -> TelemetryFactory:
     """Builds a sampler (host, cgroup, GPU, FPGA collectors) for each repetition's container.
 
     Args:
         settings: sampling intervals and this host's id.
         writer: the process's store writer (samples are shipped through it).
         open_nvml: opens the NVML reader (the adapter's NvmlAdapter); None on hosts that never sample GPUs.
+        container_pid: the engine's ``pid`` (a container's init process), so the cgroup collector finds the
+            container's cgroup through ``/proc/<pid>/cgroup`` whatever the layout (a node's nested engine);
+            None: it searches the known layouts only.
     """
     from benchfarm.collectors.cgroup import CgroupCollector
     from benchfarm.collectors.fpga import FpgaCollector
@@ -88,12 +93,23 @@ def telemetry_factory(settings: Settings, writer: StoreWriter,
             accelerators.append(make)
         probe.close()
 
+    def pid_of(container_id: str) -> int | None:
+        if container_pid is None:
+            return None
+        try:
+            return container_pid(container_id)
+        except BenchfarmError as exc:  # gone already, or the engine blinked: the collector searches instead
+            log.debug("no pid for container %s: %s", container_id[:12], exc.message)
+            return None
+
     def start(job: JobRecord, repetition: int, container_id: str, cpuset: str | None) -> TelemetrySession:
         job_cpus = set(cpuset_cpus(cpuset)) if cpuset else None
         sink = _CountingSink(MetricSink(writer, job.name))
         sampler_cpu = choose_sampler_cpu(job_cpus, sorted(os.sched_getaffinity(0)))
+        collectors = [HostCollector(job_cpus), CgroupCollector(container_id, pid=pid_of(container_id)),
+                      *(make() for make in accelerators)]
         sampler = Sampler(
-            [HostCollector(job_cpus), CgroupCollector(container_id), *(make() for make in accelerators)],
+            collectors,
             sink,
             interval_s=settings.sample_interval_s,
             batch_interval_s=settings.sample_batch_interval_s,

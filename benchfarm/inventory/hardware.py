@@ -2,7 +2,14 @@
 
 Plain Python (no Salt): the Salt grains in ``salt/_grains/benchfarm_grains.py`` call it
 on every minion, and the one-host farm calls it directly. Every reader takes a
-``proc_root``/``sysfs_root`` so tests run it on recorded fixture trees.
+``proc_root``/``sysfs_root``/``cgroup_root`` so tests run it on recorded fixture trees.
+
+CPUs and memory are what this process may *use*, not what the machine has: a farm
+node is a container that sees the whole machine's /proc/cpuinfo and /proc/meminfo,
+while its cgroup confines it to its own CPU set and memory limit. So the CPU count
+is the cpuset of the process's own cgroup (named in ``<proc_root>/self/cgroup``) and
+memory is the smaller of ``MemTotal`` and the cgroup's limit (``benchfarm.cgroupfs``).
+Where the cgroup cannot be read, /proc alone decides, as on a bare host.
 
 GPUs come from a lister passed in: the NVML adapter's ``benchfarm.adapters.nvml.list_gpus``
 (the only code that touches ``pynvml``), chosen by the caller (the composition root,
@@ -19,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from benchfarm import cgroupfs
 from benchfarm.errors import ServiceUnavailableError, SetupError
 from benchfarm.scheduler.capabilities import FpgaInfo, GpuInfo, HostCapabilities
 
@@ -49,6 +57,7 @@ when a GPU stops answering mid-listing (after yielding the GPUs read before it).
 
 PROC_ROOT = Path("/proc")
 SYSFS_ROOT = Path("/sys")
+CGROUP_ROOT = cgroupfs.CGROUP_ROOT
 
 # PCI vendor ids of FPGA card makers -> the vendor name the scheduler matches on
 FPGA_PCI_VENDORS: dict[str, str] = {"0x10ee": "xilinx", "0x1172": "intel"}
@@ -72,12 +81,13 @@ _SECTOR_BYTES = 512  # /sys/block/*/size is always in 512-byte sectors
 
 @dataclass(frozen=True)
 class CpuInfo:
-    """The host's CPUs as /proc/cpuinfo lists them."""
+    """The CPUs this host may use: model and flags from /proc/cpuinfo, count and set from its cgroup's cpuset."""
 
     vendor: str = ""
     model: str = ""
     count: int = 1
     flags: list[str] = field(default_factory=list)
+    cpuset: str = ""  # kernel CPU list (``0-3``) of the cgroup's cpuset; "" when it cannot be read
 
 
 @dataclass(frozen=True)
@@ -96,15 +106,20 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def detect_cpu(proc_root: Path = PROC_ROOT) -> CpuInfo:
-    """Parse ``/proc/cpuinfo``: vendor, model name, logical CPU count, flags of the first CPU.
+def detect_cpu(proc_root: Path = PROC_ROOT, cgroup_root: Path = CGROUP_ROOT) -> CpuInfo:
+    """Parse ``/proc/cpuinfo`` (vendor, model name, flags of the first CPU) and count the CPUs this process may use.
 
-    Returns an empty ``CpuInfo`` (count 1) when the file cannot be read.
+    The count and ``cpuset`` come from the cpuset of this process's cgroup
+    (``<proc_root>/self/cgroup`` under ``cgroup_root``); where that cannot be read,
+    the count is the processors /proc/cpuinfo lists. Returns an empty ``CpuInfo``
+    (count 1) when neither can be read.
     """
+    cpus = cgroupfs.effective_cpus(root=Path(cgroup_root), proc_root=Path(proc_root))
+    cpuset = cgroupfs.format_cpu_list(cpus) if cpus else ""
     text = _read(Path(proc_root) / "cpuinfo")
     if text is None:
         log.warning("cannot read %s/cpuinfo; CPU unknown", proc_root)
-        return CpuInfo()
+        return CpuInfo(count=len(cpus), cpuset=cpuset) if cpus else CpuInfo()
     blocks = [b for b in text.split("\n\n") if b.strip()]
     processors = 0
     first: dict[str, str] = {}
@@ -122,7 +137,8 @@ def detect_cpu(proc_root: Path = PROC_ROOT) -> CpuInfo:
     vendor = first.get("vendor_id") or first.get("CPU implementer", "")
     model = first.get("model name") or first.get("Model", "") or first.get("cpu model", "")
     flags = (first.get("flags") or first.get("Features", "")).split()
-    return CpuInfo(vendor=vendor, model=model, count=max(processors, 1), flags=sorted(set(flags)))
+    count = len(cpus) if cpus else max(processors, 1)
+    return CpuInfo(vendor=vendor, model=model, count=count, flags=sorted(set(flags)), cpuset=cpuset)
 
 
 def detect_numa_nodes(sysfs_root: Path = SYSFS_ROOT) -> int:
@@ -135,16 +151,26 @@ def detect_numa_nodes(sysfs_root: Path = SYSFS_ROOT) -> int:
     return max(len(nodes), 1)
 
 
-def detect_memory_bytes(proc_root: Path = PROC_ROOT) -> int:
-    """``MemTotal`` from ``/proc/meminfo`` in bytes (0 when unreadable)."""
+def detect_memory_bytes(proc_root: Path = PROC_ROOT, cgroup_root: Path = CGROUP_ROOT) -> int:
+    """The memory this process may use, in bytes: ``MemTotal`` of ``/proc/meminfo``, or its cgroup's limit if smaller.
+
+    The limit is the tightest on this process's cgroup and its ancestors (v1
+    ``memory.limit_in_bytes``, v2 ``memory.max``; "no limit" ignored). 0 when
+    neither can be read.
+    """
+    total = 0
     text = _read(Path(proc_root) / "meminfo") or ""
     for line in text.splitlines():
         if line.startswith("MemTotal:"):
             parts = line.split()
             unit = parts[2].lower() if len(parts) > 2 else "b"
             factor = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}.get(unit, 1)
-            return int(parts[1]) * factor
-    return 0
+            total = int(parts[1]) * factor
+            break
+    limit = cgroupfs.memory_limit(root=Path(cgroup_root), proc_root=Path(proc_root))
+    if limit is None:
+        return total
+    return min(total, limit) if total else limit
 
 
 def detect_disks(sysfs_root: Path = SYSFS_ROOT) -> list[DiskInfo]:
@@ -257,17 +283,18 @@ def detect(
     dev_root: Path = Path("/dev"),
     *,
     list_gpus: GpuLister,
+    cgroup_root: Path = CGROUP_ROOT,
 ) -> Hardware:
     """Detect all of this host's hardware (see the ``detect_*`` functions).
 
     Args:
-        proc_root, sysfs_root, dev_root: where to read from (tests pass fixture trees).
+        proc_root, sysfs_root, dev_root, cgroup_root: where to read from (tests pass fixture trees).
         list_gpus: lists the GPUs: ``benchfarm.adapters.nvml.list_gpus`` (tests pass a fake).
     """
     return Hardware(
-        cpu=detect_cpu(proc_root),
+        cpu=detect_cpu(proc_root, cgroup_root),
         numa_nodes=detect_numa_nodes(sysfs_root),
-        memory_bytes=detect_memory_bytes(proc_root),
+        memory_bytes=detect_memory_bytes(proc_root, cgroup_root),
         disks=detect_disks(sysfs_root),
         gpus=detect_gpus(list_gpus),
         fpgas=detect_fpgas(sysfs_root, dev_root),
@@ -314,6 +341,7 @@ def detect_capabilities(
     proc_root: Path = PROC_ROOT,
     sysfs_root: Path = SYSFS_ROOT,
     dev_root: Path = Path("/dev"),
+    cgroup_root: Path = CGROUP_ROOT,
 ) -> HostCapabilities:
     """Detect this host's hardware and return its ``HostCapabilities`` in ``pool``.
 
@@ -324,11 +352,11 @@ def detect_capabilities(
         allowed_devices: device nodes (paths or globs) jobs may map into containers.
         allowed_cap_add: Linux capabilities jobs may add.
         max_concurrent_jobs: benchmarks at once (1: the host lock serialises them).
-        proc_root, sysfs_root, dev_root: where to read from (tests pass fixture trees).
+        proc_root, sysfs_root, dev_root, cgroup_root: where to read from (tests pass fixture trees).
     """
     import socket
 
-    hardware = detect(proc_root, sysfs_root, dev_root, list_gpus=list_gpus)
+    hardware = detect(proc_root, sysfs_root, dev_root, list_gpus=list_gpus, cgroup_root=cgroup_root)
     return capabilities_from(
         hardware,
         host_id=host_id or socket.gethostname(),

@@ -43,6 +43,13 @@ class Engine(Protocol):
 
     def state(self, container_id: str) -> ContainerStatus: ...
 
+    def pid(self, container_id: str) -> int | None:
+        """The container's init process as the engine's host numbers it; None when it is not running.
+
+        The telemetry finds the container's cgroup through ``/proc/<pid>/cgroup``.
+        """
+        ...
+
     def kill(self, container_id: str) -> None:
         """Kill a running container; one already stopped is fine."""
         ...

@@ -4,8 +4,9 @@ which would shadow the benchfarm package): the hardware the scheduler matches jo
 
 Grains set (all prefixed ``benchfarm_``):
 
-- ``benchfarm_cpu``: ``{vendor, model, count, flags}`` from /proc/cpuinfo
-- ``benchfarm_numa_nodes``, ``benchfarm_memory_bytes``
+- ``benchfarm_cpu``: ``{vendor, model, count, flags, cpuset}``: model and flags from /proc/cpuinfo,
+  count and ``cpuset`` (kernel CPU list) from the minion's own cgroup, so a node reports its CPU set
+- ``benchfarm_numa_nodes``, ``benchfarm_memory_bytes`` (MemTotal, or the minion's cgroup memory limit if smaller)
 - ``benchfarm_disks``: ``[{name, size_bytes, rotational}]``
 - ``benchfarm_gpus``: NVIDIA GPUs through NVML (``[]`` without library, driver or GPU)
 - ``benchfarm_fpgas``: Xilinx/AMD (PCI 10ee) and Intel/Altera (PCI 1172) cards via sysfs
@@ -50,7 +51,7 @@ else:
 
 _HARDWARE_KEYS = ("cpu", "numa_nodes", "memory_bytes", "disks", "gpus", "fpgas")
 _EMPTY = {
-    "benchfarm_cpu": {"vendor": "", "model": "", "count": 1, "flags": []},
+    "benchfarm_cpu": {"vendor": "", "model": "", "count": 1, "flags": [], "cpuset": ""},
     "benchfarm_numa_nodes": 1,
     "benchfarm_memory_bytes": 0,
     "benchfarm_disks": [],

@@ -35,7 +35,7 @@ HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST_HASHES = (HostRegistry.KEY, HostRegistry.HEARTBEAT_KEY, HostRegistry.WORKER_KEY, REASONS_KEY)
 RESTORED_VALUES = (HostRegistry.KEY, REASONS_KEY)  # heartbeats of real hosts keep moving: only extras go
-MAX_EXAMPLES = 30  # per operation and phase: about a minute on two cores
+MAX_EXAMPLES = 50  # per operation and phase: under a minute on two cores
 ACTIVE = ("submitted", "queued", "running")
 
 

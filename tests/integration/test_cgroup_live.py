@@ -9,6 +9,7 @@ import time
 import pytest
 
 from benchfarm.collectors.cgroup import CgroupCollector, locate_cgroup
+from benchfarm.errors import NotFoundError
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +64,20 @@ def test_cgroup_collector_sees_a_busy_container(busy_container: str) -> None:
     assert s["pids_current"] >= 1
     assert set(s) <= {f.name for f in col.fields()}
     col.close()
+
+
+def test_the_engine_pid_finds_the_same_cgroup_as_the_search(busy_container: str) -> None:
+    from benchfarm.adapters.docker_engine import ContainerEngine
+    from benchfarm.settings import Settings
+
+    engine = ContainerEngine.from_settings(Settings())
+    pid = engine.pid(busy_container)
+    assert pid is not None and pid > 1
+    assert locate_cgroup(busy_container, pid=pid) == locate_cgroup(busy_container)
+    assert _docker("rm", "-f", busy_container).returncode == 0
+    with pytest.raises(NotFoundError):
+        engine.pid(busy_container)
+    engine.close()
 
 
 def test_cgroup_disappears_with_the_container(busy_container: str) -> None:

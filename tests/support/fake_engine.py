@@ -20,6 +20,7 @@ from benchfarm.runner.container_spec import ContainerSpec
 from benchfarm.spec.fields import RESULTS_MOUNT
 
 KILLED_EXIT_CODE = 137  # what Docker reports for a SIGKILLed container
+FAKE_PID_BASE = 4_000_000  # above most machines' pid_max, so no real /proc entry answers for a fake container
 
 
 @dataclass
@@ -144,6 +145,12 @@ class FakeEngine:
         c = self._get(container_id)
         return FakeState(id=c.id, status=c.status, exit_code=c.exit_code, oom_killed=c.oom_killed,
                          started_at=c.started_at, finished_at=c.finished_at)
+
+    def pid(self, container_id: str) -> int | None:
+        """A made-up pid while the container runs (no /proc entry: telemetry then falls back to its search)."""
+        self._maybe_fail("pid")
+        c = self._get(container_id)
+        return FAKE_PID_BASE + self.created.index(container_id) if c.status == "running" else None
 
     def kill(self, container_id: str) -> None:
         self._maybe_fail("kill")

@@ -85,6 +85,8 @@ def test_every_error_answer_is_documented_as_the_error_body(doc):
     ("get", "/jobs/{job_id}", {"200", "401", "404", "422", "503"}),
     ("delete", "/jobs/{job_id}", {"202", "401", "404", "409", "422", "503"}),
     ("post", "/internal/host-events", {"200", "401", "404", "409", "422", "503"}),
+    ("get", "/jobs/{job_id}/compare", {"200", "401", "404", "409", "422", "503"}),
+    ("get", "/jobs/{job_id}/junit", {"200", "401", "404", "409", "422", "503"}),
 ])
 def test_each_route_documents_what_it_answers(doc, method, path, statuses):
     assert set(doc["paths"][path][method]["responses"]) == statuses

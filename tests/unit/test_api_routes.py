@@ -174,6 +174,16 @@ def test_compare_of_an_unknown_job_is_404_as_json_and_junit(farm):
         assert resp.status_code == 404 and resp.headers["content-type"] == "application/json"
 
 
+def test_compare_of_a_job_that_did_not_succeed_is_409(farm):
+    farm.add_host()
+    baseline = _submit(farm)["id"]
+    farm.deps.repo.update(baseline, lambda j: setattr(j, "status", JobStatus.SUCCEEDED))
+    job_id = _submit(farm)["id"]
+    resp = farm.client.get(f"/jobs/{job_id}/compare", params={"baseline": baseline}, headers=AUTH)
+    assert resp.status_code == 409
+    assert resp.json()["error"] == f"candidate job {job_id} is queued: only succeeded jobs can be compared"
+
+
 def test_compare_with_a_malformed_baseline_is_422(farm):
     farm.add_host()
     job_id = _submit(farm)["id"]

@@ -9,6 +9,7 @@ import pytest
 
 from benchfarm.collectors.cgroup import (
     CgroupCollector,
+    CgroupLocation,
     locate_cgroup,
     parse_blkio_v1,
     parse_flat_keyed,
@@ -19,8 +20,12 @@ from benchfarm.errors import NotFoundError
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "collectors"
 V1 = FIX / "cgroup_v1"
 V2 = FIX / "cgroup_v2"
+NODE = FIX / "cgroup_v1_node"  # recorded inside a farm node: <ctrl>/docker/<node>/nested/<container>, proc/<pid>
 V1_ID = next((V1 / "cpuacct" / "docker").iterdir()).name
 V2_ID = next((V2 / "system.slice").iterdir()).name.removeprefix("docker-").removesuffix(".scope")
+NODE_ID = next((NODE / "cpuacct" / "docker").iterdir()).name
+NESTED_ID = next((NODE / "cpuacct" / "docker" / NODE_ID / "nested").iterdir()).name
+NESTED_PID = int(next((NODE / "proc").iterdir()).name)
 
 
 class FakeClock:
@@ -96,6 +101,105 @@ def test_unknown_container_makes_the_collector_unavailable_not_crash() -> None:
     col = CgroupCollector("f" * 64, root=V1)
     av = col.available()
     assert not av and "no cgroup" in av.reason
+
+
+# ---- a farm node's nested engine, and finding a cgroup through the container's process ---------------
+
+
+def _proc(tmp_path: Path, pid: int, text: str) -> Path:
+    """A procfs root where ``pid``'s cgroup file says ``text``."""
+    (tmp_path / "proc" / str(pid)).mkdir(parents=True)
+    (tmp_path / "proc" / str(pid) / "cgroup").write_text(text)
+    return tmp_path / "proc"
+
+
+def test_locate_nested_node_container_through_its_pid() -> None:
+    loc = locate_cgroup(NESTED_ID, NODE, pid=NESTED_PID, proc_root=NODE / "proc")
+    assert loc.version == 1
+    assert {"cpuacct", "cpu", "memory", "blkio", "pids"} <= set(loc.dirs)
+    assert loc.dirs["memory"] == NODE / "memory" / "docker" / NODE_ID / "nested" / NESTED_ID
+
+
+def test_locate_nested_node_container_by_search_without_a_pid() -> None:
+    assert locate_cgroup(NESTED_ID, NODE) == locate_cgroup(NESTED_ID, NODE, pid=NESTED_PID, proc_root=NODE / "proc")
+    assert locate_cgroup(NESTED_ID[:12], NODE).dirs["cpuacct"].name == NESTED_ID
+
+
+def test_the_node_itself_is_still_found_at_docker_id() -> None:
+    assert locate_cgroup(NODE_ID, NODE).dirs["memory"] == NODE / "memory" / "docker" / NODE_ID
+
+
+def test_nested_container_sample_reads_the_recorded_files() -> None:
+    d = NODE / "cpuacct" / "docker" / NODE_ID / "nested" / NESTED_ID
+    col = CgroupCollector(NESTED_ID, pid=NESTED_PID, proc_root=NODE / "proc", root=NODE, clock=FakeClock())
+    assert col.available()
+    s = col.sample()
+    assert s["cpu_usage_seconds"] == _int(d / "cpuacct.usage") / 1e9 > 0  # recorded after a busy loop
+    mem = NODE / "memory" / "docker" / NODE_ID / "nested" / NESTED_ID
+    assert s["memory_usage_bytes"] == _int(mem / "memory.usage_in_bytes")
+    assert s["pids_current"] == 1
+
+
+@pytest.mark.parametrize("pid_text", [
+    "",  # no such process: the container exited before the collector started
+    "4:memory:/docker/{other}\n2:cpuacct:/docker/{other}\n",  # a recycled pid, now another container's
+    "4:memory:/user.slice\n2:cpuacct:/user.slice\n",  # a recycled pid, now a host process
+])
+def test_a_pid_that_does_not_name_the_container_falls_back_to_the_search(tmp_path: Path, pid_text: str) -> None:
+    proc = tmp_path / "proc"
+    if pid_text:
+        proc = _proc(tmp_path, 4242, pid_text.format(other="ab" * 32))
+    loc = locate_cgroup(V1_ID, V1, pid=4242, proc_root=proc)
+    assert loc.dirs["memory"] == V1 / "memory" / "docker" / V1_ID
+
+
+def test_pid_in_a_sub_cgroup_of_the_container_is_cut_at_the_container(tmp_path: Path) -> None:
+    (tmp_path / "cg").mkdir()
+    (tmp_path / "cg" / "cgroup.controllers").write_text("cpu io memory pids\n")
+    scope = tmp_path / "cg" / "system.slice" / f"docker-{V2_ID}.scope"
+    shutil.copytree(V2 / "system.slice" / f"docker-{V2_ID}.scope", scope)
+    (scope / "init.scope").mkdir()  # e.g. systemd running inside the container
+    proc = _proc(tmp_path, 7, f"0::/system.slice/docker-{V2_ID}.scope/init.scope\n")
+    assert locate_cgroup(V2_ID, tmp_path / "cg", pid=7, proc_root=proc).dirs == {"unified": scope}
+
+
+def test_v2_custom_cgroup_parent_found_through_the_pid_only(tmp_path: Path) -> None:
+    root = tmp_path / "cg"
+    root.mkdir()
+    (root / "cgroup.controllers").write_text("cpu io memory pids\n")
+    d = root / "benchfarm.slice" / "jobs" / V2_ID  # a layout no search covers
+    shutil.copytree(V2 / "system.slice" / f"docker-{V2_ID}.scope", d)
+    with pytest.raises(NotFoundError):
+        locate_cgroup(V2_ID, root)
+    proc = _proc(tmp_path, 99, f"0::/benchfarm.slice/jobs/{V2_ID}\n")
+    assert locate_cgroup(V2_ID, root, pid=99, proc_root=proc) == CgroupLocation(2, {"unified": d})
+    col = CgroupCollector(V2_ID, pid=99, proc_root=proc, root=root, clock=FakeClock())
+    assert col.available() and col.sample()["pids_current"] == _int(d / "pids.current")
+
+
+def test_v2_nested_node_layout_by_search(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    d = tmp_path / "docker" / NODE_ID / "nested" / V2_ID
+    shutil.copytree(V2 / "system.slice" / f"docker-{V2_ID}.scope", d)
+    (tmp_path / "docker" / NODE_ID / "init").mkdir()  # the node's own processes on v2
+    assert locate_cgroup(V2_ID[:12], tmp_path).dirs == {"unified": d}
+
+
+def test_mount_rooted_at_the_node_drops_the_leading_path(tmp_path: Path) -> None:
+    # a worker whose cgroupfs shows only its own subtree: /proc names /docker/<node>/nested/<id>, the mount
+    # holds nested/<id>
+    for ctrl in ("cpuacct", "memory"):
+        shutil.copytree(NODE / ctrl / "docker" / NODE_ID, tmp_path / "cg" / ctrl)
+    loc = locate_cgroup(NESTED_ID, tmp_path / "cg", pid=NESTED_PID, proc_root=NODE / "proc")
+    assert loc.dirs["memory"] == tmp_path / "cg" / "memory" / "nested" / NESTED_ID
+
+
+def test_a_pid_whose_cgroup_is_gone_never_yields_the_mount_root(tmp_path: Path) -> None:
+    for ctrl in ("cpuacct", "memory"):
+        (tmp_path / "cg" / ctrl / "docker").mkdir(parents=True)
+    with pytest.raises(NotFoundError) as err:
+        locate_cgroup(NESTED_ID, tmp_path / "cg", pid=NESTED_PID, proc_root=NODE / "proc")
+    assert f"process {NESTED_PID}" in err.value.message
 
 
 # ---- reading ---------------------------------------------------------------------------------------

@@ -50,6 +50,24 @@ def test_fpga_host(monkeypatch):
     assert grains["benchfarm_queues"] == ["fpga.any", "fpga.intel-d5005", "fpga.xilinx-u250", "pool.fpga"]
 
 
+def test_node_reports_its_cgroup_capacity(monkeypatch):
+    # recorded inside a node made with --cpus 0 --memory 1g on a 2-CPU, 23.5 GiB VM
+    root = HOSTS / "node-cpus0-1g"
+    mod = load_grains({"pool": "p"})
+    fake = SimpleNamespace(
+        detect=functools.partial(hardware.detect, root / "proc", root / "sys", root / "dev",
+                                 cgroup_root=root / "cgroup"),
+        capabilities_from_grains=hardware.capabilities_from_grains,
+    )
+    monkeypatch.setattr(mod, "_hardware", fake)
+    monkeypatch.setattr(mod, "_nvml", SimpleNamespace(list_gpus=_no_nvml))
+    grains = mod.benchfarm()
+    assert grains["benchfarm_detection"] == "ok"
+    assert (grains["benchfarm_cpu"]["count"], grains["benchfarm_cpu"]["cpuset"]) == (1, "0")
+    assert grains["benchfarm_memory_bytes"] == 1 << 30
+    assert grains["benchfarm_queues"] == ["pool.p"]
+
+
 def test_vm_without_gpu_defaults_pool(monkeypatch):
     grains = load_grains({}, "amd-epyc-vm", monkeypatch).benchfarm()
     assert grains["benchfarm_pool"] == "default"

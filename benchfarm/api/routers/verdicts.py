@@ -15,7 +15,7 @@ from benchfarm.api.errors import error_responses
 from benchfarm.api.models import VerdictBody
 
 router = APIRouter(prefix="/jobs", tags=["verdicts"], dependencies=[Authenticated],
-                   responses=error_responses(401, 404, 422, 503))
+                   responses=error_responses(401, 404, 409, 422, 503))
 
 _GIT_NAME = r"[A-Za-z0-9_-]+(?:\.[0-9][A-Za-z0-9_-]*)*(?:/[A-Za-z0-9_-]+(?:\.[0-9][A-Za-z0-9_-]*)*)*"
 #: The forms ``benchfarm.analysis.baseline_ref.parse_baseline_ref`` reads, as the OpenAPI document shows them.
@@ -47,7 +47,11 @@ def _verdict(d: Deps, job_id: str, baseline: str, rerun: str | None) -> JobVerdi
 
 @router.get("/{job_id}/compare", response_model=VerdictBody)
 def compare_job(d: Deps, job_id: JobId, baseline: BaselineRef = "latest", rerun: RerunId = None) -> VerdictBody:
-    """Per metric: ratio of medians with its 95% CI, Mann-Whitney p-value and verdict against the baseline."""
+    """Per metric: ratio of medians with its 95% CI, Mann-Whitney p-value and verdict against the baseline.
+
+    404: no such job, re-run or baseline. 409: the job or its baseline did not succeed. 422: a malformed
+    baseline reference, or a re-run that is not a confirmation run of this job.
+    """
     return VerdictBody.model_validate(_verdict(d, job_id, baseline, rerun).to_dict())
 
 
