@@ -28,6 +28,7 @@ from benchfarm.spec.model import JobSpec
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Authenticated],
                    responses=error_responses(401, 503))
 
+
 async def job_spec_body(body: Annotated[JobSpec, SkipValidation, Body(description="the job spec (`benchfarm spec "
                                                                                   "schema` prints its JSON Schema)")]
                         ) -> JobSpec:
