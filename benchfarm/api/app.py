@@ -6,12 +6,13 @@ come back as ``{"error": ..., "hint": ...}`` with the status :mod:`benchfarm.api
 maps each exception class to; the OpenAPI document lists every status each route answers.
 
 Routes live in one router per resource (:mod:`benchfarm.api.routers`); this module only
-assembles them. The clients behind the routes come from the composition root
-(``benchfarm.composition.build_api_deps``), built on the first request that needs them.
+assembles them. The clients behind the routes are handed in by the entry point (the
+composition root's ``build_api_deps``), built on the first request that needs them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -48,13 +49,15 @@ _TAGS = [
 ]
 
 
-def create_app(settings: Settings | None = None, deps: ApiDeps | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, deps: ApiDeps | None = None, *,
+               build_deps: Callable[[Settings], ApiDeps] | None = None) -> FastAPI:
     """Build the API app.
 
     Args:
         settings: the farm's settings (default: from the environment).
-        deps: the clients behind the routes; default: built by
-            ``benchfarm.composition.build_api_deps(settings)`` on the first request needing them.
+        deps: the clients behind the routes, already built (tests).
+        build_deps: builds them on the first request needing them (the server passes the
+            composition root's ``build_api_deps``).
 
     Raises:
         SetupError: the API needs a bearer token and none is configured.
@@ -66,7 +69,7 @@ def create_app(settings: Settings | None = None, deps: ApiDeps | None = None) ->
                          hint="set BENCHFARM_API_TOKEN or run `benchfarm stack up`, which writes one")
     app = BenchfarmApi(title="benchfarm", version=__version__, openapi_tags=_TAGS,
                        description="Submit containerized benchmark jobs to the farm and read their results.")
-    app.state.api = ApiState(settings=settings, token=token or "", deps=deps)
+    app.state.api = ApiState(settings=settings, token=token or "", deps=deps, build_deps=build_deps)
     install_error_handlers(app)
     for router in (jobs.router, verdicts.router, hosts.router, internal.router, meta.router):
         app.include_router(router)

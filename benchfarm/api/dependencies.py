@@ -1,14 +1,16 @@
 """What every route depends on: the bearer-token check and the farm's clients (:class:`ApiDeps`).
 
-The clients are not built here: :func:`benchfarm.composition.build_api_deps` (the farm's
-composition root) builds them from the settings, on the first request that needs them,
-so the API starts (and answers ``/healthz``) while Redis or Docker is still down.
+The clients are not built here: the entry point hands ``create_app`` a builder (the
+composition root's :func:`benchfarm.composition.build_api_deps`), called on the first
+request that needs them, so the API starts (and answers ``/healthz``) while Redis or
+Docker is still down. The API package never imports the composition root.
 """
 
 from __future__ import annotations
 
 import hmac
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -16,7 +18,7 @@ from fastapi import Depends, FastAPI, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from benchfarm.api.deps import ApiDeps
-from benchfarm.errors import AuthError
+from benchfarm.errors import AuthError, SetupError
 from benchfarm.settings import Settings
 
 
@@ -27,6 +29,7 @@ class ApiState:
     settings: Settings
     token: str
     deps: ApiDeps | None = None
+    build_deps: Callable[[Settings], ApiDeps] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get_deps(self) -> ApiDeps:
@@ -38,9 +41,10 @@ class ApiState:
         if self.deps is None:
             with self.lock:
                 if self.deps is None:
-                    from benchfarm.composition import build_api_deps
-
-                    self.deps = build_api_deps(self.settings)
+                    if self.build_deps is None:
+                        raise SetupError("this API app was made without its clients",
+                                         hint="serve it with `benchfarm api serve`, which hands them in")
+                    self.deps = self.build_deps(self.settings)
         return self.deps
 
 

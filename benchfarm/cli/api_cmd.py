@@ -20,7 +20,8 @@ def serve(
     import uvicorn
 
     from benchfarm.api.app import create_app
+    from benchfarm.composition import build_api_deps
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
-                log_level="warning")
+    app = create_app(settings, build_deps=build_api_deps)
+    uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port, log_level="warning")

@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-import benchfarm.composition
 from benchfarm.analysis.baseline_ref import parse_baseline_ref
 from benchfarm.api.app import create_app
 from benchfarm.api.routers import hosts, internal, jobs, meta, verdicts
@@ -122,7 +121,7 @@ def test_text_and_xml_routes_document_their_media_type(doc):
 
 
 # ------------------------------------------------------------------ dependencies
-def test_deps_come_from_the_composition_root_once_on_first_use(tmp_path, monkeypatch):
+def test_deps_come_from_the_builder_once_on_first_use(tmp_path):
     built = fake_farm(tmp_path).deps
     calls = []
 
@@ -132,9 +131,8 @@ def test_deps_come_from_the_composition_root_once_on_first_use(tmp_path, monkeyp
             raise ServiceUnavailableError("cannot reach Redis", hint="start it")
         return built
 
-    monkeypatch.setattr(benchfarm.composition, "build_api_deps", build_api_deps)
     settings = Settings(state_dir=tmp_path, api_token="t")
-    client = TestClient(create_app(settings))
+    client = TestClient(create_app(settings, build_deps=build_api_deps))
     assert calls == []  # nothing is built at start
     assert client.get("/hosts").status_code == 401 and calls == []  # nor for a request refused at the door
     first = client.get("/hosts", headers={"Authorization": "Bearer t"})
