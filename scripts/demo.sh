@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install.sh
+# the venv's tools first: `benchfarm` is also linked into /usr/local/bin, which a minimal PATH may lack
+export PATH="${BENCHFARM_VENV:-/opt/benchfarm/venv}/bin:$PATH"
 benchfarm stack up
 benchfarm stack status
 
@@ -21,7 +23,7 @@ for spec in examples/noop.yaml examples/cpu-sysbench.yaml examples/memory-stream
   echo "-- benchfarm submit $spec --wait" >&2
   benchfarm submit "$spec" --wait
   ids+=("$(benchfarm jobs list --name "$(awk '/^name:/ {print $2; exit}' "$spec")" --limit 1 --json \
-           | "${BENCHFARM_VENV:-/opt/benchfarm/venv}/bin/python" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')")
+           | python -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')")
 done
 
 echo "-- benchfarm submit examples/gpu-matmul.yaml (this farm has no GPU: refused)" >&2

@@ -20,7 +20,8 @@ VENV="${BENCHFARM_VENV:-/opt/benchfarm/venv}"
 BIN_DIR="${BENCHFARM_BIN_DIR:-/usr/local/bin}"
 PY=/usr/bin/python3
 
-DEBS=(python3 python3-venv docker.io redis-server debootstrap busybox-static docker-registry unzip iproute2 openssh-client)
+# socat: the relays between nodes and the farm's loopback services; iptables: the fence around the node network
+DEBS=(python3 python3-venv docker.io redis-server debootstrap busybox-static docker-registry unzip iproute2 openssh-client socat iptables)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -59,3 +60,7 @@ fi
 mkdir -p "$BIN_DIR"
 ln -sfn "$VENV/bin/benchfarm" "$BIN_DIR/benchfarm"
 echo "benchfarm installed: $("$BIN_DIR/benchfarm" --version 2>/dev/null || echo "$VENV/bin/benchfarm")" >&2
+case ":$PATH:" in
+  *":$BIN_DIR:"*) ;;
+  *) echo "note: $BIN_DIR is not on PATH; run $VENV/bin/benchfarm or add $BIN_DIR to PATH" >&2 ;;
+esac
