@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from benchfarm.inventory.pools import PoolStore
     from benchfarm.jobs.repository import JobRepository
     from benchfarm.nodes.manager import NodeManager
+    from benchfarm.nodes.worker import NodeWorkers
     from benchfarm.scheduler.capabilities import HostCapabilities
     from benchfarm.scheduler.host_registry import HostRegistry
     from benchfarm.scheduler.service import JobService
@@ -141,9 +142,12 @@ class Farm:
     @cached_property
     def job_service(self) -> JobService:
         """Submit and cancel: matching, image pinning, durable records, dispatch."""
+        from benchfarm.images.registry import RegistryPublisher
         from benchfarm.scheduler.service import JobService
 
-        return JobService(self.repository, self.host_registry, self.engine, self.dispatcher)
+        return JobService(self.repository, self.host_registry, self.engine, self.dispatcher,
+                          publisher=RegistryPublisher(self.images, self.settings.registry_address),
+                          local_host=self.settings.minion_id)
 
     @cached_property
     def inventory(self) -> Inventory:
@@ -165,7 +169,15 @@ class Farm:
         from benchfarm.nodes.config import NodeFarmConfig
         from benchfarm.nodes.manager import NodeManager
 
-        return NodeManager(NodeEngine.from_settings(self.settings), NodeFarmConfig.from_settings(self.settings))
+        return NodeManager(NodeEngine.from_settings(self.settings), NodeFarmConfig.from_settings(self.settings),
+                           hosts=self.host_registry)
+
+    @cached_property
+    def node_workers(self) -> NodeWorkers:
+        """Starts nodes' workers and waits for their heartbeats in the host registry."""
+        from benchfarm.nodes.worker import NodeWorkers
+
+        return NodeWorkers(self.nodes, self.host_registry)
 
     def api_deps(self) -> ApiDeps:
         """What the API's handlers use."""

@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     allowed_devices: list[str] = Field(default_factory=list)  # device nodes jobs on this host may map
     allowed_cap_add: list[str] = Field(default_factory=list)
     max_concurrent_jobs: int = 1
+    # `benchfarm stack up` runs a worker on this machine; false makes a farm of nodes (or remote hosts) only
+    local_worker: bool = True
+
+    # nodes (containers that behave like hosts, `benchfarm nodes`): the Docker network the farm makes for them,
+    # its host interface, and whether the stack fences that interface so nodes reach only the forwarded ports
+    node_network: str = "benchfarm-nodes"
+    node_bridge: str = "bf-nodes"        # at most 15 characters (a Linux interface name)
+    node_subnet: str | None = None       # None: the engine picks a free one from its pools
+    node_firewall: bool = True
 
     # collectors
     sample_interval_s: float = 1.0

@@ -2,7 +2,7 @@
 # schedule in pillar, and the provisioning orchestration). Data on the master:
 #   {"id": <minion id>, "data": {"ok": false, "failed": [check names], "checks": {...}}}
 # Quarantines the host (benchfarm.quarantine: writes <state_dir>/quarantine.json, which the
-# worker honours, stops the worker service where systemd runs it, and posts
+# worker honours, stops the worker service where Salt manages it (systemd, a node's runner), and posts
 # POST /internal/host-events {"host_id", "status": "quarantined", "reason", "checks", "time"}).
 benchfarm-reactor-health-failed-quarantine:
   local.benchfarm.quarantine:

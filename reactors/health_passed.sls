@@ -1,5 +1,6 @@
 # Tag: benchfarm/health/passed (see health_failed.sls). Releases a quarantined host
-# (benchfarm.release: removes the marker, starts the worker where systemd runs it, posts
+# (benchfarm.release: removes the marker, starts the worker where Salt manages it (systemd, a
+# node's runner), posts
 # POST /internal/host-events {"host_id", "status": "good", "reason", "checks": {}, "time"}).
 # A host that is not quarantined stays as it is on the minion, but "good" is still posted: that
 # is how a freshly registered (unknown) host becomes good; the farm keeps an operator's maintenance.

@@ -14,7 +14,7 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from benchfarm.errors import BenchmarkFailedError, NotFoundError, ServiceUnavailableError
+from benchfarm.errors import BenchmarkFailedError, NotFoundError, RegistryError, ServiceUnavailableError
 from benchfarm.images.model import ImageInfo
 from benchfarm.settings import Settings
 from benchfarm.spec.fields import RESULTS_MOUNT
@@ -150,6 +150,35 @@ class ContainerEngine(DockerEngine):
                     self.client.images.pull(ref)
         with _engine_errors(f"resolving image {ref}"):
             return ImageInfo.from_attrs(self.client.api.inspect_image(ref))
+
+    def has_image(self, ref: str) -> bool:
+        """True when the image (an id or a reference) is on this engine."""
+        try:
+            with _engine_errors(f"inspecting image {ref}"):
+                self.client.api.inspect_image(ref)
+        except NotFoundError:
+            return False
+        return True
+
+    def pull_image(self, ref: str) -> str:
+        """Pull ``<registry>/<name>@sha256:...`` (or ``name:tag``); returns the local image id.
+
+        Raises:
+            RegistryError: the engine reported an error, or the image is not there afterwards.
+        """
+        repo, sep, digest = ref.partition("@")
+        try:
+            with _engine_errors(f"pulling image {ref}"):
+                stream = (self.client.api.pull(repo, tag=digest, stream=True, decode=True) if sep
+                          else self.client.api.pull(ref, stream=True, decode=True))
+                for chunk in stream:
+                    if "error" in chunk:
+                        raise RegistryError(f"pull of {ref} failed: {chunk['error']}",
+                                            hint="is the farm registry up and reachable from this host?")
+                return str(self.client.api.inspect_image(ref)["Id"])
+        except (NotFoundError, BenchmarkFailedError, ServiceUnavailableError) as exc:
+            raise RegistryError(f"pull of {ref} failed: {exc.message}",
+                                hint="is the farm registry up and reachable from this host?") from exc
 
     def create(self, cs: ContainerSpec) -> str:
         """Create (not start) the container; returns its id."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,8 +11,10 @@ from rich.text import Text
 
 from benchfarm.adapters.docker_images import DockerImages
 from benchfarm.cli.console import out, print_json, progress
+from benchfarm.errors import UserInputError
 from benchfarm.images import labels as L
 from benchfarm.images.builder import ImageBuilder
+from benchfarm.images.directory import is_path_target
 from benchfarm.images.index import IndexDocs, index_manifest, manifest_index
 from benchfarm.images.inspect import ImageCatalogueView
 from benchfarm.images.manifest import Manifest, diff_manifests, ensure_manifest
@@ -65,24 +68,44 @@ def _keep_manifest(docker: ImageEngine, image_id: str, refs: list[str]) -> Manif
 
 @app.command()
 def build(
-    name: Annotated[str, typer.Argument(help="Catalogue image: a directory under images/ (e.g. sysbench).")],
+    target: Annotated[str, typer.Argument(
+        metavar="NAME|PATH",
+        help="A catalogue image (a directory name under images/, e.g. sysbench), or the path of any directory "
+             "with a Dockerfile (contains '/' or is an existing directory; a benchmark.yaml there is optional).")],
+    name: Annotated[str | None, typer.Option("--name", help="PATH only: the image name "
+                                             "(default: benchmark.yaml's, else the directory's name).")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="PATH only: the version tag (default: "
+                                                "benchmark.yaml's, else 0.0.0-<hash of the directory>).")] = None,
     cause: Annotated[str, typer.Option("--cause", help="Why it is built: manual, ci or timer.")] = "manual",
     ci_tag: Annotated[str, typer.Option("--ci-tag", help="The CI build tag (e.g. jenkins-benchfarm-123).")] = "",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore the engine's build cache.")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Build NAME with provenance labels, run its validate self-test, then tag it usable."""
+    """Build NAME or PATH with provenance labels, run its validate self-test, then tag it usable.
+
+    A directory's image is benchfarm/<name>:<version> (and :latest); `benchfarm image push <name>` sends it
+    to the farm registry.
+    """
     if cause not in L.BUILD_CAUSES:
-        raise typer.BadParameter(f"--cause must be one of {', '.join(L.BUILD_CAUSES)}")
+        raise UserInputError(f"--cause must be one of {', '.join(L.BUILD_CAUSES)}, not {cause!r}")
     settings = get_settings()
     docker = _docker()
-    result = ImageBuilder(docker, settings).build(name, cause=cause, ci_tag=ci_tag, progress=progress,
-                                                  nocache=no_cache)
+    builder = ImageBuilder(docker, settings)
+    if is_path_target(target, builder.catalogue.names()):
+        result = builder.build_path(Path(target), name=name, version=version, cause=cause, ci_tag=ci_tag,
+                                    progress=progress, nocache=no_cache)
+    elif name is not None or version is not None:
+        raise UserInputError(f"--name and --version are for a directory; {target} is a catalogue image, whose "
+                             "name and version are in its benchmark.yaml",
+                             hint=f"build it as `benchfarm image build {target}`, or give the path of a directory")
+    else:
+        result = builder.build(target, cause=cause, ci_tag=ci_tag, progress=progress, nocache=no_cache)
     _keep_manifest(docker, result.image_id, result.tags)
     if as_json:
         print_json(result.to_dict())
     else:
-        out.print(f"[green]built[/green] {', '.join(result.tags)}  {result.image_id}")
+        note = "" if result.validated else " (no validate command: not self-tested)"
+        out.print(f"[green]built[/green] {', '.join(result.tags)}  {result.image_id}{note}", highlight=False)
 
 
 @app.command("list")
@@ -166,10 +189,15 @@ def diff(
 
 @app.command()
 def push(
-    name: Annotated[str, typer.Argument(help="Catalogue image name (e.g. sysbench) or local tag.")],
+    name: Annotated[str, typer.Argument(help="An image name (sysbench, or one built from a directory), a local tag, "
+                                             "or the directory it was built from.")],
     as_json: AsJson = False,
 ) -> None:
-    """Push an image to the farm registry as <registry>/<name>:<version>; prints the pullable digest reference."""
+    """Push an image to the farm registry as <registry>/<name>:<version>; prints the pullable digest reference.
+
+    Catalogue images and images built from a directory (`benchfarm image build PATH`) alike: jobs on pool hosts
+    run the pushed image by that digest.
+    """
     settings = get_settings()
     view = ImageCatalogueView(_docker(), settings)
     pushed = push_image(view.docker, view.resolve_ref(name), settings.registry_address, progress=progress)

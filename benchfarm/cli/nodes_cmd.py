@@ -2,8 +2,8 @@
 
 Runs on the machine whose Docker engine holds the nodes, as root (it reads the host's cgroupfs).
 Exit codes as everywhere: 2 for a bad or taken name, a CPU set outside this machine or too little
-memory; 3 when the node image cannot be built here; 4 when the engine is down; 1 when a node
-does not come up (the message carries its log).
+memory; 3 when the node image cannot be built here; 4 when the engine or Redis is down; 1 when a node
+or its worker does not come up (the message carries its log).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from benchfarm.cli.console import out, print_json, progress
 from benchfarm.nodes.manager import NodeManager
 from benchfarm.nodes.model import NodeSpec
 from benchfarm.nodes.resources import format_size
+from benchfarm.nodes.worker import NodeWorkers
 
 app = typer.Typer(help="Nodes: containers that behave like farm hosts on this machine (add, list, remove).",
                   no_args_is_help=True)
@@ -28,6 +29,12 @@ def _manager() -> NodeManager:
     from benchfarm.cli.farm import farm
 
     return farm().nodes
+
+
+def _workers() -> NodeWorkers:
+    from benchfarm.cli.farm import farm
+
+    return farm().node_workers
 
 
 def _ensure_image(force: bool = False) -> str:
@@ -50,22 +57,30 @@ def add(
     pool: Annotated[str, typer.Option("--pool", help="The pool the node joins.")] = "default",
     cpus: Annotated[str, typer.Option("--cpus", help="Its CPU set, as the kernel writes it (0, 0-1, 0,2).")] = "0",
     memory: Annotated[str, typer.Option("--memory", help="Its memory limit (512m, 1g, 2GiB).")] = "1g",
+    worker: Annotated[bool, typer.Option("--worker/--no-worker",
+                                         help="Start the node's worker (it joins POOL and takes jobs); "
+                                              "--no-worker starts only its engine.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create node NAME and wait until its engine answers; builds the node image first when needed.
+    """Create node NAME, wait until its engine answers, then start its worker and wait for its heartbeat.
 
-    Adding a node that exists with the same spec changes nothing."""
+    Builds the node image first when needed. The worker needs the stack's node-gateway (`benchfarm stack up`).
+    Adding a node that exists with the same spec changes nothing (its worker is started if it is not running)."""
     spec = NodeSpec.parse(name, pool, cpus, memory)
     manager = _manager()
     manager.check(spec)  # a taken name or a CPU set outside this machine fails before any build
     image = _ensure_image()
     started = time.monotonic()
     node = manager.create(spec, image, progress)
+    ready = time.monotonic() - started
+    worker_s = _workers().start(name, progress) if worker else None
     seconds = time.monotonic() - started
     if as_json:
-        print_json({**node.to_dict(), "seconds": round(seconds, 2)})
+        print_json({**node.to_dict(), "seconds": round(seconds, 2), "ready_seconds": round(ready, 2),
+                    "worker": worker, "worker_seconds": None if worker_s is None else round(worker_s, 2)})
     else:
-        out.print(f"node {node.name} ready in {seconds:.1f} s: pool {node.pool}, CPUs {node.cpuset}, "
+        joined = f", worker up after {worker_s:.1f} s" if worker_s is not None else " (no worker)"
+        out.print(f"node {node.name} ready in {ready:.1f} s{joined}: pool {node.pool}, CPUs {node.cpuset}, "
                   f"{format_size(node.memory)}, address {node.address}")
 
 
@@ -85,7 +100,8 @@ def list_(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def remove(name: str, as_json: JsonOpt = False) -> None:
-    """Remove node NAME: its container (and everything running in it) and its engine's volume.
+    """Remove node NAME: retire its host in the registry, then its container (its worker and everything
+    running in it) and its engine's volume.
 
     Removing a node that does not exist changes nothing."""
     removed = _manager().remove(name, progress)

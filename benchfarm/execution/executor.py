@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Protocol
 from benchfarm.analysis.adaptive import adaptive_state
 from benchfarm.analysis.baselines import hardware_class
 from benchfarm.clock import SYSTEM_CLOCK, Clock
-from benchfarm.errors import BenchfarmError
+from benchfarm.errors import BenchfarmError, NotFoundError, RegistryError
 from benchfarm.jobs.model import EventType, JobRecord, JobStatus, RepetitionRecord
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.runner.container_spec import build_container_spec
@@ -128,6 +129,7 @@ class JobExecutor:
     # --------------------------------------------------------------------------
     def _run_all(self, job: JobRecord) -> None:
         spec = JobSpec.model_validate(job.spec)
+        self._ensure_image(job)
         state = RunState(last_renewal=self.clock.monotonic())
         try:
             self._repetitions(job, spec, state)
@@ -136,6 +138,39 @@ class JobExecutor:
                 self._stop_telemetry(state.telemetry)
             if state.shared_container is not None:
                 self.engine.remove(state.shared_container)
+
+    def _ensure_image(self, job: JobRecord) -> None:
+        """Make sure the job's image is on this host's engine: pulled from the farm registry when it is not.
+
+        The image was pinned at submit on the API's machine (``image_digest``, the image id); a
+        host that is not that machine (a node, a remote pool host) pulls ``image_pull_ref``
+        (``<registry>/<name>@sha256:...``) and checks it got the same image. The lease is
+        renewed while the pull runs, so a slow pull is not taken for a lost worker.
+
+        Raises:
+            NotFoundError: the image is not here and the job has no pull reference.
+            RegistryError: the pull failed, or brought another image than the one pinned.
+        """
+        image = job.image_digest or job.image_ref
+        if self.engine.has_image(image):
+            return
+        if not job.image_pull_ref:
+            raise NotFoundError(f"image {image} is not on host {self.caps.host_id} and the job names no registry "
+                                "reference to pull it from",
+                                hint="push the image to the farm registry (`benchfarm image push`) and submit again")
+        log.info("job %s: pulling %s", job.id, job.image_pull_ref)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-pull") as pool:
+            pulling = pool.submit(self.engine.pull_image, job.image_pull_ref)
+            while True:
+                try:
+                    pulled = pulling.result(timeout=self.config.renew_every_s)
+                    break
+                except TimeoutError:
+                    self.repo.renew_lease(job.id, self.config.worker_id, self.config.lease_s)
+        if job.image_digest and pulled != job.image_digest:
+            raise RegistryError(f"{job.image_pull_ref} is image {pulled[:19]} here, not {job.image_digest[:19]} "
+                                "pinned at submit", hint="the registry holds another image under that digest; "
+                                                         "push the image again and resubmit")
 
     def _repetitions(self, job: JobRecord, spec: JobSpec, state: RunState) -> None:
         image = job.image_digest or job.image_ref

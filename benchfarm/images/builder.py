@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchfarm.errors import ImageValidationError, SetupError
+from benchfarm.errors import ImageValidationError, SetupError, SpecError
 from benchfarm.images import labels as L
-from benchfarm.images.catalogue import Catalogue, ImageSpec, load_spec
+from benchfarm.images.catalogue import IMAGE_NAMESPACE, METADATA_FILE, Catalogue, ImageSpec, load_spec
+from benchfarm.images.directory import directory_image
 from benchfarm.images.model import ImageEngine
 from benchfarm.images.rootfs import ensure_rootfs
 from benchfarm.images.source import source_info
@@ -50,6 +51,7 @@ class BuildResult:
     labels: dict[str, str]
     validate_output: str
     built_bases: list[str] = field(default_factory=list)
+    validated: bool = True  # False: the image gave no validate command (a directory without one)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -82,6 +84,7 @@ class ImageBuilder:
             return BaseResolution(ref=rootfs.ref, image_id=rootfs.image_id, ancestors=(rootfs.image_id,))
         if base.kind == "external":
             ref = base.ref or ""
+            self._ensure_catalogue_image(ref, cause=cause, ci_tag=ci_tag, progress=progress, built=built)
             if not self.docker.exists(ref):
                 raise SetupError(
                     f"{spec.name} cannot be built here: it builds FROM {ref}, which is not in the local "
@@ -124,7 +127,52 @@ class ImageBuilder:
         ``repository`` overrides ``benchfarm/<name>`` (tests build variants under their own names);
         ``extra_labels`` are added to the provenance labels.
         """
-        spec = load_spec(directory)
+        return self._build(directory, load_spec(directory), cause=cause, ci_tag=ci_tag, progress=progress,
+                           repository=repository, extra_labels=extra_labels, nocache=nocache, base_arg=True)
+
+    def build_path(self, directory: Path, *, name: str | None = None, version: str | None = None,
+                   cause: str = "manual", ci_tag: str = "", progress: Progress = _quiet,
+                   extra_labels: dict[str, str] | None = None, nocache: bool = False) -> BuildResult:
+        """Build any directory with a Dockerfile (bring your own benchmark), like a catalogue image.
+
+        Name, version, base and validate come from the flags, an optional benchmark.yaml
+        and the Dockerfile (see :mod:`benchfarm.images.directory`). A catalogue directory
+        given by its path is built as the catalogue image.
+
+        Raises:
+            NotFoundError: not a directory, or no Dockerfile in it.
+            SpecError: a bad name, version or benchmark.yaml, or the name of a catalogue image.
+            SetupError: a base is not in the local engine.
+            ImageBuildError: the build failed.
+            ImageValidationError: the image's validate command failed (it is not tagged).
+        """
+        names = self.catalogue.names()
+        resolved = directory.resolve()
+        if resolved.parent == self.catalogue.root.resolve() and resolved.name in names:
+            if name or version:
+                raise SpecError(f"{directory} is the catalogue image {resolved.name}; its name and version are "
+                                "in its benchmark.yaml", hint=f"build it with `benchfarm image build {resolved.name}`")
+            return self.build(resolved.name, cause=cause, ci_tag=ci_tag, progress=progress, nocache=nocache)
+        image = directory_image(directory, name=name, version=version, catalogue_names=names)
+        if not image.has_metadata:
+            progress(f"no {METADATA_FILE} in {directory}: name {image.spec.name}, version {image.spec.version}, "
+                     f"base from the Dockerfile ({image.spec.base.ref or image.spec.base.kind})")
+        built: list[str] = []
+        for ref in image.other_bases:
+            self._ensure_catalogue_image(ref, cause=cause, ci_tag=ci_tag, progress=progress, built=built)
+            if not self.docker.exists(ref):
+                raise SetupError(f"{directory}/Dockerfile has a stage FROM {ref}, which is not in the local Docker "
+                                 "engine, and benchfarm never pulls bases from public registries",
+                                 hint=f"`docker load` or pull {ref} into the engine, then rebuild")
+        result = self._build(directory, image.spec, cause=cause, ci_tag=ci_tag, progress=progress,
+                             extra_labels=extra_labels, nocache=nocache, base_arg=image.passes_base_arg)
+        result.built_bases[:0] = built
+        return result
+
+    def _build(self, directory: Path, spec: ImageSpec, *, cause: str, ci_tag: str, progress: Progress,
+               base_arg: bool, repository: str | None = None, extra_labels: dict[str, str] | None = None,
+               nocache: bool = False) -> BuildResult:
+        """Resolve the base, label, build, validate (when the spec has a command) and tag ``spec``."""
         built: list[str] = []
         base = self.resolve_base(spec, cause=cause, ci_tag=ci_tag, progress=progress, built=built)
         src = source_info(directory)
@@ -141,9 +189,29 @@ class ImageBuilder:
         progress(f"building {repo}:{spec.tag} from {base.ref or 'scratch'} (cause {cause})")
         with tempfile.TemporaryDirectory(prefix=f"benchfarm-build-{spec.name}-") as tmp:
             context = self._assemble_context(directory, spec, Path(tmp) / "context")
-            image_id = self.docker.build(context, buildargs={"BASE": base.ref} if base.ref else {},
+            image_id = self.docker.build(context, buildargs={"BASE": base.ref} if base.ref and base_arg else {},
                                          labels=labels, network=spec.build_network, progress=progress,
                                          nocache=nocache)
+        output = self._validate(spec, image_id, progress)
+        tags = [f"{repo}:{spec.tag}", f"{repo}:latest"]
+        for t in tags:
+            r, _, tg = t.rpartition(":")
+            self.docker.tag(image_id, r, tg)
+        self._record_build(image_id, repo, spec.tag, cause, ci_tag)
+        progress(f"tagged usable: {', '.join(tags)} = {image_id}")
+        return BuildResult(name=spec.name, image_id=image_id, tags=tags, labels=labels,
+                           validate_output=output, built_bases=built, validated=bool(spec.validate_cmd))
+
+    def _validate(self, spec: ImageSpec, image_id: str, progress: Progress) -> str:
+        """Run the spec's validate command in a fresh container without network; its output.
+
+        Raises:
+            ImageValidationError: it exited non-zero (the image is not tagged).
+        """
+        if not spec.validate_cmd:
+            progress(f"{spec.name} gives no validate command (benchmark.yaml `validate: [...]`): "
+                     "tagged without a self-test")
+            return ""
         progress(f"validating {image_id[:19]} with {' '.join(spec.validate_cmd)} (network none)")
         run = self.docker.run(image_id, spec.validate_cmd, timeout=300, network="none")
         if run.exit_code != 0:
@@ -152,14 +220,20 @@ class ImageBuilder:
                 + "\n".join(run.output.strip().splitlines()[-10:]),
                 hint="fix the image or its validate script and rebuild",
             )
-        tags = [f"{repo}:{spec.tag}", f"{repo}:latest"]
-        for t in tags:
-            r, _, tg = t.rpartition(":")
-            self.docker.tag(image_id, r, tg)
-        self._record_build(image_id, repo, spec.tag, cause, ci_tag)
-        progress(f"tagged usable: {', '.join(tags)} = {image_id}")
-        return BuildResult(name=spec.name, image_id=image_id, tags=tags, labels=labels,
-                           validate_output=run.output.strip(), built_bases=built)
+        return run.output.strip()
+
+    def _ensure_catalogue_image(self, ref: str, *, cause: str, ci_tag: str, progress: Progress,
+                                built: list[str]) -> None:
+        """Build catalogue image ``ref`` (``benchfarm/<name>:<version|latest>``) when it is missing."""
+        repository, _, tag = ref.rpartition(":")
+        namespace, _, name = repository.partition("/")
+        if namespace != IMAGE_NAMESPACE or name not in self.catalogue.names() or self.docker.exists(ref):
+            return
+        if tag not in ("latest", self.catalogue.get(name).spec.tag):
+            return
+        progress(f"base {ref} is missing: building the catalogue image {name} first")
+        self.build(name, cause=cause, ci_tag=ci_tag, progress=progress)
+        built.append(ref)
 
     # helpers -----------------------------------------------------------------
     @staticmethod

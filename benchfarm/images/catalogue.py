@@ -15,18 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from benchfarm.errors import NotFoundError, SpecError
 from benchfarm.spec.fields import RESULTS_MOUNT
+from benchfarm.spec.result_formats import ResultFormat  # the formats a job spec's results.format reads
 
 METADATA_FILE = "benchmark.yaml"
 IMAGE_NAMESPACE = "benchfarm"
-
-
-class ResultFormat(StrEnum):
-    JSON_LINES = "json-lines"  # one JSON object per line on stdout
-    JSON_FILE = "json-file"    # a JSON document written under /results
 
 
 class Direction(StrEnum):
@@ -104,7 +108,9 @@ class ImageSpec(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _benchmark_fields(self) -> ImageSpec:
+    def _benchmark_fields(self, info: ValidationInfo) -> ImageSpec:
+        if (info.context or {}).get("directory"):
+            return self  # an image built from a user's directory: every field is optional (images/directory.py)
         if self.kind == "benchmark" and (self.result is None or not self.metrics or not self.start):
             raise ValueError("a benchmark image needs result, metrics and start")
         if not self.validate_cmd:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 from benchfarm.errors import NotFoundError
 from benchfarm.images import labels as L
 from benchfarm.images.builder import ImageBuilder
-from benchfarm.images.catalogue import Catalogue
+from benchfarm.images.catalogue import IMAGE_NAMESPACE, Catalogue
+from benchfarm.images.directory import DOCKERFILE, directory_image
 from benchfarm.images.model import ImageEngine, ImageInfo
 from benchfarm.settings import Settings
 
@@ -22,9 +24,31 @@ class ImageCatalogueView:
         self.catalogue = Catalogue(settings.repo_root / "images")
 
     def resolve_ref(self, ref: str) -> str:
-        """A catalogue name (``sysbench``) -> its versioned tag; any other reference unchanged."""
-        if ":" not in ref and "/" not in ref and ref in self.catalogue.names():
+        """The versioned tag for a name or directory; any other reference unchanged.
+
+        A catalogue name (``sysbench``) -> ``benchfarm/sysbench:<version>``; a directory built with
+        ``benchfarm image build PATH`` -> the tag that build gives it; the name of an image built
+        from a directory (``mybench``, when ``benchfarm/mybench:latest`` is here) -> the version
+        that ``latest`` carries.
+
+        Raises:
+            SpecError: ``ref`` is a directory whose benchmark.yaml or Dockerfile is not valid.
+        """
+        names = self.catalogue.names()
+        if ":" not in ref and "/" not in ref and ref in names:
             return self.catalogue.get(ref).spec.ref
+        path = Path(ref)
+        if (path / DOCKERFILE).is_file():
+            resolved = path.resolve()
+            if resolved.parent == self.catalogue.root.resolve() and resolved.name in names:
+                return self.catalogue.get(resolved.name).spec.ref
+            return directory_image(path, catalogue_names=names).spec.ref
+        if ":" not in ref and "/" not in ref and "@" not in ref:
+            latest = f"{IMAGE_NAMESPACE}/{ref}:latest"
+            if self.docker.exists(latest):
+                info = self.docker.get(latest)
+                versioned = f"{IMAGE_NAMESPACE}/{ref}:{info.labels.get(L.VERSION, '')}"
+                return versioned if versioned in info.tags else latest
         return ref
 
     def resolve(self, ref: str) -> str:

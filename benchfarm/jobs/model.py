@@ -83,6 +83,9 @@ class JobRecord(BaseModel):
     reason: str | None = None
     image_ref: str = ""
     image_digest: str | None = None  # the engine's content-addressed id actually run
+    # <registry>/<name>@sha256:... in the farm registry: how a host without the image pulls it (None: the
+    # job may only run on the machine that resolved it, or its image was never pushed)
+    image_pull_ref: str | None = None
     image_provenance: dict[str, Any] = Field(default_factory=dict)
     queue: str | None = None
     host_id: str | None = None

@@ -15,5 +15,7 @@ Modules, one job each:
   ``wheelhouse`` the project's wheel and its locked dependencies as local wheels
   ``image``      the node image ``benchfarm-node:<version>``, built from the golden base
   ``manager``    create, list, remove nodes; run commands and load images in them
+  ``link``       how a node reaches the farm: the relayed service ports, its worker's settings
+  ``worker``     a node's worker: settings file, start, first heartbeat
 Docker calls live in ``benchfarm.adapters.docker_nodes``; nothing here imports ``docker``.
 """

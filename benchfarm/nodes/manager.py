@@ -14,13 +14,19 @@ A node is made in four steps, each checked before the next:
 
 A node that fails step 3 or 4 is removed again (container, and the volume if this
 call made it), and the error carries the tail of the node's logs.
+
+A node's worker is started by ``benchfarm.nodes.worker``. Removing a node retires its
+host in the registry first, so no job is routed to it while its worker dies with the
+container.
 """
 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 from benchfarm.errors import BenchfarmError, NotFoundError, SetupError
 from benchfarm.nodes.cgroups import HostCgroups
@@ -53,15 +59,28 @@ def _quiet(_: str) -> None:
     return None
 
 
+class HostRoster(Protocol):
+    """What the manager needs of the scheduler's host registry (``HostRegistry`` fits)."""
+
+    def workers_seen(self) -> dict[str, float]:
+        """host id -> epoch seconds of its worker's last heartbeat."""
+        ...
+
+    def retire(self, host_id: str) -> bool:
+        """Take a host out of scheduling for good; False when it was not registered."""
+        ...
+
+
 class NodeManager:
     """The node provider: nodes as containers of the local Docker engine."""
 
     def __init__(self, engine: NodeEngineAPI, config: NodeFarmConfig, *, cgroups: HostCgroups | None = None,
-                 machine_cpus: Callable[[], frozenset[int]] = host_cpus,
+                 hosts: HostRoster | None = None, machine_cpus: Callable[[], frozenset[int]] = host_cpus,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.engine = engine
         self.config = config
         self.cgroups = cgroups or HostCgroups()
+        self.hosts = hosts
         self.machine_cpus = machine_cpus
         self.clock = clock
         self.sleep = sleep
@@ -137,11 +156,18 @@ class NodeManager:
         existing = self.engine.container(spec.container_name)
         return None if existing is None else self._claim(spec, existing)
 
-    def create(self, spec: NodeSpec, image: str, progress: Progress = _quiet) -> Node:
+    def create(self, spec: NodeSpec, image: str, progress: Progress = _quiet, *,
+               services: Sequence[str] | None = None, authorized_keys: str = "",
+               labels: Mapping[str, str] | None = None) -> Node:
         """Start node ``spec.name`` from ``image`` and wait until it is ready (see the module docstring).
 
         Idempotent: a running node with the same spec is returned as it is; a stopped one
         (its container died) is started afresh on the same volume.
+
+        ``services`` replaces the config's services for this node (e.g. ``dockerd sshd`` for a
+        bare-metal-like node that salt-cloud's saltify enrolls over SSH); ``authorized_keys``
+        (OpenSSH lines) lets those keys log in as root (images/node/services.d/sshd.sh);
+        ``labels`` are added to the container's (the salt-cloud driver marks the nodes it made).
 
         Raises:
             NodeSpecError: the CPU set is outside this machine's CPUs.
@@ -165,11 +191,18 @@ class NodeManager:
         made_volume = self._ensure_volume(spec)
         progress(f"starting node {spec.name}: CPUs {spec.cpuset}, {format_size(spec.memory)}, pool {spec.pool}, "
                  f"network {network.name} (host at {network.gateway})")
+        config = self.config if services is None else dataclasses.replace(self.config, services=tuple(services))
         env = {"BENCHFARM_NODE_NAME": spec.name, "BENCHFARM_NODE_POOL": spec.pool,
-               "BENCHFARM_NODE_SERVICES": " ".join(self.config.services),
+               "BENCHFARM_NODE_SERVICES": " ".join(config.node_services),
                "BENCHFARM_NODE_DOCKERD_ARGS": " ".join(self.config.dockerd_args),
-               "BENCHFARM_NODE_HOST_ADDRESS": network.gateway}
-        request = NodeRunRequest(name=spec.container_name, hostname=spec.name, image=image, labels=spec.labels(),
+               "BENCHFARM_NODE_HOST_ADDRESS": network.gateway,
+               # PORT:TARGET:PORT per farm service; the node's `forward` service relays 127.0.0.1:PORT to
+               # <gateway>:PORT (images/node/services.d/forward.sh)
+               "BENCHFARM_NODE_FORWARD": " ".join(f.as_arg() for f in self.config.forward)}
+        if authorized_keys:
+            env["BENCHFARM_NODE_AUTHORIZED_KEYS"] = authorized_keys
+        request = NodeRunRequest(name=spec.container_name, hostname=spec.name, image=image,
+                                 labels={**spec.labels(), **(labels or {})},
                                  cpuset=spec.cpuset, memory=spec.memory, volume=spec.volume_name,
                                  network=network.name, environment=env, stop_timeout=self.config.stop_timeout_s)
         try:
@@ -207,6 +240,8 @@ class NodeManager:
         node = self.get(name)
         deadline = self.clock() + self.config.ready_timeout_s
         last = ""
+        forward_check = ("benchfarm-node-service status forward >/dev/null 2>&1 || exit 13; "
+                         if "forward" in self.config.node_services else "")
         while True:
             facts = self.engine.container(node.container_name)
             if facts is None or facts.status != "running":
@@ -217,6 +252,7 @@ class NodeManager:
                 "sh", "-c", f"cat {STATE_DIR}/failed 2>/dev/null && exit 10; "
                             f"test -f {STATE_DIR}/started || exit 11; "
                             f"cat {STATE_DIR}/cgroup-mode {STATE_DIR}/cgroup-node {STATE_DIR}/cgroup-parent; "
+                            f"{forward_check}"
                             "docker info --format '{{.ServerVersion}}' >/dev/null 2>&1 || exit 12"], timeout=30)
             if probe.exit_code == 10:
                 raise NodeStartError(f"node {name}: its init failed: {probe.output.strip()}" + self._log_tail(node),
@@ -224,7 +260,8 @@ class NodeManager:
             if probe.exit_code == 0:
                 mode, node_cg, parent = [*probe.output.split(), "", "", ""][:3]
                 return self._check_cgroup(node, facts, NodeCgroup(mode=mode, path=node_cg, nested_parent=parent))
-            last = {11: "its init has not started its services", 12: "its dockerd does not answer yet"}.get(
+            last = {11: "its init has not started its services", 12: "its dockerd does not answer yet",
+                    13: "its forward service (the relay to the farm's services) is not running"}.get(
                 probe.exit_code, probe.output.strip()[-200:])
             if self.clock() > deadline:
                 raise NodeStartError(
@@ -234,21 +271,30 @@ class NodeManager:
             self.sleep(0.25)
 
     def remove(self, name: str, progress: Progress = _quiet) -> bool:
-        """Remove node ``name``: its container (killing what runs in it) and its volume.
+        """Remove node ``name``: retire its host in the registry, then its container (killing what runs in it,
+        its worker included) and its volume.
 
-        Idempotent: False when there was nothing to remove.
+        Retiring comes first, so the scheduler routes no new job to the node while it goes; a job it
+        was running is the reaper's (its lease runs out). Idempotent: False when there was nothing
+        to remove (no container, no volume, no registered host).
 
         Raises:
             NodeNameTakenError: the container of that name is not a node's.
+            ServiceUnavailableError: the host registry (Redis) does not answer; nothing was removed.
         """
         removed = False
         facts = self.engine.container(container_name(name))
+        if facts is not None and facts.labels.get(LABEL_NODE) != name:
+            raise NodeNameTakenError(f"the container {facts.name} is not a benchfarm node; not removing it",
+                                     hint="remove it yourself if it is yours")
+        if self.hosts is not None and self.hosts.retire(name):
+            progress(f"host {name} retired in the registry (no new job goes to it)")
+            removed = True
         if facts is not None:
-            if facts.labels.get(LABEL_NODE) != name:
-                raise NodeNameTakenError(f"the container {facts.name} is not a benchfarm node; not removing it",
-                                         hint="remove it yourself if it is yours")
             progress(f"removing node {name} (container {facts.id[:12]})")
-            removed = self.engine.remove_container(facts.id)
+            removed = self.engine.remove_container(facts.id) or removed
+            if self.hosts is not None:
+                self.hosts.retire(name)  # drops a heartbeat its worker wrote meanwhile
         vol_labels = self.engine.volume_labels(volume_name(name))
         if vol_labels is not None and vol_labels.get(LABEL_NODE) == name:
             progress(f"removing volume {volume_name(name)}")

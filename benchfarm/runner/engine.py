@@ -62,6 +62,17 @@ class Engine(Protocol):
         """Force-remove a container; one already gone is fine."""
         ...
 
+    def has_image(self, ref: str) -> bool:
+        """True when the image (an id ``sha256:...`` or a reference) is on this engine."""
+        ...
+
+    def pull_image(self, ref: str) -> str:
+        """Pull ``<registry>/<name>@sha256:...`` from the farm registry; returns the local image id.
+
+        Raises RegistryError when the pull fails.
+        """
+        ...
+
     def containers_with_label(self, key: str, value: str | None = None, *,
                               all_states: bool = True) -> list[dict[str, Any]]:
         """Summaries (``id``, ``names``, ``state``, ``labels``) of the containers carrying a label."""

@@ -49,6 +49,26 @@ class HostRegistry:
         self.kv.hdel(self.HEARTBEAT_KEY, host_id)
         self.kv.hdel(self.WORKER_KEY, host_id)
 
+    def retire(self, host_id: str) -> bool:
+        """Take a host out of scheduling for good (a node removed, a machine decommissioned).
+
+        Its record stays, with status ``retired`` (jobs that ran there still name its hardware),
+        and its heartbeats go, so it neither matches a job nor looks alive. A host that
+        registers again later (its worker starts) comes back as good. Returns False when the
+        host was not registered or was retired already.
+        """
+        raw = self.kv.hgetall(self.KEY).get(host_id)
+        self.kv.hdel(self.HEARTBEAT_KEY, host_id)
+        self.kv.hdel(self.WORKER_KEY, host_id)
+        if raw is None:
+            return False
+        caps = HostCapabilities.model_validate_json(raw)
+        if caps.status == "retired":
+            return False
+        caps.status = "retired"
+        self.kv.hset(self.KEY, host_id, caps.model_dump_json())
+        return True
+
     def set_status(self, host_id: str, status: str) -> HostCapabilities:
         """Change a host's status (good, quarantined, maintenance, retired...)."""
         caps = self.get(host_id)

@@ -19,14 +19,31 @@ class ImageResolver(Protocol):
     def resolve_image(self, ref: str) -> Any: ...
 
 
-class JobService:
-    """The use cases behind `POST /jobs`, `DELETE /jobs/{id}` and the CLI."""
+class ImagePublisher(Protocol):
+    """Makes an image pullable by other hosts (``benchfarm.images.registry.RegistryPublisher`` fits)."""
 
-    def __init__(self, repo: JobRepository, hosts: HostRegistry, images: ImageResolver, dispatcher: Dispatcher) -> None:
+    def pull_ref(self, ref: str, image: Any) -> str:
+        """``<registry>/<name>@sha256:...`` of ``image``, pushed there when needed; raises RegistryError."""
+        ...
+
+
+class JobService:
+    """The use cases behind `POST /jobs`, `DELETE /jobs/{id}` and the CLI.
+
+    The image is resolved on this machine's engine (``images``). When a host other than
+    this one (``local_host``) may run the job, ``publisher`` makes the image pullable from
+    the farm registry and the job records that pull reference: a node or a remote host has
+    only the registry to get it from.
+    """
+
+    def __init__(self, repo: JobRepository, hosts: HostRegistry, images: ImageResolver, dispatcher: Dispatcher,
+                 *, publisher: ImagePublisher | None = None, local_host: str | None = None) -> None:
         self.repo = repo
         self.hosts = hosts
         self.images = images
         self.dispatcher = dispatcher
+        self.publisher = publisher
+        self.local_host = local_host
 
     def submit(self, spec: Any, *, queue_anyway: bool = False) -> JobRecord:
         """Accept a validated JobSpec: durable before this returns, then queued.
@@ -44,11 +61,15 @@ class JobService:
                 hint="change the job's requirements, add a host that has them, or submit with --queue-anyway",
             )
         image = self.images.resolve_image(spec.image)
+        pull_ref = None
+        if self.publisher is not None and self._may_run_elsewhere(match.hosts):
+            pull_ref = self.publisher.pull_ref(spec.image, image)
         job = JobRecord(
             id=new_job_id(),
             spec=spec.model_dump(mode="json"),
             image_ref=spec.image,
             image_digest=image.id,
+            image_pull_ref=pull_ref,
             image_provenance={"tags": image.tags, "repo_digests": image.repo_digests, "labels": image.labels,
                               "created": image.created},
             queue=(queue := queue_for_job(spec, self._best_host(match.hosts))),
@@ -67,6 +88,10 @@ class JobService:
         job, _ = self.repo.update(job.id, _queued)
         self.repo.emit(job.id, EventType.QUEUED, {"queue": job.queue})
         return job
+
+    def _may_run_elsewhere(self, hosts: list[Any]) -> bool:
+        """True when a host other than this machine may take the job (or no host is known yet)."""
+        return not hosts or any(h.host_id != self.local_host for h in hosts)
 
     def _best_host(self, hosts: list[Any]) -> Any:
         """The matching host whose queue the job goes to: one with a live worker first.

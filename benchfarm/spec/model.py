@@ -33,6 +33,7 @@ from benchfarm.spec.fields import (
     normalize_capability,
     parse_size,
 )
+from benchfarm.spec.result_formats import ResultFormat
 
 __all__ = [
     "AdaptiveRepetitions",
@@ -44,6 +45,7 @@ __all__ = [
     "MetricSpec",
     "Requirements",
     "Resources",
+    "ResultFormat",
     "ResultsSpec",
     "Thresholds",
     "cpuset_cpus",
@@ -110,26 +112,47 @@ class MetricSpec(_Strict):
 
 
 class ResultsSpec(_Strict):
-    """How the benchmark reports its results.
+    """How the benchmark reports its results: the format, where to read it, and the metrics to keep.
 
-    ``json-lines``: JSON objects on stdout, one metric set per line; the lines are
-    merged, a later line overriding an earlier one's value. ``json-file``: one
-    JSON object in ``path`` under /results (the container's only writable
-    directory besides /tmp).
+    Read from stdout, or from ``path`` under /results. ``auto`` detects a tool's JSON
+    document (Google Benchmark, pytest-benchmark, fio, BMF), a JSON object, or JSON
+    lines; ``patterns`` alone mean ``regex``. Tools that report several benchmarks give
+    metrics named ``<benchmark>.<measure>``, e.g. ``BM_Sort_1024.real_time``.
     """
 
-    format: Literal["json-lines", "json-file"] = Field(default="json-lines",
-                                                       description="json-lines on stdout, or a json-file in /results")
-    path: str = Field(default=f"{RESULTS_MOUNT}/result.json", description="the results file, for format json-file")
+    format: ResultFormat = Field(
+        default=ResultFormat.AUTO,
+        description="auto (detect JSON lines, a JSON object, BMF, Google Benchmark, pytest-benchmark or fio), "
+                    "json-lines, json-file, bmf, google-benchmark, pytest-benchmark, fio, or regex (see patterns)")
+    path: str | None = Field(default=None, description="a results file under /results to read instead of stdout "
+                                                        "(json-file: /results/result.json unless given)")
+    patterns: list[str] = Field(default_factory=list,
+                                description="format regex: regular expressions searched in each line of the "
+                                            "output; each named group, e.g. (?P<events_per_second>[0-9.]+), "
+                                            "is a metric")
     metrics: dict[str, MetricSpec] = Field(default_factory=dict,
                                            description="metric name -> unit and direction; each must be reported")
 
     @field_validator("path")
     @classmethod
-    def _under_results(cls, v: str) -> str:
-        if not v.startswith(f"{RESULTS_MOUNT}/") or "/../" in v + "/" or v.endswith("/"):
+    def _under_results(cls, v: str | None) -> str | None:
+        if v is not None and (not v.startswith(f"{RESULTS_MOUNT}/") or "/../" in v + "/" or v.endswith("/")):
             raise ValueError(f"{v!r}: the results file must be a file under {RESULTS_MOUNT}/ "
                              "(the only writable directory besides /tmp)")
+        return v
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            check_regex(pattern)
+            groups = list(re.compile(pattern).groupindex)
+            if not groups:
+                raise ValueError(f"{pattern!r} has no named group; name each number to keep, "
+                                 "e.g. events per second:\\s+(?P<events_per_second>[0-9.]+)")
+            for name in groups:
+                if not _METRIC_NAME.match(name):
+                    raise ValueError(f"group {name!r} in {pattern!r} is not a metric name (letters, digits, '_')")
         return v
 
     @field_validator("metrics")
@@ -140,6 +163,24 @@ class ResultsSpec(_Strict):
                 raise ValueError(f"{name!r} is not a metric name (letters, digits, '_', '.', '-'; "
                                  "starting with a letter or '_')")
         return v
+
+    @model_validator(mode="after")
+    def _format_needs(self) -> ResultsSpec:
+        if self.patterns and self.format is ResultFormat.AUTO:
+            self.format = ResultFormat.REGEX  # patterns say how to read the output; nothing to detect
+        if self.format is ResultFormat.REGEX and not self.patterns:
+            raise ValueError("format regex needs patterns: regular expressions with named groups, "
+                             "e.g. ['events per second:\\s+(?P<events_per_second>[0-9.]+)']")
+        if self.patterns and self.format is not ResultFormat.REGEX:
+            raise ValueError(f"patterns are for format regex, not {self.format}; remove them or the format")
+        default_file = f"{RESULTS_MOUNT}/result.json"
+        if self.format is ResultFormat.JSON_FILE and self.path is None:
+            self.path = default_file
+        elif self.format is ResultFormat.JSON_LINES and self.path == default_file:
+            # Specs stored before path became optional carry json-file's default with json-lines, which
+            # always meant stdout; read a file of JSON lines there with format auto.
+            self.path = None
+        return self
 
 
 class Resources(_Strict):

@@ -32,6 +32,9 @@ def service_classes() -> list[type[Service]]:
         classes += [ApiService, WorkerService]
     except ImportError:
         pass
+    from benchfarm.stack.services.node_gateway import NodeGatewayService
+
+    classes.append(NodeGatewayService)  # last: `down` stops the nodes' relays before the services behind them
     return classes
 
 

@@ -10,11 +10,15 @@ Grains set (all prefixed ``benchfarm_``):
 - ``benchfarm_disks``: ``[{name, size_bytes, rotational}]``
 - ``benchfarm_gpus``: NVIDIA GPUs through NVML (``[]`` without library, driver or GPU)
 - ``benchfarm_fpgas``: Xilinx/AMD (PCI 10ee) and Intel/Altera (PCI 1172) cards via sysfs
-- ``benchfarm_pool``: the static grain ``benchfarm:pool`` (minion config), default ``default``
+- ``benchfarm_pool``: the static grain ``benchfarm:pool`` (the minion config's ``grains:``, or the grains
+  file beside it, where salt-cloud's deploy puts a profile's grains), default ``default``
 - ``benchfarm_queues``: the Celery queues this host's worker consumes, named by
   ``benchfarm.scheduler.queues.queues_for_host`` (``[]`` when that cannot run)
 - ``benchfarm_has_nvidia_gpu``, ``benchfarm_has_fpga``, ``benchfarm_fpga_vendors``: flags for top.sls
-- ``benchfarm_service_manager``: ``systemd`` when systemd runs (``/run/systemd/system``), else ``none``
+- ``benchfarm_service_manager``: what starts this host's daemons: ``systemd`` when systemd runs
+  (``/run/systemd/system``), ``node`` on a benchfarm node (a container that behaves like a host, whose
+  daemons the node's runner ``benchfarm-node-service`` supervises), else ``none``. The formula's service
+  states and ``service.*`` (``salt/_modules/benchfarm_node_service.py`` on a node) follow it.
 - ``benchfarm_detection``: ``ok`` or the reason detection (or queue naming) was skipped
 
 Detection lives in ``benchfarm.inventory.hardware`` (GPUs listed through the NVML
@@ -31,6 +35,8 @@ test minions on one machine use it to describe different hardware.
 import logging
 import os
 from typing import Any
+
+import yaml
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,10 @@ else:
     _IMPORT_ERROR = ""
 
 
+# a node's service runner (images/node/benchfarm-node-service) and the marker its init writes once started
+NODE_SERVICE_RUNNER = "/usr/local/sbin/benchfarm-node-service"
+NODE_STATE_DIR = "/run/benchfarm-node"
+
 _HARDWARE_KEYS = ("cpu", "numa_nodes", "memory_bytes", "disks", "gpus", "fpgas")
 _EMPTY = {
     "benchfarm_cpu": {"vendor": "", "model": "", "count": 1, "flags": [], "cpuset": ""},
@@ -60,10 +70,27 @@ _EMPTY = {
 }
 
 
+def _grains_file() -> dict[str, Any]:
+    """The minion's static grains file (``<config dir>/grains``), where salt-cloud and ``grains.setval`` put them."""
+    conf = __opts__.get("conf_file")
+    if not conf:
+        return {}
+    path = os.path.join(conf if os.path.isdir(conf) else os.path.dirname(conf), "grains")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _static() -> dict[str, Any]:
-    grains = __opts__.get("grains", {}) or {}
-    static = grains.get("benchfarm") or {}
-    return static if isinstance(static, dict) else {}
+    """The static ``benchfarm`` grain: the grains file, then the minion config's ``grains:`` (it wins, as in Salt)."""
+    static: dict[str, Any] = {}
+    for source in (_grains_file().get("benchfarm"), (__opts__.get("grains", {}) or {}).get("benchfarm")):
+        if isinstance(source, dict):
+            static.update(source)
+    return static
 
 
 def _queues(pool: str, hw: dict[str, Any]) -> tuple[list[str], str]:
@@ -90,6 +117,15 @@ def _detect() -> tuple[dict[str, Any], str]:
         return dict(_EMPTY), f"detection failed: {exc}"
 
 
+def _service_manager() -> str:
+    """``systemd``, ``node`` (a benchfarm node's runner supervises the daemons) or ``none``."""
+    if os.path.isdir("/run/systemd/system"):
+        return "systemd"
+    if os.access(NODE_SERVICE_RUNNER, os.X_OK) and os.path.isdir(NODE_STATE_DIR):
+        return "node"
+    return "none"
+
+
 def benchfarm() -> dict[str, Any]:
     """Return every ``benchfarm_*`` grain (one detection pass, so the values agree)."""
     static = _static()
@@ -110,6 +146,6 @@ def benchfarm() -> dict[str, Any]:
         "benchfarm_has_nvidia_gpu": any(g.get("vendor", "nvidia") == "nvidia" for g in hw["benchfarm_gpus"]),
         "benchfarm_has_fpga": bool(hw["benchfarm_fpgas"]),
         "benchfarm_fpga_vendors": fpga_vendors,
-        "benchfarm_service_manager": "systemd" if os.path.isdir("/run/systemd/system") else "none",
+        "benchfarm_service_manager": _service_manager(),
         "benchfarm_detection": detection,
     }

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from benchfarm.adapters.docker_images import DockerImages
 
 WORKER_SERVICE = "benchfarm-worker"
+# the worker's service name where Salt manages services (states/benchfarm/hostmap.yaml says the same):
+# a systemd unit, or the runner's service on a benchfarm node (salt/_modules/benchfarm_node_service.py)
+WORKER_SERVICES = {"systemd": WORKER_SERVICE, "node": "worker"}
 DEFAULT_HEALTH = {
     "min_free_bytes": 2 * 1024**3,  # on the docker data root and the state dir
     "max_load_per_cpu": 4.0,  # 1-minute load average / CPUs
@@ -230,6 +233,14 @@ def _quarantine_file() -> str:
     return os.path.join(_state_dir(), "quarantine.json")
 
 
+def _worker_service() -> str | None:
+    """The worker's service name where ``service.*`` manages it (systemd, a node's runner), else None."""
+    manager = __grains__.get("benchfarm_service_manager")
+    if manager not in WORKER_SERVICES:
+        return None
+    return str(_cfg("worker:service", None) or WORKER_SERVICES[manager])
+
+
 def worker_status() -> dict[str, Any]:
     """
     Report this host's benchfarm worker: service state, quarantine, host lock.
@@ -243,8 +254,9 @@ def worker_status() -> dict[str, Any]:
 
         salt '*' benchfarm.worker_status
     """
-    if __grains__.get("benchfarm_service_manager") == "systemd":
-        service = "running" if __salt__["service.status"](WORKER_SERVICE) else "stopped"
+    worker = _worker_service()
+    if worker is not None:
+        service = "running" if __salt__["service.status"](worker) else "stopped"
     else:
         found = subprocess.run(["pgrep", "-f", "celery.*benchfarm"], capture_output=True, check=False)
         service = "running" if found.returncode == 0 else "unmanaged"
@@ -266,7 +278,7 @@ def worker_status() -> dict[str, Any]:
 def quarantine(reason: str, checks: dict[str, dict[str, Any]] | None = None, notify: bool = True) -> dict[str, Any]:
     """
     Quarantine this host: write ``<state_dir>/quarantine.json`` (the worker takes no
-    job while it exists), stop the worker service where systemd manages it, and tell
+    job while it exists), stop the worker service where Salt manages it (systemd, a node's runner), and tell
     the farm (``POST /internal/host-events``).
 
     CLI Example:
@@ -282,8 +294,9 @@ def quarantine(reason: str, checks: dict[str, dict[str, Any]] | None = None, not
     os.makedirs(_state_dir(), exist_ok=True)
     with open(_quarantine_file(), "w", encoding="utf-8") as fh:
         json.dump(record, fh)
-    if __grains__.get("benchfarm_service_manager") == "systemd":
-        __salt__["service.stop"](WORKER_SERVICE)
+    worker = _worker_service()
+    if worker is not None:
+        __salt__["service.stop"](worker)
     ret: dict[str, Any] = {"quarantined": True, "reason": record["reason"]}
     if notify:
         ret["notified"] = _api_post("/internal/host-events", _host_payload("quarantined", record["reason"], checks))
@@ -293,7 +306,7 @@ def quarantine(reason: str, checks: dict[str, dict[str, Any]] | None = None, not
 def release(reason: str = "health check passed", notify: bool = True) -> dict[str, Any]:
     """
     Release this host from quarantine: remove the marker, start the worker service
-    where systemd manages it, tell the farm. A host not in quarantine is left as it
+    where Salt manages it (systemd, a node's runner), tell the farm. A host not in quarantine is left as it
     is here, but the farm still learns that it is good: a freshly registered host
     (status ``unknown``) leaves ``unknown`` only this way (the farm keeps an
     operator's maintenance; see ``Inventory.apply_host_event``).
@@ -310,8 +323,9 @@ def release(reason: str = "health check passed", notify: bool = True) -> dict[st
             ret["notified"] = _api_post("/internal/host-events", _host_payload("good", reason, None))
         return ret
     os.remove(_quarantine_file())
-    if __grains__.get("benchfarm_service_manager") == "systemd":
-        __salt__["service.start"](WORKER_SERVICE)
+    worker = _worker_service()
+    if worker is not None:
+        __salt__["service.start"](worker)
     ret = {"released": True, "reason": reason}
     if notify:
         ret["notified"] = _api_post("/internal/host-events", _host_payload("good", reason, None))

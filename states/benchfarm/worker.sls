@@ -1,7 +1,8 @@
 # benchfarm on the host: the package, /etc/benchfarm/config.yaml from pillar
 # benchfarm:config, the host lock dir, and the Celery worker subscribed to this
-# host's capability queues (grain benchfarm_queues) as a systemd service where Salt
-# manages services. The collector service is optional (pillar collector:enabled).
+# host's capability queues (grain benchfarm_queues) as a service where Salt manages
+# services: a systemd unit, or on a benchfarm node the runner's `worker` service
+# (services.d/worker.sh; hostmap.yaml). The collector service is optional (pillar collector:enabled).
 {%- from "benchfarm/map.jinja" import benchfarm, paths, manage_services, install_units with context %}
 {%- set unit_context = {
       'user': benchfarm.worker.user,
@@ -67,7 +68,9 @@ benchfarm-worker-service-running:
     # a quarantined host keeps its worker stopped (benchfarm.quarantine) until released
     - unless: test -e {{ paths.state_dir }}/quarantine.json
     - watch:
+    {%- if install_units %}
       - file: benchfarm-worker-unit-file
+    {%- endif %}
       - file: benchfarm-worker-config-file
   {%- if benchfarm.collector.enabled %}
 
@@ -76,7 +79,9 @@ benchfarm-collector-service-running:
     - name: {{ benchfarm.collector.service }}
     - enable: True
     - watch:
+    {%- if install_units %}
       - file: benchfarm-collector-unit-file
+    {%- endif %}
       - file: benchfarm-worker-config-file
   {%- endif %}
 {%- endif %}

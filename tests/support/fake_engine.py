@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from benchfarm.clock import FakeClock
-from benchfarm.errors import BenchmarkFailedError, NotFoundError
+from benchfarm.errors import BenchmarkFailedError, NotFoundError, RegistryError
 from benchfarm.runner.container_spec import ContainerSpec
 from benchfarm.spec.fields import RESULTS_MOUNT
 
@@ -90,6 +90,9 @@ class FakeEngine:
         self.removed: list[str] = []
         self.killed: list[str] = []
         self.fail: dict[str, Exception] = {}  # method name -> the error it raises (engine faults)
+        self.missing_images: set[str] = set()  # images this engine does not have (every other one it has)
+        self.registry: dict[str, str] = {}  # pull reference -> the image id pulling it gives
+        self.pulled: list[str] = []
         self._starts = 0
 
     # the Engine interface --------------------------------------------------------------
@@ -168,6 +171,18 @@ class FakeEngine:
         self._maybe_fail("remove")
         if self.containers.pop(container_id, None) is not None:
             self.removed.append(container_id)
+
+    def has_image(self, ref: str) -> bool:
+        self._maybe_fail("has_image")
+        return ref not in self.missing_images
+
+    def pull_image(self, ref: str) -> str:
+        self._maybe_fail("pull_image")
+        self.pulled.append(ref)
+        if ref not in self.registry:
+            raise RegistryError(f"pull of {ref} failed: manifest unknown")
+        self.missing_images.discard(self.registry[ref])
+        return self.registry[ref]
 
     def containers_with_label(self, key: str, value: str | None = None, *,
                               all_states: bool = True) -> list[dict[str, Any]]:

@@ -3,19 +3,22 @@ clean-up of a node that does not come up, and the host-side cgroup check (no Doc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchfarm.errors import NotFoundError, SetupError
 from benchfarm.nodes.cgroups import HostCgroups
 from benchfarm.nodes.config import NodeFarmConfig
 from benchfarm.nodes.engine import ContainerFacts, ExecResult, NetworkFacts, NodeRunRequest
 from benchfarm.nodes.errors import EngineConflictError, NodeNameTakenError, NodeSpecError, NodeStartError
+from benchfarm.nodes.link import ForwardedPort
 from benchfarm.nodes.manager import NodeManager
 from benchfarm.nodes.model import NodeSpec
+from benchfarm.nodes.worker import NodeWorkers
 
 IMAGE = "benchfarm-node:0.1.0"
 
@@ -32,6 +35,11 @@ class FakeEngine:
         self.probe = "ok"          # "ok", "dockerd-down", "failed", "wrong-cgroup"
         self.loaded: list[bytes] = []
         self.next_pid = 100
+        self.runs: list[NodeRunRequest] = []
+        self.closed_ports: set[int] = set()          # ports the gateway does not answer on, seen from a node
+        self.files: dict[str, str] = {}              # files written into nodes
+        self.worker_starts: list[str] = []
+        self.on_worker_start: Callable[[str], None] = lambda name: None
 
     # networks
     def network(self, name: str) -> NetworkFacts | None:
@@ -62,6 +70,7 @@ class FakeEngine:
 
     # containers
     def run_node(self, req: NodeRunRequest) -> str:
+        self.runs.append(req)
         if req.name in self.ctrs:
             raise EngineConflictError(f"name {req.name} in use")
         self.next_pid += 1
@@ -100,6 +109,18 @@ class FakeEngine:
         if argv == ["docker", "load"]:
             self.loaded.extend(stdin or [])
             return ExecResult(0, "Loaded image: x:latest\n")
+        if argv[:2] == ["bash", "-c"] and "/dev/tcp/" in argv[2]:  # the gateway probe: prints closed ports
+            ports = [int(p) for p in argv[2].split("for p in ")[1].split(";")[0].split()]
+            return ExecResult(0, "".join(f"{p}\n" for p in ports if p in self.closed_ports))
+        if argv[:2] == ["bash", "-c"] and "cat > /etc/benchfarm/config.yaml.new" in argv[2]:
+            self.files["/etc/benchfarm/config.yaml"] = b"".join(stdin or []).decode()
+            return ExecResult(0, "")
+        if argv == ["benchfarm-node-service", "start", "worker"]:
+            self.worker_starts.append(c.name)
+            self.on_worker_start(c.labels["benchfarm.node"])
+            return ExecResult(0, "worker started\n")
+        if argv[0] == "tail":
+            return ExecResult(0, "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:16379\n")
         if argv[0] == "sh":  # the readiness probe
             node_cg = f"/docker/{c.id}" if self.probe != "wrong-cgroup" else "/docker/elsewhere"
             return {"ok": ExecResult(0, f"v1\n{node_cg}\n{node_cg}/nested\n"),
@@ -238,3 +259,126 @@ def test_images_are_streamed_into_a_node(manager: NodeManager, engine: FakeEngin
     assert engine.loaded == [b"tar-bytes"]
     with pytest.raises(NotFoundError):
         manager.load_image("n1", "absent:latest")
+
+
+# --- the link to the farm: relayed ports, the node's worker, retiring on removal -----------------------------
+
+class Roster:
+    """The host registry as the node manager and workers see it (``HostRegistry`` fits the same calls)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.seen: dict[str, float] = {}
+        self.retired: list[str] = []
+        self.registered: set[str] = set()
+
+    def workers_seen(self) -> dict[str, float]:
+        return dict(self.seen)
+
+    def retire(self, host_id: str) -> bool:
+        self.retired.append(host_id)
+        self.seen.pop(host_id, None)
+        if host_id in self.registered:
+            self.registered.discard(host_id)
+            return True
+        return False
+
+
+FORWARD = (ForwardedPort("redis", 16379), ForwardedPort("registry", 15000))
+
+
+@pytest.fixture
+def linked(engine: FakeEngine) -> tuple[NodeManager, NodeWorkers, Roster]:
+    clock = Clock()
+    roster = Roster(clock)
+    config = NodeFarmConfig(ready_timeout_s=5, worker_timeout_s=10, forward=FORWARD,
+                            worker_settings={"redis_port": 16379, "registry_port": 15000, "index_prefix": "bf"})
+    manager = NodeManager(engine, config, cgroups=HostCgroups(engine.cgroup_root, engine.proc), hosts=roster,
+                          machine_cpus=lambda: frozenset({0, 1}), clock=clock, sleep=clock.sleep)
+    workers = NodeWorkers(manager, roster, clock=clock, sleep=clock.sleep, wall=lambda: 1000.0 + clock.now)
+    return manager, workers, roster
+
+
+def test_a_node_gets_the_relayed_ports_and_starts_its_relay_first(linked, engine: FakeEngine) -> None:
+    manager, _, _ = linked
+    manager.create(spec(), IMAGE)
+    env = engine.runs[-1].environment
+    assert env["BENCHFARM_NODE_SERVICES"] == "forward dockerd"
+    assert env["BENCHFARM_NODE_FORWARD"] == "16379:127.0.0.1:16379 15000:127.0.0.1:15000"
+    assert env["BENCHFARM_NODE_HOST_ADDRESS"] == "172.30.0.1"
+
+
+def test_without_relayed_ports_a_node_starts_only_its_engine(manager: NodeManager, engine: FakeEngine) -> None:
+    manager.create(spec(), IMAGE)
+    assert engine.runs[-1].environment["BENCHFARM_NODE_SERVICES"] == "dockerd"
+    assert engine.runs[-1].environment["BENCHFARM_NODE_FORWARD"] == ""
+
+
+def test_the_worker_gets_the_hosts_settings_and_is_awaited(linked, engine: FakeEngine) -> None:
+    manager, workers, roster = linked
+    manager.create(spec(pool="nodes-a"), IMAGE)
+    engine.on_worker_start = lambda name: roster.seen.__setitem__(name, 1000.0 + roster.clock.now + 2.0)
+    seconds = workers.start("n1")
+    assert seconds == 0.0  # the fake heartbeat is there at the first look
+    assert engine.worker_starts == ["benchfarm-node-n1"]
+    written = yaml.safe_load(engine.files["/etc/benchfarm/config.yaml"])
+    assert written == {"redis_port": 16379, "registry_port": 15000, "index_prefix": "bf", "minion_id": "n1",
+                       "pool": "nodes-a", "state_dir": "/var/lib/benchfarm", "cache_dir": "/var/cache/benchfarm",
+                       "docker_url": "unix:///var/run/docker.sock"}
+
+
+def test_an_old_heartbeat_is_not_taken_for_the_new_worker(linked, engine: FakeEngine) -> None:
+    manager, workers, roster = linked
+    manager.create(spec(), IMAGE)
+    roster.seen["n1"] = 900.0  # a worker of an earlier node of that name
+    with pytest.raises(NodeStartError) as err:
+        workers.start("n1")
+    assert "no heartbeat within 10 s" in err.value.message
+    assert "Error 111 connecting to 127.0.0.1:16379" in err.value.message  # the worker's log comes with it
+
+
+def test_a_gateway_that_does_not_answer_is_named_before_the_worker_starts(linked, engine: FakeEngine) -> None:
+    manager, workers, _ = linked
+    manager.create(spec(), IMAGE)
+    engine.closed_ports = {16379}
+    with pytest.raises(NodeStartError) as err:
+        workers.start("n1")
+    assert "redis (172.30.0.1:16379)" in err.value.message and "registry" not in err.value.message
+    assert "node-gateway" in (err.value.hint or "")
+    assert engine.worker_starts == [] and "/etc/benchfarm/config.yaml" not in engine.files
+
+
+def test_removing_a_node_retires_its_host_first(linked, engine: FakeEngine) -> None:
+    manager, _, roster = linked
+    manager.create(spec(), IMAGE)
+    roster.registered.add("n1")
+    roster.seen["n1"] = 1000.0
+    assert manager.remove("n1") is True
+    assert roster.retired[0] == "n1" and "n1" not in roster.seen
+    assert not engine.ctrs and not engine.vols
+    assert manager.remove("n1") is False  # nothing left: no container, no volume, no registered host
+
+
+def test_a_foreign_container_is_refused_before_any_host_is_retired(linked, engine: FakeEngine) -> None:
+    manager, _, roster = linked
+    engine.ctrs["benchfarm-node-x"] = ContainerFacts(id="z", name="benchfarm-node-x", status="running", labels={},
+                                                     image="i", pid=0, addresses={}, cpuset="", memory=0,
+                                                     exit_code=None, oom_killed=False)
+    with pytest.raises(NodeNameTakenError):
+        manager.remove("x")
+    assert roster.retired == []
+
+
+def test_adding_again_takes_the_running_workers_recent_heartbeat(linked, engine: FakeEngine) -> None:
+    manager, workers, roster = linked
+    manager.create(spec(), IMAGE)
+    roster.seen["n1"] = 1000.0 - 12.0  # its last housekeeping heartbeat, 12 s ago
+    original = engine.exec
+
+    def already(name_or_id: str, argv: list[str], **kw: object) -> ExecResult:
+        if argv == ["benchfarm-node-service", "start", "worker"]:
+            return ExecResult(0, "worker already running\n")
+        return original(name_or_id, argv, **kw)  # type: ignore[arg-type]
+
+    engine.exec = already  # type: ignore[method-assign]
+    assert workers.start("n1") == 0.0

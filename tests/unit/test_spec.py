@@ -30,7 +30,7 @@ def test_defaults_are_the_documented_ones():
     spec = load_spec_data(MINIMAL)
     assert (spec.warmup, spec.repetitions, spec.fresh_container_per_repetition, spec.timeout_s) == (1, 5, True, 600)
     assert spec.network == "none" and spec.cap_add == [] and spec.priority == 5 and spec.command is None
-    assert spec.results.format == "json-lines" and spec.results.path == "/results/result.json"
+    assert spec.results.format == "auto" and spec.results.path is None and spec.results.patterns == []
     assert spec.thresholds.max_regression_pct == 5.0 and spec.thresholds.per_metric == {}
     assert spec.resources.memory_bytes is None and spec.requirements.min_memory_bytes is None
     assert spec.adaptive is None and spec.devices == [] and spec.labels == {}
@@ -111,7 +111,12 @@ def test_values_are_normalised(patch, expected):
     ({"devices": [{"container_path": "/dev/x"}]}, "devices.0.host_path", "required field is missing"),
     ({"network": "internet"}, "network", "'none', 'bridge' or 'host' (got 'internet')"),
     ({"cap_add": ["SYS_NICEE"]}, "cap_add", "not a Linux capability (did you mean SYS_NICE"),
-    ({"results": {"format": "xml"}}, "results.format", "'json-lines' or 'json-file'"),
+    ({"results": {"format": "xml"}}, "results.format", "'auto', 'json-lines', 'json-file', 'bmf', 'google-benchmark', "
+                                                       "'pytest-benchmark', 'fio' or 'regex' (got 'xml')"),
+    ({"results": {"format": "regex"}}, "results", "format regex needs patterns"),
+    ({"results": {"patterns": ["events: ([0-9.]+)"]}}, "results.patterns", "has no named group"),
+    ({"results": {"patterns": ["(?P<eps>[0-9.]+"]}}, "results.patterns", "not a valid regular expression"),
+    ({"results": {"format": "fio", "patterns": ["(?P<eps>x)"]}}, "results", "patterns are for format regex, not fio"),
     ({"results": {"format": "json-file", "path": "/tmp/r.json"}}, "results.path", "under /results/"),
     ({"results": {"path": "/results/../etc/x"}}, "results.path", "under /results/"),
     ({"results": {"metrics": {"eps": {"direction": "up"}}}}, "results.metrics.eps.direction", "'higher' or 'lower'"),

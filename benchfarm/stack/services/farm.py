@@ -40,13 +40,34 @@ class ApiService(Service):
 
 
 class WorkerService(Service):
+    """This machine's own worker; ``local_worker: false`` switches it off (a farm of nodes or remote hosts only).
+
+    Switched off, ``stack up`` stops a worker it started earlier and retires this host in the
+    registry, so the scheduler matches no job to it; the service then counts as healthy
+    ("switched off"). Switching it on again registers the host afresh (its worker does).
+    """
+
     name = "worker"
     ready_timeout = 60.0
 
     def address(self) -> str:
         return f"celery worker benchfarm@{self.settings.minion_id}"
 
+    def _up(self, progress: Progress) -> str:
+        if self.settings.local_worker:
+            return super()._up(progress)
+        stopped = self.process.stop()
+        if port_open(self.settings.redis_host, self.settings.redis_port):
+            from benchfarm.adapters.redis_store import RedisKV
+            from benchfarm.scheduler.host_registry import HostRegistry
+
+            if HostRegistry(RedisKV.from_settings(self.settings)).retire(self.settings.minion_id):
+                progress(f"worker: host {self.settings.minion_id} retired in the registry")
+        return "stopped (switched off: local_worker is false)" if stopped else "switched off (local_worker is false)"
+
     def healthy(self) -> tuple[bool, str]:
+        if not self.settings.local_worker:
+            return (False, "runs although local_worker is false") if self.process.pid else (True, "switched off")
         if self.process.pid is None:
             return False, "not running"
         if not port_open(self.settings.redis_host, self.settings.redis_port):

@@ -8,6 +8,7 @@ from pathlib import Path
 from benchfarm.adapters.salt_master import SaltMaster
 from benchfarm.errors import BenchfarmError, SetupError
 from benchfarm.stack.ports import port_open
+from benchfarm.stack.salt_cloud import render_cloud
 from benchfarm.stack.salt_config import master_config_dir, render_master, render_minion
 from benchfarm.stack.services.base import Progress, Service
 
@@ -51,6 +52,7 @@ class SaltMasterService(Service):
     def configure(self, progress: Progress) -> None:
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
         render_master(self.settings)
+        render_cloud(self.settings)  # salt-cloud's config beside the master's (benchfarm/stack/salt_cloud.py)
         # we only get here when no master of ours runs: a pid file left by a killed one is stale
         (self.settings.state_dir / "salt" / "master" / "run" / "salt-master.pid").unlink(missing_ok=True)
 
