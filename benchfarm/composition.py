@@ -223,7 +223,7 @@ class Farm:
             self.repository, self.engine, self.capabilities,
             ExecutorConfig(worker_id=f"{s.minion_id}:{os.getpid()}", lock_dir=s.state_dir / "locks",
                            results_root=s.state_dir / "results", lease_s=s.worker_lease_s,
-                           max_attempts=s.worker_max_attempts),
+                           max_attempts=s.worker_max_attempts, slot_timeout_s=s.worker_slot_timeout_s),
             telemetry=self.telemetry, publisher=self.result_sink,
         )
 

@@ -96,3 +96,18 @@ class ImageValidationError(BenchmarkFailedError):
 
 class RegistryError(BenchfarmError):
     """A push to or pull from the farm registry failed."""
+
+
+class RequestTooLargeError(StoreError):
+    """Elasticsearch (or a proxy before it) refused a request as too large (413): send it in smaller parts."""
+
+
+class LeaseLostError(BenchfarmError):
+    """A worker's claim on a job is no longer current: its lease expired, or the job was queued again,
+    claimed by another attempt, cancelled or failed meanwhile. The worker stops and writes nothing more."""
+
+
+class HostBusyError(BenchfarmError):
+    """Every benchmark slot of this host stayed taken for longer than a job may wait for one."""
+
+    exit_code = 4

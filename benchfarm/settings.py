@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = 3600
     worker_lease_s: float = 15.0
     worker_max_attempts: int = 2
+    worker_slot_timeout_s: float = 3600.0  # the longest a claimed job waits for a free benchmark slot
     allowed_devices: list[str] = Field(default_factory=list)  # device nodes jobs on this host may map
     allowed_cap_add: list[str] = Field(default_factory=list)
     max_concurrent_jobs: int = 1

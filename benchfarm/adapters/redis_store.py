@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager, suppress
-from typing import Self, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import redis
 
 from benchfarm.errors import ServiceUnavailableError
 from benchfarm.settings import Settings
+
+if TYPE_CHECKING:
+    from benchfarm.jobs.repository import ZChange
 
 
 @contextmanager
@@ -58,23 +61,49 @@ class RedisClient:
 class RedisKV(RedisClient):
     """The key-value, list, sorted-set and pub/sub calls the job repository uses."""
 
-    def transact(self, key: str, mutate, retries: int = 50):
+    def transact(self, key: str, mutate: Callable[[str | None], tuple[str | None, Any]], retries: int = 50) -> Any:
         """Read ``key``, call ``mutate(old_value_or_None)`` and write what it returns, atomically.
 
         ``mutate`` returns ``(new_value_or_None, result)``; with None nothing is written.
         Retries when another client changed the key in between (optimistic locking).
         Returns ``result``.
         """
+
+        def without_index(old: str | None) -> tuple[str | None, list[ZChange], Any]:
+            new, result = mutate(old)
+            return new, [], result
+
+        return self.transact_indexed(key, without_index, retries)
+
+    def transact_indexed(self, key: str, mutate: Callable[[str | None], tuple[str | None, list[ZChange], Any]],
+                         retries: int = 50) -> Any:
+        """A compare-and-set of ``key`` that also writes the sorted-set entries indexing it, in one transaction.
+
+        ``mutate(old_value_or_None)`` returns ``(new_value_or_None, changes, result)``: the
+        key is written unless the new value is None, and each ``(zset, member, score)`` of
+        ``changes`` is a ZADD (a ZREM when the score is None), all under WATCH of ``key``
+        and applied by one MULTI/EXEC: when another client changed ``key`` in between,
+        ``mutate`` runs again on the new value. Whatever ``mutate`` raises propagates and
+        nothing is written. Returns ``result``.
+
+        Raises:
+            ServiceUnavailableError: Redis is not answering, or the key stayed too contended.
+        """
         with _translate_errors(self.url):
             for _ in range(retries):
                 with self.raw.pipeline() as pipe:
                     try:
                         pipe.watch(key)
-                        old = pipe.get(key)
-                        new, result = mutate(old)
+                        old = cast("str | None", pipe.get(key))
+                        new, changes, result = mutate(old)
                         pipe.multi()
                         if new is not None:
                             pipe.set(key, new)
+                        for zset, member, score in changes:
+                            if score is None:
+                                pipe.zrem(zset, member)
+                            else:
+                                pipe.zadd(zset, {member: score})
                         pipe.execute()
                         return result
                     except redis.WatchError:
@@ -84,6 +113,11 @@ class RedisKV(RedisClient):
     def zadd(self, key: str, member: str, score: float) -> None:
         with _translate_errors(self.url):
             self.raw.zadd(key, {member: score})
+
+    def zrange_by_score(self, key: str, max_score: float, limit: int) -> list[str]:
+        """Members scored at most ``max_score``, lowest score first, at most ``limit`` of them."""
+        with _translate_errors(self.url):
+            return cast("list[str]", self.raw.zrangebyscore(key, "-inf", max_score, start=0, num=limit))
 
     def zrevrange(self, key: str, start: int, stop: int) -> list[str]:
         with _translate_errors(self.url):

@@ -133,10 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the boundary: never a raw traceback on the console
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
+        # typer >= 0.25 raises its own copy of click's exceptions (typer._click), not click's
+        if isinstance(exc, (click.exceptions.ClickException, typer.TyperException)) and hasattr(exc, "show"):
             exc.show()
             return 2
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, (click.exceptions.Abort, typer.Abort)):
             err.print("aborted")
             return 130
         log = _log_traceback()

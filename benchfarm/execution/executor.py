@@ -1,14 +1,20 @@
 """Executes one job on this host: claim, lock, run every repetition, record, publish.
 
-Every write to the job goes through ``JobRepository.update`` with a closure
-named for the change it makes; what the executor tracks between repetitions
-lives in a :class:`RunState`.  The clock and the engine are handed in, so the
-whole path runs in unit tests against a fake engine and a fake clock.
+Every write to the job after the claim goes through ``JobRepository.update_fenced``
+with the attempt's :class:`~benchfarm.jobs.repository.Lease` and a closure named for
+the change it makes; what the executor tracks between repetitions lives in a
+:class:`RunState`.  The lease is renewed while the executor waits for a host slot,
+pulls an image and while a container runs; the moment the repository says the lease
+is lost (``LeaseLostError``: expired, or the job moved on without this attempt), the
+executor stops the container, writes nothing more, publishes nothing and deletes the
+attempt's results directory. The clock and the engine are handed in, so the whole path
+runs in unit tests against a fake engine and a fake clock.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,9 +25,9 @@ from typing import Protocol
 from benchfarm.analysis.adaptive import adaptive_state
 from benchfarm.analysis.baselines import hardware_class
 from benchfarm.clock import SYSTEM_CLOCK, Clock
-from benchfarm.errors import BenchfarmError, NotFoundError, RegistryError
+from benchfarm.errors import BenchfarmError, LeaseLostError, NotFoundError, RegistryError
 from benchfarm.jobs.model import EventType, JobRecord, JobStatus, RepetitionRecord
-from benchfarm.jobs.repository import JobRepository
+from benchfarm.jobs.repository import JobRepository, Lease
 from benchfarm.runner.container_spec import build_container_spec
 from benchfarm.runner.engine import Engine
 from benchfarm.runner.host_lock import host_slot
@@ -66,14 +72,47 @@ class ExecutorConfig:
     lease_s: float = 30.0
     renew_every_s: float = 5.0
     max_attempts: int = 2
+    slot_timeout_s: float | None = 3600.0  # the longest a claimed job waits for a host slot (None: no limit)
+
+
+class LeaseKeeper:
+    """Keeps one attempt's lease alive while the executor waits for a slot, pulls an image or a container runs.
+
+    Args:
+        repo: the job records.
+        lease: the attempt's fencing token, from the claim.
+        lease_s: how long each renewal extends the lease.
+        every_s: the least time between renewals in :meth:`renew_when_due`.
+        clock: where that time is read.
+    Raises (from both methods):
+        LeaseLostError: the attempt no longer holds the job.
+    """
+
+    def __init__(self, repo: JobRepository, lease: Lease, lease_s: float, every_s: float, clock: Clock) -> None:
+        self.repo = repo
+        self.lease = lease
+        self.lease_s = lease_s
+        self.every_s = every_s
+        self.clock = clock
+        self.cancel_requested = False
+        self._renewed_at = clock.monotonic()  # the claim just set the lease
+
+    def renew(self) -> bool:
+        """Renew now; returns whether a cancel was requested (also kept in ``cancel_requested``)."""
+        self.cancel_requested = self.repo.renew_lease(self.lease, self.lease_s)
+        self._renewed_at = self.clock.monotonic()
+        return self.cancel_requested
+
+    def renew_when_due(self) -> None:
+        """Renew when ``every_s`` passed since the last renewal (the runner polls this while a container runs)."""
+        if self.clock.monotonic() - self._renewed_at >= self.every_s:
+            self.renew()
 
 
 @dataclass
 class RunState:
     """What the executor tracks while one job's repetitions run."""
 
-    cancel_requested: bool = False
-    last_renewal: float = 0.0  # clock.monotonic() when the lease was last renewed while a container ran
     shared_container: str | None = None  # the one container of a job that opted out of fresh ones
     telemetry: TelemetrySession | None = None  # the collectors attached to the running repetition
     measured_values: dict[str, list[float]] = field(default_factory=dict)  # per metric, for adaptive repetitions
@@ -104,20 +143,21 @@ class JobExecutor:
         self.publisher = publisher
 
     def execute(self, job_id: str) -> JobRecord | None:
-        """Run the job if this delivery may; returns the final record, or None if it was not ours to run."""
+        """Run the job if this delivery may; returns the final record, or None if it was not ours to run
+        (not claimed, or this attempt lost its lease on the way: then nothing of it was kept)."""
         job = self.repo.claim(job_id, self.config.worker_id, self.caps.host_id, self.config.lease_s,
                               self.config.max_attempts)
         if job is None:
             log.info("job %s: not claimed (already final, cancelled or running elsewhere)", job_id)
             return None
+        lease = Lease.of(job)
+        keeper = LeaseKeeper(self.repo, lease, self.config.lease_s, self.config.renew_every_s, self.clock)
         try:
-            with host_slot(self.config.lock_dir, self.caps.max_concurrent_jobs, clock=self.clock):
-                self._run_all(job)
-        except BenchfarmError as exc:
-            self._finish(job.id, JobStatus.FAILED, exc.message)
-        except Exception as exc:  # never leave a job 'running' because of a bug
-            log.exception("job %s crashed the executor", job_id)
-            self._finish(job.id, JobStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            self._run_to_the_end(job, lease, keeper)
+        except LeaseLostError as exc:
+            log.warning("%s; its container is stopped and its results are discarded", exc.message)
+            shutil.rmtree(self._attempt_dir(lease), ignore_errors=True)
+            return None
         final = self.repo.get(job_id)
         if self.publisher:
             try:
@@ -127,19 +167,42 @@ class JobExecutor:
         return final
 
     # --------------------------------------------------------------------------
-    def _run_all(self, job: JobRecord) -> None:
-        spec = JobSpec.model_validate(job.spec)
-        self._ensure_image(job)
-        state = RunState(last_renewal=self.clock.monotonic())
+    def _run_to_the_end(self, job: JobRecord, lease: Lease, keeper: LeaseKeeper) -> None:
+        """Run the job in a host slot and record its final state; a failure of the run fails the job.
+
+        Raises:
+            LeaseLostError: the attempt lost the job (nothing more was written).
+        """
         try:
-            self._repetitions(job, spec, state)
+            with host_slot(self.config.lock_dir, self.caps.max_concurrent_jobs, clock=self.clock,
+                           timeout_s=self.config.slot_timeout_s, on_wait=keeper.renew_when_due):
+                self._run_all(job, lease, keeper)
+        except LeaseLostError:
+            raise
+        except BenchfarmError as exc:
+            self._finish(lease, JobStatus.FAILED, exc.message)
+        except Exception as exc:  # never leave a job 'running' because of a bug
+            log.exception("job %s crashed the executor", job.id)
+            self._finish(lease, JobStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _attempt_dir(self, lease: Lease) -> Path:
+        """Where this attempt's containers write their results (one directory per attempt: a stale attempt
+        still running on this host never mixes its files with, nor deletes, a later attempt's)."""
+        return self.config.results_root / lease.job_id / f"attempt{lease.attempt}"
+
+    def _run_all(self, job: JobRecord, lease: Lease, keeper: LeaseKeeper) -> None:
+        spec = JobSpec.model_validate(job.spec)
+        self._ensure_image(job, keeper)
+        state = RunState()
+        try:
+            self._repetitions(job, spec, state, lease, keeper)
         finally:
             if state.telemetry is not None:  # a repetition broke off with its collectors attached
                 self._stop_telemetry(state.telemetry)
             if state.shared_container is not None:
                 self.engine.remove(state.shared_container)
 
-    def _ensure_image(self, job: JobRecord) -> None:
+    def _ensure_image(self, job: JobRecord, keeper: LeaseKeeper) -> None:
         """Make sure the job's image is on this host's engine: pulled from the farm registry when it is not.
 
         The image was pinned at submit on the API's machine (``image_digest``, the image id); a
@@ -166,38 +229,32 @@ class JobExecutor:
                     pulled = pulling.result(timeout=self.config.renew_every_s)
                     break
                 except TimeoutError:
-                    self.repo.renew_lease(job.id, self.config.worker_id, self.config.lease_s)
+                    keeper.renew()
         if job.image_digest and pulled != job.image_digest:
             raise RegistryError(f"{job.image_pull_ref} is image {pulled[:19]} here, not {job.image_digest[:19]} "
                                 "pinned at submit", hint="the registry holds another image under that digest; "
                                                          "push the image again and resubmit")
 
-    def _repetitions(self, job: JobRecord, spec: JobSpec, state: RunState) -> None:
+    def _repetitions(self, job: JobRecord, spec: JobSpec, state: RunState, lease: Lease,
+                     keeper: LeaseKeeper) -> None:
         image = job.image_digest or job.image_ref
         total = spec.warmup + spec.measured_repetitions_max
 
-        def renew_lease() -> None:
-            """While a container runs: renew the lease every ``renew_every_s``, noting a cancel request."""
-            if self.clock.monotonic() - state.last_renewal >= self.config.renew_every_s:
-                state.cancel_requested = self.repo.renew_lease(job.id, self.config.worker_id, self.config.lease_s)
-                state.last_renewal = self.clock.monotonic()
-
         for index in range(total):
             warmup = index < spec.warmup
-            state.cancel_requested = self.repo.renew_lease(job.id, self.config.worker_id, self.config.lease_s)
-            if state.cancel_requested:
-                self._finish(job.id, JobStatus.CANCELLED, "cancelled by request")
+            if keeper.renew():
+                self._finish(lease, JobStatus.CANCELLED, "cancelled by request")
                 return
             fresh = spec.fresh_container_per_repetition
-            results_dir = self.config.results_root / job.id / (f"r{index}" if fresh else "shared")
+            results_dir = self._attempt_dir(lease) / (f"r{index}" if fresh else "shared")
             cs = build_container_spec(spec, job_id=job.id, image=image, repetition=index if fresh else 0,
                                       warmup=warmup, caps=self.caps, results_dir=results_dir)
             if not fresh:
                 cs.name = f"bf-{job.id}-shared"
             outcome = self.runner.run(
-                cs, timeout_s=spec.timeout_s, should_cancel=lambda: state.cancel_requested,
+                cs, timeout_s=spec.timeout_s, should_cancel=lambda: keeper.cancel_requested,
                 on_started=partial(self._container_started, job, state, index=index, cpuset=cs.cpuset, fresh=fresh),
-                on_poll=renew_lease, keep_container=not fresh, reuse=state.shared_container,
+                on_poll=keeper.renew_when_due, keep_container=not fresh, reuse=state.shared_container,
             )
             report = self._stop_telemetry(state.telemetry)
             state.telemetry = None
@@ -209,12 +266,12 @@ class JobExecutor:
                 except BenchfarmError as exc:
                     failure = f"results: {exc.message}"
                     rep.error = failure
-            self._append(job.id, rep, report)
+            self._append(lease, rep, report)
             if outcome.cancelled:
-                self._finish(job.id, JobStatus.CANCELLED, "cancelled by request")
+                self._finish(lease, JobStatus.CANCELLED, "cancelled by request")
                 return
             if failure is not None:
-                self._finish(job.id, JobStatus.FAILED, failure)
+                self._finish(lease, JobStatus.FAILED, failure)
                 return
             if spec.adaptive and not warmup:
                 for name, value in rep.metrics.items():
@@ -225,8 +282,8 @@ class JobExecutor:
                 state.converged = step.converged
                 if not step.should_continue:
                     break
-        self._record_run_shape(job.id, state.converged)
-        self._finish(job.id, JobStatus.SUCCEEDED, None)
+        self._record_run_shape(lease, state.converged)
+        self._finish(lease, JobStatus.SUCCEEDED, None)
 
     def _container_started(self, job: JobRecord, state: RunState, container_id: str, *, index: int,
                            cpuset: str | None, fresh: bool) -> None:
@@ -239,7 +296,7 @@ class JobExecutor:
             except Exception:
                 log.warning("telemetry failed to start for %s", job.id, exc_info=True)
 
-    def _record_run_shape(self, job_id: str, converged: bool | None) -> None:
+    def _record_run_shape(self, lease: Lease, converged: bool | None) -> None:
         """Store how many measured repetitions ran, adaptive convergence and the hardware class."""
         hw = hardware_class(self.caps)
 
@@ -248,7 +305,7 @@ class JobExecutor:
             job.adaptive_converged = converged
             job.hardware_class = hw
 
-        self.repo.update(job_id, set_run_shape)
+        self.repo.update_fenced(lease, set_run_shape)
 
     @staticmethod
     def _failure_reason(o: RunOutcome) -> str | None:
@@ -282,7 +339,9 @@ class JobExecutor:
             log.warning("telemetry failed to stop cleanly", exc_info=True)
             return TelemetryReport(partial=True, warning=f"telemetry failed: {exc}")
 
-    def _append(self, job_id: str, rep: RepetitionRecord, report: TelemetryReport) -> None:
+    def _append(self, lease: Lease, rep: RepetitionRecord, report: TelemetryReport) -> None:
+        job_id = lease.job_id
+
         def append_repetition(job: JobRecord) -> JobRecord:
             job.repetitions.append(rep)
             if report.partial:
@@ -291,7 +350,7 @@ class JobExecutor:
                 job.warnings.append(report.warning)
             return job
 
-        job, _ = self.repo.update(job_id, append_repetition)
+        job, _ = self.repo.update_fenced(lease, append_repetition)
         self.repo.emit(job_id, EventType.REPETITION_FINISHED, {
             "index": rep.index, "warmup": rep.warmup, "exit_code": rep.exit_code, "metrics": rep.metrics,
             "done": len(job.measured()), "of": job.spec.get("repetitions"),
@@ -302,7 +361,8 @@ class JobExecutor:
             except Exception:
                 log.warning("publishing a repetition of %s failed", job_id, exc_info=True)
 
-    def _finish(self, job_id: str, status: JobStatus, reason: str | None) -> None:
+    def _finish(self, lease: Lease, status: JobStatus, reason: str | None) -> None:
+        job_id = lease.job_id
         finished_at = self.clock.utcnow()
 
         def mark_final(job: JobRecord) -> None:
@@ -311,7 +371,7 @@ class JobExecutor:
             job.finished_at = finished_at
             job.lease_until = None
 
-        self.repo.update(job_id, mark_final)
+        self.repo.update_fenced(lease, mark_final)
         event = {JobStatus.SUCCEEDED: EventType.FINISHED, JobStatus.FAILED: EventType.FAILED,
                  JobStatus.CANCELLED: EventType.CANCELLED}[status]
         self.repo.emit(job_id, event, {"reason": reason} if reason else {})

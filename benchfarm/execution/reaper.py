@@ -3,9 +3,16 @@
 It runs in every worker's housekeeping process, apart from the executor, so a
 worker that died mid-job is noticed by any other live worker.  Every change it
 makes is a compare-and-set through ``JobRepository.update``: the closure checks
-that the job is still in the state the reaper saw (a lease still expired, a job
-still ``submitted``) and changes nothing otherwise, so a reaper never undoes a
-live worker's claim.
+that the job is still in the state the reaper read (the same attempt with the same
+expired lease, a job still ``submitted``) and changes nothing otherwise, so a reaper
+never undoes a live worker's claim, a cancel or a re-run.
+
+The broker is told first and the record changed after: when the broker is down the
+enqueue raises and the job is left as it was, for the next sweep; a message sent for
+a job that then turns out to have moved on is dropped by the claim (idempotent).
+
+A sweep reads the repository's indexes of running jobs by lease expiry and of
+submitted jobs by age, so its work follows the jobs that are due, not the history.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from benchfarm.runner.container_spec import LABEL_JOB
 from benchfarm.runner.engine import Engine
 
 DEFAULT_QUEUE = "pool.default"
-SWEEP_LIMIT = 500  # jobs looked at per sweep, most recent first
+SWEEP_LIMIT = 500  # due jobs handled per sweep (of each kind); the next sweep takes the rest
 
 
 class Dispatcher(Protocol):
@@ -62,30 +69,21 @@ class Reaper:
         Raises whatever the repository, the engine or the dispatcher raise (the
         housekeeping loop logs it and sweeps again later).
         """
+        self.repo.ensure_indexes()
         acted = []
-        for job in self.repo.list(limit=SWEEP_LIMIT):
-            if job.status == JobStatus.RUNNING and self._lease_expired(job):
-                self._kill_leftovers(job.id)
-                if self._requeue_or_fail(job.id):
-                    acted.append(job.id)
-            elif job.status == JobStatus.SUBMITTED and self._stale_submission(job):
-                self._queue_submitted(job)
+        for job in self.repo.expired_leases(self.clock.now(), limit=SWEEP_LIMIT):
+            self._kill_leftovers(job.id)
+            if self._requeue_or_fail(job):
+                acted.append(job.id)
+        for job in self.repo.submitted_before(self.clock.now() - self.submitted_grace_s, limit=SWEEP_LIMIT):
+            if self._queue_submitted(job):
                 acted.append(job.id)
         return acted
 
-    def _lease_expired(self, job: JobRecord) -> bool:
-        lease = job.lease_until
-        if not lease:  # no lease yet (or one cleared): nothing to expire
-            return False
-        return lease < self.clock.now()
-
-    def _stale_submission(self, job: JobRecord) -> bool:
-        return self.clock.now() - job.submitted_at.timestamp() > self.submitted_grace_s
-
-    def _queue_submitted(self, job: JobRecord) -> None:
+    def _queue_submitted(self, seen: JobRecord) -> bool:
         # Enqueue first: if the broker is still down this raises and the job stays
         # ``submitted`` for the next sweep. A duplicate message is harmless (claim is idempotent).
-        self.dispatcher.enqueue(job.id, job.queue or DEFAULT_QUEUE, job.priority)
+        self.dispatcher.enqueue(seen.id, seen.queue or DEFAULT_QUEUE, seen.priority)
 
         def mark_queued(record: JobRecord) -> object:
             if record.status != JobStatus.SUBMITTED:  # a worker took it meanwhile: leave its state alone
@@ -93,9 +91,11 @@ class Reaper:
             record.status = JobStatus.QUEUED
             return None
 
-        _, changed = self.repo.update(job.id, mark_queued)
-        if changed is not NO_CHANGE:
-            self.repo.emit(job.id, EventType.QUEUED, {"queue": job.queue, "by": "reaper"})
+        _, changed = self.repo.update(seen.id, mark_queued)
+        if changed is NO_CHANGE:
+            return False
+        self.repo.emit(seen.id, EventType.QUEUED, {"queue": seen.queue, "by": "reaper"})
+        return True
 
     def _kill_leftovers(self, job_id: str) -> None:
         if self.engine is None:
@@ -103,26 +103,49 @@ class Reaper:
         for c in self.engine.containers_with_label(LABEL_JOB, job_id):
             self.engine.remove(c["id"])
 
-    def _requeue_or_fail(self, job_id: str) -> bool:
+    @staticmethod
+    def _unchanged(seen: JobRecord, job: JobRecord) -> bool:
+        """True when ``job`` is still in the state the reaper read: the same attempt, its lease not renewed."""
+        return (job.status == JobStatus.RUNNING and job.attempts == seen.attempts
+                and job.worker_id == seen.worker_id and job.lease_until == seen.lease_until)
+
+    def _requeue_or_fail(self, seen: JobRecord) -> bool:
+        """Queue the expired job again (or fail it after its last attempt), only from the state it was read in."""
+        if seen.attempts >= self.max_attempts:
+            return self._fail_lost(seen)
+        if not self._unchanged(seen, self.repo.get(seen.id)):  # renewed or taken while its containers went
+            return False
+        # the broker first: down, it raises and the job stays as it is for the next sweep
+        self.dispatcher.enqueue(seen.id, seen.queue or DEFAULT_QUEUE, seen.priority)
+
+        def queue_again_if_unchanged(job: JobRecord) -> object:
+            if not self._unchanged(seen, job):  # claimed by the message just sent, cancelled, failed...
+                return NO_CHANGE
+            job.status = JobStatus.QUEUED
+            job.lease_until = None
+            job.reason = f"worker {job.worker_id} lost; queued again"
+            return None
+
+        job, what = self.repo.update(seen.id, queue_again_if_unchanged)
+        if what is NO_CHANGE:
+            return False
+        self.repo.emit(seen.id, EventType.REQUEUED, {"reason": job.reason, "attempts": job.attempts})
+        return True
+
+    def _fail_lost(self, seen: JobRecord) -> bool:
         finished_at = self.clock.utcnow()
 
-        def release_expired_lease(job: JobRecord) -> object:
-            if job.status != JobStatus.RUNNING or not self._lease_expired(job):
+        def fail_if_unchanged(job: JobRecord) -> object:
+            if not self._unchanged(seen, job):
                 return NO_CHANGE
             job.lease_until = None
-            if job.attempts >= self.max_attempts:
-                job.status = JobStatus.FAILED
-                job.reason = f"worker lost (after {job.attempts} attempts)"
-                job.finished_at = finished_at
-                return "failed"
-            job.status = JobStatus.QUEUED
-            job.reason = f"worker {job.worker_id} lost; queued again"
-            return "requeued"
+            job.status = JobStatus.FAILED
+            job.reason = f"worker lost (after {job.attempts} attempts)"
+            job.finished_at = finished_at
+            return None
 
-        job, what = self.repo.update(job_id, release_expired_lease)
-        if what == "failed":
-            self.repo.emit(job_id, EventType.FAILED, {"reason": job.reason})
-        elif what == "requeued":
-            self.dispatcher.enqueue(job_id, job.queue or DEFAULT_QUEUE, job.priority)
-            self.repo.emit(job_id, EventType.REQUEUED, {"reason": job.reason, "attempts": job.attempts})
-        return what is not NO_CHANGE
+        job, what = self.repo.update(seen.id, fail_if_unchanged)
+        if what is NO_CHANGE:
+            return False
+        self.repo.emit(seen.id, EventType.FAILED, {"reason": job.reason})
+        return True

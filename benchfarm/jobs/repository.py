@@ -10,17 +10,38 @@ latency low enough for the submit path.  Elasticsearch is near-real-time and
 has no multi-document transactions, so it holds the searchable mirror (jobs,
 events and results indices), written through the store's spool so an outage
 never loses a record.
+
+Fencing: a claim makes an attempt (the job's ``attempts`` counter, bumped under the
+compare-and-set, with the claiming worker's id) and hands the worker a :class:`Lease`,
+its fencing token. Every write the worker makes after that goes through
+:meth:`JobRepository.update_fenced`, which refuses it (``LeaseLostError``) as soon as the
+record shows another owner: the job queued again by the reaper, claimed by a later
+attempt, failed from a container event, or finished. A worker paused past its lease
+thus never overwrites what happened meanwhile, as with etcd or ZooKeeper leases.
+
+Indexes: beside the listing of every job (newest first), two sorted sets name the jobs
+that may need the reaper: running jobs scored by lease expiry, and submitted (not yet
+queued) jobs scored by submission time. They are derived from the record and written
+in the same transaction as the record, so a sweep reads only the jobs that are due,
+however long the history.
 """
 
 from __future__ import annotations
 
 import builtins
-import time
+import logging
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from benchfarm.errors import NotFoundError
-from benchfarm.jobs.model import EventType, JobEvent, JobRecord, JobStatus, now
+from benchfarm.clock import SYSTEM_CLOCK, Clock
+from benchfarm.errors import LeaseLostError, NotFoundError
+from benchfarm.jobs.model import EventType, JobEvent, JobRecord, JobStatus
+
+log = logging.getLogger(__name__)
+
+ZChange = tuple[str, str, float | None]
+"""One change to a sorted set: (key, member, score); a score of None removes the member."""
 
 
 class KeyValueStore(Protocol):
@@ -29,6 +50,9 @@ class KeyValueStore(Protocol):
     def get(self, key: str) -> str | None: ...
     def set(self, key: str, value: str) -> None: ...
     def transact(self, key: str, mutate: Callable[[str | None], tuple[str | None, Any]]) -> Any: ...
+    def transact_indexed(self, key: str,
+                         mutate: Callable[[str | None], tuple[str | None, list[ZChange], Any]]) -> Any: ...
+    def zrange_by_score(self, key: str, max_score: float, limit: int) -> list[str]: ...
     def zadd(self, key: str, member: str, score: float) -> None: ...
     def zrevrange(self, key: str, start: int, stop: int) -> list[str]: ...
     def mget(self, keys: list[str]) -> list[str | None]: ...
@@ -42,14 +66,54 @@ class KeyValueStore(Protocol):
 EventListener = Callable[[JobEvent], None]
 
 
+@dataclass(frozen=True)
+class Lease:
+    """One attempt's claim on a job, its fencing token: the attempt number and the worker that claimed it.
+
+    The attempt number grows by one at every claim (under the compare-and-set), so a
+    lease is current exactly while the job is ``running`` under that attempt and worker.
+    """
+
+    job_id: str
+    worker_id: str
+    attempt: int
+
+    @classmethod
+    def of(cls, job: JobRecord) -> Lease:
+        """The lease a claim just granted on ``job``."""
+        return cls(job.id, job.worker_id or "", job.attempts)
+
+    def holds(self, job: JobRecord) -> bool:
+        """True while ``job`` is still running under this attempt."""
+        return job.status == JobStatus.RUNNING and job.attempts == self.attempt and job.worker_id == self.worker_id
+
+    def lost(self, job: JobRecord, why: str | None = None) -> LeaseLostError:
+        """The error saying who has the job now."""
+        if why is None:
+            now_held = (f"attempt {job.attempts} of worker {job.worker_id} holds it"
+                        if job.status == JobStatus.RUNNING else f"it is {job.status.value} now")
+            why = now_held + (f" ({job.reason})" if job.reason else "")
+        return LeaseLostError(f"job {self.job_id}: attempt {self.attempt} of worker {self.worker_id} lost its "
+                              f"lease: {why}",
+                              hint="nothing to do: the job's current owner (or the reaper) carries on with it")
+
+
 class JobRepository:
-    """Durable job records with atomic state changes, and each job's event stream."""
+    """Durable job records with atomic state changes, and each job's event stream.
+
+    Args:
+        kv: the key-value store (Redis through its adapter, or an in-memory one in tests).
+        listeners: called with every event emitted (the Elasticsearch mirror); their errors are logged.
+        clock: where lease times and timestamps are read (default: the system clock).
+    """
 
     PREFIX = "benchfarm"
 
-    def __init__(self, kv: KeyValueStore, listeners: list[EventListener] | None = None) -> None:
+    def __init__(self, kv: KeyValueStore, listeners: list[EventListener] | None = None, *,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.kv = kv
         self.listeners = listeners or []
+        self.clock = clock
 
     # keys -----------------------------------------------------------------------
     def _job_key(self, job_id: str) -> str:
@@ -61,11 +125,32 @@ class JobRepository:
     def events_channel(self, job_id: str) -> str:
         return f"{self.PREFIX}:events:{job_id}"
 
+    @property
+    def leases_key(self) -> str:
+        """The sorted set of running jobs, scored by lease expiry (epoch seconds)."""
+        return f"{self.PREFIX}:jobs:leases"
+
+    @property
+    def submitted_key(self) -> str:
+        """The sorted set of submitted, not yet queued jobs, scored by submission time."""
+        return f"{self.PREFIX}:jobs:submitted"
+
+    def _index_changes(self, job_id: str, job: JobRecord | None) -> list[ZChange]:
+        """The index entries ``job`` should have (None: the job is gone, so none)."""
+        lease = job.lease_until if job is not None and job.status == JobStatus.RUNNING else None
+        submitted = (job.submitted_at.timestamp() if job is not None and job.status == JobStatus.SUBMITTED
+                     else None)
+        return [(self.leases_key, job_id, lease), (self.submitted_key, job_id, submitted)]
+
     # records --------------------------------------------------------------------
     def create(self, job: JobRecord) -> JobRecord:
-        """Store a new job durably (fsync'd) and index it for listing."""
-        self.kv.set(self._job_key(job.id), job.model_dump_json())
-        self.kv.zadd(f"{self.PREFIX}:jobs", job.id, job.submitted_at.timestamp())
+        """Store a new job durably (fsync'd), with its listing and reaper index entries in the same write."""
+
+        def store_new(_old: str | None) -> tuple[str, list[ZChange], None]:
+            listing: ZChange = (f"{self.PREFIX}:jobs", job.id, job.submitted_at.timestamp())
+            return job.model_dump_json(), [listing, *self._index_changes(job.id, job)], None
+
+        self.kv.transact_indexed(self._job_key(job.id), store_new)
         self.kv.wait_persisted()
         return job
 
@@ -96,55 +181,131 @@ class JobRepository:
         return out
 
     def update(self, job_id: str, mutate: Callable[[JobRecord], Any]) -> tuple[JobRecord, Any]:
-        """Apply ``mutate(job)`` atomically; it changes the record in place and may return a value.
+        """Apply ``mutate(job)`` atomically (compare-and-set); it changes the record in place and may return a value.
 
-        When ``mutate`` returns the sentinel ``NO_CHANGE``, nothing is written.
+        When ``mutate`` returns the sentinel ``NO_CHANGE``, nothing is written. The reaper's
+        indexes follow the record in the same transaction. Whatever ``mutate`` raises
+        propagates and nothing is written.
+
+        Raises:
+            NotFoundError: no job has that id.
         """
 
-        def _m(raw: str | None):
+        def apply_mutation(raw: str | None) -> tuple[str | None, list[ZChange], tuple[JobRecord, Any]]:
             if raw is None:
                 raise NotFoundError(f"no job with id {job_id!r}")
             job = JobRecord.model_validate_json(raw)
             result = mutate(job)
             if result is NO_CHANGE:
-                return None, (job, result)
-            return job.model_dump_json(), (job, result)
+                return None, [], (job, result)
+            return job.model_dump_json(), self._index_changes(job_id, job), (job, result)
 
-        return self.kv.transact(self._job_key(job_id), _m)
+        return self.kv.transact_indexed(self._job_key(job_id), apply_mutation)
+
+    def update_fenced(self, lease: Lease, mutate: Callable[[JobRecord], Any]) -> tuple[JobRecord, Any]:
+        """:meth:`update`, done only while ``lease`` is current: the write every worker makes after its claim.
+
+        Raises:
+            LeaseLostError: the job is no longer running under this attempt; nothing was written.
+            NotFoundError: no job has that id.
+        """
+
+        def if_lease_holds(job: JobRecord) -> Any:
+            if not lease.holds(job):
+                raise lease.lost(job)
+            return mutate(job)
+
+        return self.update(lease.job_id, if_lease_holds)
+
+    def reindex(self, job_id: str) -> None:
+        """Rewrite the job's reaper index entries from its record (drops them when the job is gone)."""
+
+        def entries_from_record(raw: str | None) -> tuple[None, list[ZChange], None]:
+            job = JobRecord.model_validate_json(raw) if raw is not None else None
+            return None, self._index_changes(job_id, job), None
+
+        self.kv.transact_indexed(self._job_key(job_id), entries_from_record)
+
+    def ensure_indexes(self, page: int = 500) -> int:
+        """Index the unfinished jobs of a store written before the reaper's indexes existed (once per store).
+
+        Returns how many jobs it looked at (0 when the store was indexed already).
+        """
+        marker = f"{self.PREFIX}:jobs:indexed"
+        if self.kv.get(marker):
+            return 0
+        seen, start = 0, 0
+        while ids := self.kv.zrevrange(f"{self.PREFIX}:jobs", start, start + page - 1):
+            for job_id, raw in zip(ids, self.kv.mget([self._job_key(i) for i in ids]), strict=True):
+                if raw is not None and not JobRecord.model_validate_json(raw).status.final:
+                    self.reindex(job_id)
+            seen += len(ids)
+            start += page
+        self.kv.set(marker, "1")
+        return seen
+
+    def _due(self, index: str, max_score: float, limit: int,
+             still_due: Callable[[JobRecord], bool]) -> builtins.list[JobRecord]:
+        ids = self.kv.zrange_by_score(index, max_score, limit)
+        due: builtins.list[JobRecord] = []
+        for job_id, raw in zip(ids, self.kv.mget([self._job_key(i) for i in ids]), strict=True):
+            job = JobRecord.model_validate_json(raw) if raw is not None else None
+            if job is not None and still_due(job):
+                due.append(job)
+            else:  # an entry the record moved past (written by a backfill racing a change): put it right
+                self.reindex(job_id)
+        return due
+
+    def expired_leases(self, at: float, limit: int = 500) -> builtins.list[JobRecord]:
+        """Running jobs whose lease expired before ``at`` (epoch seconds), soonest expired first.
+
+        Reads only the index of running jobs: the work is in proportion to the jobs due.
+        """
+        return self._due(self.leases_key, at, limit,
+                         lambda j: j.status == JobStatus.RUNNING and j.lease_until is not None and j.lease_until < at)
+
+    def submitted_before(self, at: float, limit: int = 500) -> builtins.list[JobRecord]:
+        """Jobs still ``submitted`` (never queued) that were submitted before ``at``, oldest first."""
+        return self._due(self.submitted_key, at, limit,
+                         lambda j: j.status == JobStatus.SUBMITTED and j.submitted_at.timestamp() < at)
 
     # state transitions ------------------------------------------------------------
     def claim(self, job_id: str, worker_id: str, host_id: str, lease_s: float, max_attempts: int) -> JobRecord | None:
         """Take a job to run it; None when it must not run (final, cancelled, or running elsewhere).
 
         This is what makes execution idempotent: a message delivered twice finds
-        the job already final or leased by a live worker and is dropped.
+        the job already final or leased by a live worker and is dropped. The
+        returned record's :meth:`Lease.of` is the attempt's fencing token.
         """
 
-        def _m(job: JobRecord):
+        def take_if_free(job: JobRecord) -> Any:
+            at = self.clock.now()
             if job.status.final:
                 return NO_CHANGE
             if job.cancel_requested:
                 job.status = JobStatus.CANCELLED
                 job.reason = "cancelled before it started"
-                job.finished_at = now()
+                job.finished_at = self.clock.utcnow()
+                job.lease_until = None
                 return "cancelled"
-            if job.status == JobStatus.RUNNING and job.lease_until and job.lease_until > time.time():
+            if job.status == JobStatus.RUNNING and job.lease_until and job.lease_until > at:
                 return NO_CHANGE
             if job.attempts >= max_attempts:
                 job.status = JobStatus.FAILED
                 job.reason = f"worker lost: gave up after {job.attempts} attempts"
-                job.finished_at = now()
+                job.finished_at = self.clock.utcnow()
+                job.lease_until = None
                 return "gave-up"
             job.status = JobStatus.RUNNING
-            job.attempts += 1
+            job.attempts += 1  # the new attempt's fencing token: every earlier lease is stale from here on
             job.worker_id = worker_id
             job.host_id = host_id
-            job.started_at = now()
-            job.lease_until = time.time() + lease_s
+            job.started_at = self.clock.utcnow()
+            job.lease_until = at + lease_s
             job.repetitions = []  # a re-run starts over: partial runs of a lost attempt are not mixed in
             return "claimed"
 
-        job, result = self.update(job_id, _m)
+        job, result = self.update(job_id, take_if_free)
         if result == "claimed":
             self.emit(job_id, EventType.STARTED, {"host": host_id, "worker": worker_id, "attempt": job.attempts})
             return job
@@ -154,15 +315,26 @@ class JobRepository:
             self.emit(job_id, EventType.FAILED, {"reason": job.reason})
         return None
 
-    def renew_lease(self, job_id: str, worker_id: str, lease_s: float) -> bool:
-        """Extend a running job's lease; returns whether cancel was requested."""
+    def renew_lease(self, lease: Lease, lease_s: float) -> bool:
+        """Extend the attempt's lease by ``lease_s`` from now; returns whether cancel was requested.
 
-        def _m(job: JobRecord):
-            if job.worker_id == worker_id and job.status == JobStatus.RUNNING:
-                job.lease_until = time.time() + lease_s
+        A lease that ran out is not renewed even when nobody took the job yet: the reaper
+        or a container event may be acting on it already.
+
+        Raises:
+            LeaseLostError: the attempt no longer holds the job, or its lease expired.
+        """
+
+        def extend_lease(job: JobRecord) -> bool:
+            at = self.clock.now()
+            if not lease.holds(job):
+                raise lease.lost(job)
+            if job.lease_until is not None and job.lease_until < at:
+                raise lease.lost(job, f"it expired {at - job.lease_until:.1f} s ago")
+            job.lease_until = at + lease_s
             return job.cancel_requested
 
-        _, cancel = self.update(job_id, _m)
+        _, cancel = self.update(lease.job_id, extend_lease)
         return bool(cancel)
 
     # events -----------------------------------------------------------------------
@@ -175,9 +347,7 @@ class JobRepository:
             try:
                 listener(event)
             except Exception:  # a mirror (e.g. Elasticsearch) must never break the job path
-                import logging
-
-                logging.getLogger(__name__).warning("event listener failed", exc_info=True)
+                log.warning("event listener failed", exc_info=True)
         return event
 
     def events(self, job_id: str, after_seq: int = 0) -> builtins.list[JobEvent]:

@@ -30,6 +30,23 @@ class MemoryKV:
                 self.data[key] = new
             return result
 
+    def transact_indexed(self, key, mutate):
+        """Like RedisKV.transact_indexed: the key and its sorted-set entries change together or not at all."""
+        with self.lock:
+            new, changes, result = mutate(self.data.get(key))
+            if new is not None:
+                self.data[key] = new
+            for zset, member, score in changes:
+                if score is None:
+                    self.zsets[zset].pop(member, None)
+                else:
+                    self.zsets[zset][member] = score
+            return result
+
+    def zrange_by_score(self, key, max_score, limit):
+        items = sorted((s, m) for m, s in self.zsets[key].items() if s <= max_score)
+        return [m for _, m in items[:limit]]
+
     def zadd(self, key, member, score):
         self.zsets[key][member] = score
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +16,8 @@ import pytest
 from benchfarm.clock import FakeClock
 from benchfarm.errors import ServiceUnavailableError
 from benchfarm.execution.executor import ExecutorConfig, JobExecutor, TelemetryReport
+from benchfarm.execution.reaper import Reaper
+from benchfarm.inventory.container_events import record_container_event
 from benchfarm.jobs.model import EventType, JobRecord, JobStatus, RepetitionRecord
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.scheduler.capabilities import HostCapabilities
@@ -79,18 +85,31 @@ class Rig:
         self.repo.update(JOB, lambda job: setattr(job, "cancel_requested", True))
 
 
+class BoundedClock(FakeClock):
+    """A fake clock that refuses to sleep more than ``max_sleeps`` times (a wait with no end fails the test)."""
+
+    max_sleeps = 100_000
+
+    def sleep(self, seconds: float) -> None:
+        if len(self.slept) >= self.max_sleeps:
+            raise AssertionError(f"slept {len(self.slept)} times: a wait with no end")
+        super().sleep(seconds)
+
+
 @pytest.fixture
 def rig(tmp_path: Path):
-    def build(behaviours: Any = None, *, caps: HostCapabilities | None = None, **spec: Any) -> Rig:
-        clock = FakeClock()
+    def build(behaviours: Any = None, *, caps: HostCapabilities | None = None,
+              config: dict[str, Any] | None = None, **spec: Any) -> Rig:
+        clock = BoundedClock()
         engine = FakeEngine(clock, behaviours)
-        repo = JobRepository(MemoryKV())
+        repo = JobRepository(MemoryKV(), clock=clock)
         job_spec = JobSpec.model_validate({"name": "noop", "image": "busybox:latest", **spec})
         repo.create(JobRecord(id=JOB, spec=job_spec.model_dump(), status=JobStatus.QUEUED, image_ref="busybox:latest",
                               image_digest=DIGEST, queue="pool.default", submitted_at=clock.utcnow()))
         executor = JobExecutor(
             repo, engine, caps or HostCapabilities(host_id="h1", cpu_model="Fake CPU", cpu_count=4),
-            ExecutorConfig(worker_id="w1", lock_dir=tmp_path / "locks", results_root=tmp_path / "results"),
+            ExecutorConfig(worker_id="w1", lock_dir=tmp_path / "locks", results_root=tmp_path / "results",
+                           **(config or {})),
             telemetry=FakeTelemetry(), publisher=RecordingPublisher(), clock=clock,
         )
         return Rig(clock, engine, repo, executor)
@@ -255,3 +274,99 @@ def test_a_second_delivery_of_the_same_job_does_nothing(rig):
     created = list(r.engine.created)
     assert r.executor.execute(JOB) is None
     assert r.engine.created == created and r.events().count(EventType.STARTED) == 1
+
+
+# ---------------------------------------------------------------- fencing: a worker that lost its lease
+def _publisher(r: Rig) -> RecordingPublisher:
+    assert isinstance(r.executor.publisher, RecordingPublisher)
+    return r.executor.publisher
+
+
+def test_a_failure_from_a_container_event_is_not_overwritten_by_the_stale_workers_final_write(rig, tmp_path):
+    r = rig(warmup=0, repetitions=1)
+
+    def lease_runs_out_and_salt_reports_an_oom(c: FakeContainer) -> None:
+        r.repo.update(JOB, lambda j: setattr(j, "lease_until", 1.0))  # the worker missed its renewals
+        record_container_event(r.repo, {"job_id": JOB, "container_id": c.id, "action": "oom", "oom_killed": True,
+                                        "host_id": "h1"})
+
+    r.engine.behaviours = Behaviour(stdout=b'{"v": 1}\n', files={"/results/out.json": b"{}"},
+                                    on_start=lease_runs_out_and_salt_reports_an_oom)
+    assert r.executor.execute(JOB) is None  # the worker's outcome is discarded...
+
+    job = r.repo.get(JOB)
+    assert job.status == JobStatus.FAILED and job.reason == "oom-killed"  # ...and the reactor's stays
+    assert job.repetitions == [] and r.events()[-1] == EventType.FAILED
+    assert _publisher(r).repetitions == [] and _publisher(r).jobs == []  # nothing of it reaches the store
+    assert r.engine.containers == {} and not (tmp_path / "results" / JOB / "attempt1").exists()
+
+
+def test_a_worker_whose_job_was_queued_again_and_claimed_stops_its_container_and_keeps_nothing(rig, tmp_path):
+    r = rig(warmup=0, repetitions=2, timeout_s=3600)
+    reaper = Reaper(r.repo, _Broker(), None, clock=r.clock)
+
+    def worker_pauses_past_its_lease_and_another_takes_over(c: FakeContainer) -> None:
+        r.clock.advance(31)  # no renewal for longer than the 30 s lease
+        assert reaper.sweep() == [JOB]  # queued again...
+        assert r.repo.claim(JOB, "w2", "h2", lease_s=30, max_attempts=3) is not None  # ...and taken by w2
+
+    r.engine.behaviours = Behaviour(runtime_s=3600, stdout=b'{"v": 1}\n', files={"/results/out.json": b"{}"},
+                                    on_start=worker_pauses_past_its_lease_and_another_takes_over)
+    t0 = r.clock.monotonic()
+    assert r.executor.execute(JOB) is None
+
+    assert r.clock.monotonic() - t0 < 31 + r.executor.config.renew_every_s + 1  # stopped at its next renewal
+    assert r.engine.containers == {} and len(r.engine.created) == 1  # its container stopped, no second one
+    job = r.repo.get(JOB)
+    assert job.status == JobStatus.RUNNING and job.worker_id == "w2" and job.attempts == 2
+    assert job.repetitions == [] and EventType.REPETITION_FINISHED not in r.events()
+    assert _publisher(r).repetitions == [] and _publisher(r).jobs == []
+    assert not (tmp_path / "results" / JOB / "attempt1").exists()
+
+
+def test_a_job_waiting_for_a_busy_host_renews_its_lease_and_gives_up_with_a_clear_error(rig, tmp_path):
+    r = rig(warmup=0, repetitions=1, config={"slot_timeout_s": 60.0, "lease_s": 30.0, "renew_every_s": 5.0})
+    renewals = []
+    renew = r.repo.renew_lease
+    r.repo.renew_lease = lambda lease, lease_s: (renewals.append(r.clock.monotonic()), renew(lease, lease_s))[1]
+    with _slot_held(tmp_path / "locks"):
+        job = r.run()
+    assert job.status == JobStatus.FAILED
+    assert job.reason == f"every benchmark slot of this host (1) stayed taken for 60 s (held by pid {os.getpid()})"
+    assert r.engine.created == []
+    assert len(renewals) >= 60 / 5 - 1  # the lease never ran out while it waited
+
+
+def test_a_job_lost_while_waiting_for_the_host_never_starts(rig, tmp_path):
+    r = rig(warmup=0, repetitions=1)
+    r.repo.renew_lease = _moving_on(r.repo)
+    with _slot_held(tmp_path / "locks"):
+        assert r.executor.execute(JOB) is None
+    assert r.engine.created == [] and r.repo.get(JOB).status == JobStatus.QUEUED
+
+
+class _Broker:
+    def enqueue(self, job_id: str, queue: str, priority: int) -> str:
+        return job_id
+
+
+def _moving_on(repo: JobRepository) -> Any:
+    """A renew_lease that finds the reaper queued the job again meanwhile."""
+    renew = repo.renew_lease
+
+    def requeued_then_renew(lease: Any, lease_s: float) -> bool:
+        repo.update(JOB, lambda j: setattr(j, "status", JobStatus.QUEUED))
+        return renew(lease, lease_s)
+
+    return requeued_then_renew
+
+
+@contextmanager
+def _slot_held(lock_dir: Path) -> Iterator[None]:
+    """The host's only slot, held by another benchmark (this process, through its own open file)."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / "host.slot0.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield

@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from benchfarm.errors import NotFoundError
+from benchfarm.clock import FakeClock
+from benchfarm.errors import LeaseLostError, NotFoundError
 from benchfarm.jobs.model import EventType, JobRecord, JobStatus
-from benchfarm.jobs.repository import JobRepository
+from benchfarm.jobs.repository import JobRepository, Lease
 from tests.support.memory_kv import MemoryKV
 
 
@@ -71,12 +72,120 @@ def test_cancel_requested_before_claim_cancels_instead_of_running():
 def test_renew_lease_extends_it_and_reports_cancel():
     repo = _repo()
     repo.create(_job())
-    repo.claim("job-1", "w1", "h", lease_s=1, max_attempts=2)
+    lease = Lease.of(repo.claim("job-1", "w1", "h", lease_s=1, max_attempts=2))
     before = repo.get("job-1").lease_until
-    assert repo.renew_lease("job-1", "w1", lease_s=60) is False
+    assert repo.renew_lease(lease, lease_s=60) is False
     assert repo.get("job-1").lease_until > before + 30
     repo.update("job-1", lambda j: setattr(j, "cancel_requested", True))
-    assert repo.renew_lease("job-1", "w1", lease_s=60) is True
+    assert repo.renew_lease(lease, lease_s=60) is True
+
+
+# ---------------------------------------------------------------- fencing
+def _fenced_repo() -> tuple[JobRepository, FakeClock]:
+    clock = FakeClock()
+    repo = JobRepository(MemoryKV(), clock=clock)
+    repo.create(_job())
+    return repo, clock
+
+
+def test_a_lease_taken_over_by_a_later_attempt_is_reported_lost_and_its_writes_refused():
+    repo, clock = _fenced_repo()
+    first = repo.claim("job-1", "w1", "h", lease_s=30, max_attempts=3)
+    clock.advance(31)  # w1 paused past its lease...
+    second = repo.claim("job-1", "w2", "h", lease_s=30, max_attempts=3)  # ...and w2 took the job over
+    assert first is not None and second is not None
+    stale, current = Lease.of(first), Lease.of(second)
+
+    with pytest.raises(LeaseLostError, match="attempt 1 of worker w1 lost its lease: attempt 2 of worker w2"):
+        repo.renew_lease(stale, lease_s=30)
+    with pytest.raises(LeaseLostError):
+        repo.update_fenced(stale, lambda j: setattr(j, "status", JobStatus.SUCCEEDED))
+    job = repo.get("job-1")
+    assert job.status == JobStatus.RUNNING and job.worker_id == "w2" and job.attempts == 2
+    assert repo.renew_lease(current, lease_s=30) is False  # the current attempt carries on
+
+
+def test_an_expired_lease_is_not_renewed_even_before_anyone_takes_the_job():
+    repo, clock = _fenced_repo()
+    lease = Lease.of(repo.claim("job-1", "w1", "h", lease_s=30, max_attempts=3))
+    clock.advance(29)
+    repo.renew_lease(lease, lease_s=30)  # in time
+    clock.advance(31)
+    with pytest.raises(LeaseLostError, match="expired 1.0 s ago"):
+        repo.renew_lease(lease, lease_s=30)
+
+
+@pytest.mark.parametrize("moved_on", [
+    pytest.param(lambda j: (setattr(j, "status", JobStatus.FAILED), setattr(j, "reason", "oom-killed")),
+                 id="failed-by-a-container-event"),
+    pytest.param(lambda j: setattr(j, "status", JobStatus.QUEUED), id="queued-again-by-the-reaper"),
+    pytest.param(lambda j: setattr(j, "status", JobStatus.CANCELLED), id="cancelled"),
+])
+def test_a_fenced_write_never_overwrites_a_job_that_moved_on(moved_on):
+    repo, _ = _fenced_repo()
+    lease = Lease.of(repo.claim("job-1", "w1", "h", lease_s=30, max_attempts=3))
+    repo.update("job-1", moved_on)
+    before = repo.get("job-1")
+    with pytest.raises(LeaseLostError, match=f"it is {before.status.value} now"):
+        repo.update_fenced(lease, lambda j: setattr(j, "status", JobStatus.SUCCEEDED))
+    assert repo.get("job-1") == before
+
+
+# ---------------------------------------------------------------- the reaper's indexes
+def test_the_lease_index_follows_claims_renewals_and_the_end_of_a_run():
+    kv = MemoryKV()
+    clock = FakeClock()
+    repo = JobRepository(kv, clock=clock)
+    repo.create(_job(status=JobStatus.SUBMITTED))
+    assert kv.zsets[repo.submitted_key] == {"job-1": repo.get("job-1").submitted_at.timestamp()}
+    lease = Lease.of(repo.claim("job-1", "w1", "h", lease_s=30, max_attempts=2))
+    assert kv.zsets[repo.submitted_key] == {} and kv.zsets[repo.leases_key] == {"job-1": clock.now() + 30}
+    clock.advance(10)
+    repo.renew_lease(lease, lease_s=30)
+    assert kv.zsets[repo.leases_key] == {"job-1": clock.now() + 30}
+    repo.update_fenced(lease, lambda j: setattr(j, "status", JobStatus.SUCCEEDED))
+    assert kv.zsets[repo.leases_key] == {}
+
+
+def test_due_jobs_come_from_the_indexes_not_from_the_history():
+    kv = MemoryKV()
+    clock = FakeClock()
+    repo = JobRepository(kv, clock=clock)
+    for i in range(50):
+        repo.create(_job(f"job-old-{i}", status=JobStatus.SUCCEEDED))
+    repo.create(_job("job-run"))
+    repo.claim("job-run", "w1", "h", lease_s=30, max_attempts=2)
+    read: list[str] = []
+    mget = kv.mget
+    kv.mget = lambda keys: (read.extend(keys), mget(keys))[1]  # type: ignore[method-assign]
+    assert repo.expired_leases(clock.now()) == []
+    clock.advance(31)
+    assert [j.id for j in repo.expired_leases(clock.now())] == ["job-run"]
+    assert read == ["benchfarm:job:job-run"]  # the one running job, never the 50 finished ones
+
+
+def test_an_index_entry_the_record_moved_past_is_put_right():
+    kv = MemoryKV()
+    clock = FakeClock()
+    repo = JobRepository(kv, clock=clock)
+    repo.create(_job("job-1", status=JobStatus.SUCCEEDED))
+    kv.zsets[repo.leases_key]["job-1"] = clock.now() - 5  # e.g. a backfill that raced the job's end
+    kv.zsets[repo.leases_key]["job-gone"] = clock.now() - 5
+    assert repo.expired_leases(clock.now()) == []
+    assert kv.zsets[repo.leases_key] == {}
+
+
+def test_a_store_from_before_the_indexes_is_indexed_once():
+    kv = MemoryKV()
+    repo = JobRepository(kv)
+    running = _job("job-run", status=JobStatus.RUNNING)
+    running.lease_until = 123.0
+    for job in (running, _job("job-sub", status=JobStatus.SUBMITTED), _job("job-done", status=JobStatus.FAILED)):
+        kv.data[f"benchfarm:job:{job.id}"] = job.model_dump_json()  # written by a version without the indexes
+        kv.zadd("benchfarm:jobs", job.id, job.submitted_at.timestamp())
+    assert repo.ensure_indexes(page=2) == 3
+    assert kv.zsets[repo.leases_key] == {"job-run": 123.0} and list(kv.zsets[repo.submitted_key]) == ["job-sub"]
+    assert repo.ensure_indexes() == 0
 
 
 def test_list_filters_and_orders_newest_first():
