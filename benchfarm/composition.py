@@ -15,6 +15,8 @@ entry points named in the import contracts (pyproject.toml).
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
@@ -106,11 +108,17 @@ class Farm:
     # ------------------------------------------------------------------ store
     @cached_property
     def store_writer(self) -> StoreWriter:
-        """The process's one spooling Elasticsearch writer (samples, results and events share it)."""
-        from benchfarm.store.writer import Spool, StoreWriter
+        """The process's one spooling Elasticsearch writer (samples, results and events share it); what it
+        spools or dead-letters is counted in the jobs' records."""
+        from benchfarm.store.writer import Spool, StoreCounts, StoreWriter
+
+        def count_in_job_records(by_job: dict[str, StoreCounts]) -> None:
+            for job_id, counts in by_job.items():
+                self.repository.count_store_outcome(job_id, spooled=counts.spooled,
+                                                    dead_lettered=counts.dead_lettered)
 
         return StoreWriter(self.es, Spool(self.settings.state_dir / "spool" / "elasticsearch.jsonl"),
-                           self.settings.index_prefix)
+                           self.settings.index_prefix, on_outcome=count_in_job_records)
 
     @cached_property
     def store_repository(self) -> StoreRepository:
@@ -120,10 +128,26 @@ class Farm:
 
     @cached_property
     def event_mirror(self) -> AsyncEventMirror:
-        """Copies every job event into the events index, off the job path."""
+        """Copies every job event into the events index, off the job path.
+
+        :meth:`close` writes what it still holds; it is also registered to run at interpreter
+        exit (the API, the CLI), which a Celery pool process never reaches: the worker calls
+        :func:`close_process_farm` there.
+        """
         from benchfarm.execution.publishing import AsyncEventMirror
 
-        return AsyncEventMirror(self.store_writer)
+        mirror = AsyncEventMirror(self.store_writer)
+        atexit.register(mirror.close)
+        return mirror
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Write what this process still holds for the store (events queued in the mirror); call it at exit.
+
+        Only what was built is touched; safe to call more than once.
+        """
+        mirror = self.__dict__.get("event_mirror")
+        if mirror is not None and not mirror.close(timeout_s):
+            logging.getLogger(__name__).warning("the event mirror did not finish writing within %s s", timeout_s)
 
     # ------------------------------------------------------------------ jobs and hosts
     @cached_property
@@ -195,7 +219,7 @@ class Farm:
         s = self.settings
         return detect_capabilities(s.pool, host_id=s.minion_id, allowed_devices=s.allowed_devices,
                                    allowed_cap_add=s.allowed_cap_add, max_concurrent_jobs=s.max_concurrent_jobs,
-                                   list_gpus=list_gpus)
+                                   policy=s.container_policy(), list_gpus=list_gpus)
 
     @cached_property
     def telemetry(self) -> TelemetryFactory:
@@ -243,3 +267,9 @@ def build_api_deps(settings: Settings) -> ApiDeps:
 def process_farm() -> Farm:
     """The farm of this process, from the environment's settings (for Celery tasks, built once)."""
     return Farm(get_settings())
+
+
+def close_process_farm() -> None:
+    """Close :func:`process_farm` if this process built one (a worker process calls this as it exits)."""
+    if process_farm.cache_info().currsize:
+        process_farm().close()

@@ -54,8 +54,12 @@ class UnsatisfiableJobError(UserInputError):
     """No registered host can satisfy the job's requirements."""
 
 
-class DeviceNotAllowedError(UserInputError):
-    """A job asked for a device that is not on the host's allow-list."""
+class HostPolicyError(UserInputError):
+    """A job asks for more than its host's policy allows: a device, a capability, a network or a limit."""
+
+
+class DeviceNotAllowedError(HostPolicyError):
+    """A job asked for a device (or a capability) that is not on the host's allow-list."""
 
 
 class SetupError(BenchfarmError):

@@ -20,6 +20,16 @@ import yaml
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from benchfarm.scheduler.capabilities import (
+    DEFAULT_PIDS_LIMIT,
+    MAX_PIDS_LIMIT,
+    MIN_PIDS_LIMIT,
+    RESERVED_MEMORY_BYTES,
+    ByteCount,
+    ContainerPolicy,
+    GatedNetwork,
+)
+
 DEFAULT_CONFIG_FILE = Path("/etc/benchfarm/config.yaml")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,6 +100,16 @@ class Settings(BaseSettings):
     worker_slot_timeout_s: float = 3600.0  # the longest a claimed job waits for a free benchmark slot
     allowed_devices: list[str] = Field(default_factory=list)  # device nodes jobs on this host may map
     allowed_cap_add: list[str] = Field(default_factory=list)
+    # the policy for job containers on this host (see ContainerPolicy; Salt grains carry the same on a real
+    # farm): networks besides "none" a job may use ("host" reaches this host's loopback, where the farm's own
+    # services listen), and the pids and memory limits every container gets unless its job asks for less, or
+    # for more up to the maximum
+    allowed_networks: list[GatedNetwork] = Field(default_factory=list)
+    default_pids_limit: int = Field(default=DEFAULT_PIDS_LIMIT, ge=MIN_PIDS_LIMIT)
+    max_pids_limit: int = Field(default=MAX_PIDS_LIMIT, ge=MIN_PIDS_LIMIT)
+    default_memory: ByteCount | None = None  # e.g. "8g"; None: max_memory
+    max_memory: ByteCount | None = None  # None: the host's memory less reserved_memory (at least half of it)
+    reserved_memory: ByteCount = RESERVED_MEMORY_BYTES  # kept back for the system and the farm's services
     max_concurrent_jobs: int = 1
     # `benchfarm stack up` runs a worker on this machine; false makes a farm of nodes (or remote hosts) only
     local_worker: bool = True
@@ -113,6 +133,14 @@ class Settings(BaseSettings):
     api_url: str | None = None
     api_token: str | None = None  # default: the token file the stack writes (api_token_file)
     api_auth: bool = True
+
+    def container_policy(self) -> ContainerPolicy:
+        """This host's policy for job containers, from the settings above.
+
+        Raises:
+            pydantic.ValidationError: a default above its maximum.
+        """
+        return ContainerPolicy.from_config(self.model_dump())
 
     @property
     def api_token_file(self) -> Path:

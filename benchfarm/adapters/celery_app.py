@@ -11,6 +11,9 @@ This adapter only makes the app and sends tasks; the tasks themselves live in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from celery import Celery
 
 from benchfarm.settings import Settings
@@ -69,6 +72,19 @@ class CeleryDispatcher:
             raise ServiceUnavailableError("cannot reach the Celery broker (Redis)",
                                           hint="check `benchfarm stack status`") from exc
         return result.id
+
+
+def on_process_exit(callback: Callable[[], None]) -> None:
+    """Call ``callback`` as each worker process exits: every prefork pool process (Celery's
+    ``worker_process_shutdown``, sent before the pool process ends with ``os._exit``, which skips
+    ``atexit``) and the main worker process (``worker_shutdown``). Connect before the pool forks."""
+    from celery.signals import worker_process_shutdown, worker_shutdown
+
+    def run_callback(**_: Any) -> None:
+        callback()
+
+    worker_process_shutdown.connect(run_callback, weak=False)
+    worker_shutdown.connect(run_callback, weak=False)
 
 
 def start_worker(queues: list[str], hostname: str, concurrency: int = 1, loglevel: str = "INFO") -> None:

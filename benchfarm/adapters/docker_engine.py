@@ -194,6 +194,7 @@ class ContainerEngine(DockerEngine):
             "security_opt": cs.security_opt,
             "cap_drop": ["ALL"],
             "cap_add": cs.cap_add or None,
+            "pids_limit": cs.pids_limit,  # a fork bomb stops at its own cgroup
             "detach": True,
         }
         if not cs.name:

@@ -1,9 +1,10 @@
 """Elasticsearch adapter: the only module that imports ``elasticsearch``.
 
 One table (``_translate``) turns the client's errors into benchfarm errors:
-unreachable, timed out, 502/503/504, or any other transport failure ->
-ServiceUnavailableError (the store then spools to disk); anything else the
-server refuses (4xx, 500) -> StoreError.
+unreachable, timed out, 429, any 5xx, or any other transport failure ->
+ServiceUnavailableError (the store retries, then spools to disk); 413 ->
+RequestTooLargeError (the store sends the request in halves); anything else the
+server refuses (4xx) -> StoreError.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Self, cast
 import elastic_transport
 from elasticsearch import ApiError, Elasticsearch, helpers
 
-from benchfarm.errors import ServiceUnavailableError, StoreError
+from benchfarm.errors import RequestTooLargeError, ServiceUnavailableError, StoreError
 from benchfarm.settings import Settings
 
 
@@ -27,9 +28,14 @@ def _translate(url: str, action: str) -> Iterator[None]:
         raise ServiceUnavailableError(f"Elasticsearch at {url} is not answering ({action})",
                                       hint="is Elasticsearch up? `benchfarm stack status`") from exc
     except ApiError as exc:
-        if exc.meta.status in (429, 502, 503, 504):  # pushed back or a proxy without a server: try again later
-            raise ServiceUnavailableError(f"Elasticsearch at {url} is unavailable ({action}: {exc.meta.status})",
+        status = exc.meta.status
+        if status == 429 or status >= 500:  # pushed back, failing inside or a proxy without a server: try later
+            raise ServiceUnavailableError(f"Elasticsearch at {url} is unavailable ({action}: {status})",
                                           hint="is Elasticsearch up? `benchfarm stack status`") from exc
+        if status == 413:
+            raise RequestTooLargeError(f"Elasticsearch at {url} refused {action} as too large (413)",
+                                       hint="send less per request, or raise http.max_content_length (or the "
+                                            "proxy's body limit)") from exc
         raise StoreError(f"Elasticsearch refused {action}: {exc.meta.status} {exc.message}",
                          hint="a mapping conflict or a bad request: see the cause below") from exc
     except elastic_transport.TransportError as exc:  # TLS, serialisation: the conversation itself failed
@@ -57,7 +63,13 @@ class EsClient:
             self.raw.indices.put_index_template(name=name, **body)
 
     def bulk(self, actions: Iterable[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
-        """Send bulk actions; returns (successes, per-document errors). Raises only when unreachable."""
+        """Send bulk actions; returns (successes, per-document errors).
+
+        Raises:
+            ServiceUnavailableError: unreachable, 429 or 5xx for the request.
+            RequestTooLargeError: the request is too large for the server (413).
+            StoreError: the server refused the request itself.
+        """
         with _translate(self.url, "bulk indexing"):
             ok, errors = helpers.bulk(self.raw, actions, raise_on_error=False, raise_on_exception=True,
                                       stats_only=False, max_retries=0, chunk_size=1000)

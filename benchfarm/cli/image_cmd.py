@@ -47,7 +47,7 @@ def _index_docs() -> IndexDocs | None:
 
     def index_docs(index: str, docs: list[dict]) -> bool:
         pairs = [(d["_id"], {k: v for k, v in d.items() if k != "_id"}) for d in docs]
-        return writer.index_docs(index, pairs, op_type="index")
+        return writer.index_docs(index, pairs, op_type="index").delivered
 
     return index_docs
 

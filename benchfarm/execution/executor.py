@@ -26,7 +26,7 @@ from benchfarm.analysis.adaptive import adaptive_state
 from benchfarm.analysis.baselines import hardware_class
 from benchfarm.clock import SYSTEM_CLOCK, Clock
 from benchfarm.errors import BenchfarmError, LeaseLostError, NotFoundError, RegistryError
-from benchfarm.jobs.model import EventType, JobRecord, JobStatus, RepetitionRecord
+from benchfarm.jobs.model import MAX_LOG_BYTES, EventType, JobRecord, JobStatus, RepetitionRecord
 from benchfarm.jobs.repository import JobRepository, Lease
 from benchfarm.runner.container_spec import build_container_spec
 from benchfarm.runner.engine import Engine
@@ -264,7 +264,7 @@ class JobExecutor:
                 try:
                     rep.metrics = parse_results(spec, outcome.stdout, outcome.result_files)
                 except BenchfarmError as exc:
-                    failure = f"results: {exc.message}"
+                    failure = f"results: {exc.message}{self._cut_note(outcome)}"
                     rep.error = failure
             self._append(lease, rep, report)
             if outcome.cancelled:
@@ -319,12 +319,23 @@ class JobExecutor:
             return f"exit code {o.exit_code}"
         return None
 
+    def _cut_note(self, o: RunOutcome) -> str:
+        """What the runner cut of the repetition's output, to say after a results error ('' when nothing)."""
+        notes = []
+        if o.result_files_cut:
+            limit = self.runner.results_limit_bytes
+            cap = f"{limit / (1024 * 1024):g} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"
+            notes.append(f"results files cut at the {cap} cap: {', '.join(o.result_files_cut)}")
+        if o.logs_truncated:
+            notes.append(f"the logs kept in the record are only their last {MAX_LOG_BYTES // 1024} KiB")
+        return f" ({'; '.join(notes)})" if notes else ""
+
     @staticmethod
     def _record(index: int, warmup: bool, o: RunOutcome, report: TelemetryReport) -> RepetitionRecord:
         return RepetitionRecord(
             index=index, warmup=warmup, container_id=o.container_id, created_at=o.created_at,
             started_at=o.started_at, finished_at=o.finished_at, exit_code=o.exit_code, oom_killed=o.oom_killed,
-            timed_out=o.timed_out, logs=o.logs, logs_truncated=o.logs_truncated,
+            timed_out=o.timed_out, logs=o.logs, logs_truncated=o.logs_truncated, results_cut=list(o.result_files_cut),
             sampler_cpu_seconds=report.sampler_cpu_seconds, container_cpu_seconds=report.container_cpu_seconds,
             samples_taken=report.samples_taken,
         )
@@ -348,6 +359,9 @@ class JobExecutor:
                 job.metrics_partial = True
             if report.warning and report.warning not in job.warnings:
                 job.warnings.append(report.warning)
+            if rep.results_cut:
+                job.warnings.append(f"repetition {rep.index}: results files cut at the runner's cap: "
+                                    + ", ".join(rep.results_cut))
             return job
 
         job, _ = self.repo.update_fenced(lease, append_repetition)

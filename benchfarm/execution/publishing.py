@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -136,35 +139,90 @@ class AsyncEventMirror:
 
     Redis holds the events (the system of record); this copy feeds search and
     dashboards, so it must never slow the job path: events are queued in memory
-    and written in bulk about once a second (spooled to disk if Elasticsearch
-    is away).
+    and written in bulk (spooled to disk if Elasticsearch is away). A batch goes
+    out ``flush_every_s`` after its first event, or at ``max_batch`` events,
+    whichever comes first, however steadily events keep arriving. :meth:`close`
+    (the composition root calls it when the process exits) writes what is still
+    queued before the thread stops.
+
+    Args:
+        writer: the store writer (its ``index_docs`` and ``names``).
+        flush_every_s: the longest an event waits in memory while the writer is free.
+        max_batch: the most events per bulk write.
     """
 
-    def __init__(self, writer: Any, flush_every_s: float = 1.0) -> None:
-        import queue
-        import threading
-
+    def __init__(self, writer: Any, flush_every_s: float = 1.0, max_batch: int = 500) -> None:
         self.writer = writer
-        self.queue: queue.Queue[Any] = queue.Queue()
         self.flush_every_s = flush_every_s
-        threading.Thread(target=self._run, daemon=True, name="event-mirror").start()
+        self.max_batch = max_batch
+        self._pending: deque[Any] = deque()
+        self._changed = threading.Condition()
+        self._closing = False
+        self._flush_requested = False
+        self._writing = 0  # events taken from the queue and not written yet
+        self._thread = threading.Thread(target=self._run, daemon=True, name="event-mirror")
+        self._thread.start()
 
     def __call__(self, event: Any) -> None:
-        self.queue.put(event)
+        """Queue one event (the repository's listener); after :meth:`close`, it is written at once."""
+        with self._changed:
+            if not self._closing:
+                self._pending.append(event)
+                self._changed.notify_all()
+                return
+        self._write([event])
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Write every event queued so far now; returns whether they were all written within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            self._flush_requested = True
+            self._changed.notify_all()
+            while self._pending or self._writing:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return False
+                self._changed.wait(left)
+            return True
+
+    def close(self, timeout_s: float = 30.0) -> bool:
+        """Write what is still queued and stop the thread; returns whether everything was written in time.
+
+        Idempotent; events arriving after it are written synchronously.
+        """
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive() and not self._pending
+
+    def _next_batch(self) -> list[Any]:
+        """Wait for a batch: the first event, then more until ``flush_every_s`` after it, ``max_batch`` events,
+        a flush or close. Returns [] when closing with nothing left."""
+        with self._changed:
+            while not self._pending and not self._closing:
+                self._changed.wait()
+            due = time.monotonic() + self.flush_every_s
+            while (len(self._pending) < self.max_batch and not self._closing and not self._flush_requested
+                   and (left := due - time.monotonic()) > 0):
+                self._changed.wait(left)
+            batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
+            if not self._pending:
+                self._flush_requested = False
+            self._writing = len(batch)
+            return batch
 
     def _run(self) -> None:
-        import queue
+        while batch := self._next_batch():
+            self._write(batch)
+            with self._changed:
+                self._writing = 0
+                self._changed.notify_all()
 
+    def _write(self, batch: list[Any]) -> None:
         from benchfarm.store import documents
 
-        while True:
-            batch = [self.queue.get()]
-            try:
-                while len(batch) < 500:
-                    batch.append(self.queue.get(timeout=self.flush_every_s))
-            except queue.Empty:
-                pass
-            try:
-                self.writer.index_docs(self.writer.names["events"], [documents.event_doc(e) for e in batch])
-            except Exception:
-                log.warning("mirroring %d events to Elasticsearch failed", len(batch), exc_info=True)
+        try:
+            self.writer.index_docs(self.writer.names["events"], [documents.event_doc(e) for e in batch])
+        except Exception:  # the writer spools what Elasticsearch does not take; this is a bug or a full disk
+            log.warning("mirroring %d events to Elasticsearch failed", len(batch), exc_info=True)

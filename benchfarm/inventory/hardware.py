@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from benchfarm import cgroupfs
 from benchfarm.errors import ServiceUnavailableError, SetupError
-from benchfarm.scheduler.capabilities import FpgaInfo, GpuInfo, HostCapabilities
+from benchfarm.scheduler.capabilities import ContainerPolicy, FpgaInfo, GpuInfo, HostCapabilities
 
 log = logging.getLogger(__name__)
 
@@ -310,9 +310,12 @@ def capabilities_from(
     allowed_cap_add: Iterable[str] = (),
     max_concurrent_jobs: int = 1,
     status: str = "good",
+    policy: ContainerPolicy | None = None,
 ) -> HostCapabilities:
-    """The scheduler's capability record for detected ``hardware``."""
+    """The scheduler's capability record for detected ``hardware``, with the host's ``policy`` for job
+    containers (networks, pids and memory limits; the defaults when None)."""
     return HostCapabilities(
+        **(policy or ContainerPolicy()).model_dump(),
         host_id=host_id,
         pool=pool,
         cpu_vendor=hardware.cpu.vendor,
@@ -338,6 +341,7 @@ def detect_capabilities(
     allowed_devices: Iterable[str] = (),
     allowed_cap_add: Iterable[str] = (),
     max_concurrent_jobs: int = 1,
+    policy: ContainerPolicy | None = None,
     proc_root: Path = PROC_ROOT,
     sysfs_root: Path = SYSFS_ROOT,
     dev_root: Path = Path("/dev"),
@@ -352,6 +356,7 @@ def detect_capabilities(
         allowed_devices: device nodes (paths or globs) jobs may map into containers.
         allowed_cap_add: Linux capabilities jobs may add.
         max_concurrent_jobs: benchmarks at once (1: the host lock serialises them).
+        policy: networks and limits of job containers (``Settings.container_policy()``; None: the defaults).
         proc_root, sysfs_root, dev_root, cgroup_root: where to read from (tests pass fixture trees).
     """
     import socket
@@ -364,6 +369,7 @@ def detect_capabilities(
         allowed_devices=allowed_devices,
         allowed_cap_add=allowed_cap_add,
         max_concurrent_jobs=max_concurrent_jobs,
+        policy=policy,
     )
 
 
@@ -371,11 +377,19 @@ def capabilities_from_grains(grains: dict[str, Any], *, host_id: str | None = No
     """Build ``HostCapabilities`` from a minion's grains (the inventory reads them from Salt).
 
     Static grains under ``benchfarm:`` (``allowed_devices``, ``allowed_cap_add``,
-    ``max_concurrent_jobs``, ``status``) complete the detected ``benchfarm_*`` ones.
+    ``max_concurrent_jobs``, ``status``, and the container policy under its setting names:
+    ``allowed_networks``, ``default_pids_limit``, ``max_pids_limit``, ``default_memory``,
+    ``max_memory``, ``reserved_memory``) complete the detected ``benchfarm_*`` ones.
     """
     static = grains.get("benchfarm") or {}
     cpu = grains.get("benchfarm_cpu") or {}
+    try:
+        policy = ContainerPolicy.from_config(static)
+    except ValueError as exc:  # pydantic's ValidationError: a bad grain gets the (strict) defaults, not a crash
+        log.warning("host %s: container policy grains ignored, the defaults apply: %s", grains.get("id"), exc)
+        policy = ContainerPolicy()
     return HostCapabilities(
+        **policy.model_dump(),
         host_id=host_id or grains.get("id") or "",
         pool=grains.get("benchfarm_pool") or static.get("pool") or "default",
         cpu_vendor=cpu.get("vendor", ""),

@@ -61,6 +61,7 @@ class RepetitionRecord(BaseModel):
     timed_out: bool = False
     logs: str = ""  # bounded to MAX_LOG_BYTES, tail kept
     logs_truncated: bool = False
+    results_cut: list[str] = Field(default_factory=list)  # results files cut short at the runner's cap
     metrics: dict[str, float] = Field(default_factory=dict)
     error: str | None = None
     sampler_cpu_seconds: float | None = None
@@ -98,6 +99,10 @@ class JobRecord(BaseModel):
     cancel_requested: bool = False
     repetitions: list[RepetitionRecord] = Field(default_factory=list)
     metrics_partial: bool = False
+    # the job's documents (samples, results, events) that took the long way to Elasticsearch: spooled while it
+    # was away or failing (delayed, stored at a replay) and dead-lettered (refused as invalid, kept in a file)
+    store_spooled: int = 0
+    store_dead_lettered: int = 0
     warnings: list[str] = Field(default_factory=list)
     labels: dict[str, Any] = Field(default_factory=dict)
     priority: int = 5

@@ -337,6 +337,22 @@ class JobRepository:
         _, cancel = self.update(lease.job_id, extend_lease)
         return bool(cancel)
 
+    def count_store_outcome(self, job_id: str, *, spooled: int = 0, dead_lettered: int = 0) -> None:
+        """Add to the job's counts of documents the store spooled or dead-lettered (a job unknown here is skipped).
+
+        Not an attempt's write: an increment under compare-and-set, so it never undoes
+        anyone's change, and it is counted whoever holds the job (or after it finished).
+        """
+
+        def add_counts(job: JobRecord) -> None:
+            job.store_spooled += spooled
+            job.store_dead_lettered += dead_lettered
+
+        try:
+            self.update(job_id, add_counts)
+        except NotFoundError:
+            log.debug("store outcome for unknown job %s not recorded", job_id)
+
     # events -----------------------------------------------------------------------
     def emit(self, job_id: str, type_: EventType, data: dict[str, Any] | None = None) -> JobEvent:
         """Append an event to the job's stream and publish it to live listeners."""

@@ -1,4 +1,12 @@
-"""What the runner asks the engine for: a locked-down container for one repetition."""
+"""What the runner asks the engine for: a locked-down container for one repetition.
+
+Locked down means: a read-only root with a small tmpfs at /tmp, every capability
+dropped but those the host allows, no new privileges, no network unless the host's
+policy allows the one asked for, and a pids and a memory limit (no swap) on every
+container, so a fork bomb or a memory bomb ends inside it. The host's policy is checked
+here again, before anything is created, although matching refused at submit what no
+host allows: a job queued anyway, or a host whose policy changed since, is refused too.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +15,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchfarm.errors import DeviceNotAllowedError
-from benchfarm.scheduler.capabilities import HostCapabilities
+from benchfarm.errors import DeviceNotAllowedError, HostPolicyError
+from benchfarm.scheduler.capabilities import DEFAULT_PIDS_LIMIT, HostCapabilities, format_size
 
 if TYPE_CHECKING:  # only read here; keeps pydantic models off the Salt module's import path
     from benchfarm.spec.model import JobSpec
@@ -52,7 +60,8 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
     cpuset: str | None = None
     nano_cpus: int | None = None
-    mem_limit: int | str | None = None  # bytes, or a docker size string such as "1g"
+    mem_limit: int | str | None = None  # bytes, or a docker size string such as "1g"; swap is never allowed
+    pids_limit: int = DEFAULT_PIDS_LIMIT  # a spec built without a host policy (Salt's run_container) has one too
     network_mode: str = "none"
     read_only: bool = True
     tmpfs: dict[str, str] = field(default_factory=lambda: {"/tmp": "rw,size=256m"})
@@ -91,6 +100,36 @@ def check_capabilities(cap_add: list[str], caps: HostCapabilities) -> None:
         )
 
 
+def check_network(network: str, caps: HostCapabilities) -> None:
+    """Refuse a network other than ``none`` that the host's policy does not allow."""
+    if network != "none" and network not in caps.allowed_networks:
+        raise HostPolicyError(
+            f"network {network} is not allowed on host {caps.host_id} "
+            f"(allowed: {', '.join(['none', *caps.allowed_networks])})",
+            hint="host networking reaches the host's loopback, where the farm's own services listen, and bridge "
+                 "the outside world; an operator allows them per host with allowed_networks",
+        )
+
+
+def container_limits(spec: JobSpec, caps: HostCapabilities) -> tuple[int, int | None]:
+    """The pids and memory limits (bytes; None: the host's memory is unknown) of the job's container.
+
+    The job's own, when it asks; else the host's defaults.
+
+    Raises:
+        HostPolicyError: the job asks for more than the host allows a job.
+    """
+    pids, memory = spec.resources.pids, spec.resources.memory_bytes
+    if pids and pids > caps.max_pids_limit:
+        raise HostPolicyError(f"a pids limit of {pids} is above the most host {caps.host_id} allows a job "
+                              f"({caps.max_pids_limit})", hint="ask for fewer in resources.pids")
+    most = caps.job_memory_max
+    if memory and most and memory > most:
+        raise HostPolicyError(f"a memory limit of {format_size(memory)} is above the most host {caps.host_id} allows a "
+                              f"job ({format_size(most)})", hint="ask for less in resources.memory")
+    return pids or caps.default_pids_limit, memory or caps.job_memory_default
+
+
 def build_container_spec(spec: JobSpec, *, job_id: str, image: str, repetition: int, warmup: bool,
                          caps: HostCapabilities, results_dir: Path) -> ContainerSpec:
     """Translate a job spec into the container of one repetition on a host.
@@ -105,6 +144,7 @@ def build_container_spec(spec: JobSpec, *, job_id: str, image: str, repetition: 
         results_dir: the host directory mounted at /results.
     Raises:
         DeviceNotAllowedError: a device or capability the host does not allow, or a device that does not exist.
+        HostPolicyError: a network the host does not allow, or limits above its maximum.
     """
     resources = spec.resources
     devices = [DeviceMapping(d.host_path, d.container_path or d.host_path, d.permissions or "rwm")
@@ -112,6 +152,8 @@ def build_container_spec(spec: JobSpec, *, job_id: str, image: str, repetition: 
     check_devices(devices, caps)
     cap_add = list(spec.cap_add)
     check_capabilities(cap_add, caps)
+    check_network(spec.network, caps)
+    pids_limit, mem_limit = container_limits(spec, caps)
     gpu_req = spec.requirements.gpu
     gpus = GpuRequest(count=gpu_req.count) if gpu_req is not None and gpu_req.count > 0 else None
     args = list(spec.args)
@@ -129,8 +171,9 @@ def build_container_spec(spec: JobSpec, *, job_id: str, image: str, repetition: 
         },
         cpuset=resources.cpuset,
         nano_cpus=int(resources.cpus * 1e9) if resources.cpus else None,
-        mem_limit=resources.memory_bytes,
-        network_mode=spec.network or "none",
+        mem_limit=mem_limit,
+        pids_limit=pids_limit,
+        network_mode=spec.network,
         results_dir=results_dir,
         devices=devices,
         gpus=gpus,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from benchfarm.runner.container_spec import ContainerSpec
 from benchfarm.runner.engine import Engine
 from benchfarm.spec.fields import RESULTS_MOUNT
 
-__all__ = ["ContainerRunner", "Engine", "RunOutcome", "read_result_files"]
+__all__ = ["RESULTS_LIMIT_BYTES", "ContainerRunner", "Engine", "ResultFiles", "RunOutcome", "read_result_files"]
+
+RESULTS_LIMIT_BYTES = 16 * 1024 * 1024  # all of one repetition's results files together
 
 
 @dataclass
@@ -32,20 +36,49 @@ class RunOutcome:
     logs_truncated: bool
     stdout: str
     result_files: dict[str, bytes]
+    result_files_cut: list[str] = field(default_factory=list)  # paths cut short (or left empty) at the cap
 
 
-def read_result_files(results_dir: Path, limit_bytes: int = 16 * 1024 * 1024) -> dict[str, bytes]:
-    """Files the benchmark wrote under /results, keyed by their path inside the container."""
-    files: dict[str, bytes] = {}
+@dataclass
+class ResultFiles:
+    """What :func:`read_result_files` read: the files' bytes, and which were cut at the cap."""
+
+    files: dict[str, bytes] = field(default_factory=dict)  # by path inside the container (``/results/...``)
+    cut: list[str] = field(default_factory=list)  # paths whose end (or all) is missing because of the cap
+    limit_bytes: int = RESULTS_LIMIT_BYTES
+
+
+def read_result_files(results_dir: Path, limit_bytes: int = RESULTS_LIMIT_BYTES) -> ResultFiles:
+    """Files the benchmark wrote under /results, keyed by their path inside the container.
+
+    The cap applies while reading: each file is read no further than what is left of
+    ``limit_bytes`` over all files (in path order), so a benchmark writing gigabytes
+    costs the worker at most the cap in memory. A file with more than that is kept cut
+    short (a file past the cap, empty) and its path listed in ``cut``. Only regular files
+    are read: a symbolic link, a FIFO or a device the benchmark left there is skipped,
+    checked on the open file itself (``O_NOFOLLOW``, ``fstat``), not on its name.
+    """
+    out = ResultFiles(limit_bytes=limit_bytes)
     if not results_dir.is_dir():
-        return files
-    total = 0
+        return out
+    left = limit_bytes
     for path in sorted(results_dir.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            data = path.read_bytes()[: max(0, limit_bytes - total)]
-            total += len(data)
-            files[f"{RESULTS_MOUNT}/{path.relative_to(results_dir)}"] = data
-    return files
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:  # a symbolic link (ELOOP), gone meanwhile, unreadable
+            continue
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO, a device
+            os.close(fd)
+            continue
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(left)
+            more = bool(f.read(1))
+        left -= len(data)
+        name = f"{RESULTS_MOUNT}/{path.relative_to(results_dir)}"
+        out.files[name] = data
+        if more:
+            out.cut.append(name)
+    return out
 
 
 class ContainerRunner:
@@ -56,12 +89,15 @@ class ContainerRunner:
         poll_s: how long one wait on the container lasts before the runner checks
             the timeout, a cancel request and calls ``on_poll``.
         clock: where the timeout's deadline and ``created_at`` are read (default: the system clock).
+        results_limit_bytes: the most bytes of results files read per run (see :func:`read_result_files`).
     """
 
-    def __init__(self, engine: Engine, poll_s: float = 0.5, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, engine: Engine, poll_s: float = 0.5, clock: Clock = SYSTEM_CLOCK,
+                 results_limit_bytes: int = RESULTS_LIMIT_BYTES) -> None:
         self.engine = engine
         self.poll_s = poll_s
         self.clock = clock
+        self.results_limit_bytes = results_limit_bytes
         self._seen: dict[str, tuple[int, int]] = {}  # output already attributed, per reused container
 
     def run(
@@ -120,7 +156,8 @@ class ContainerRunner:
             truncated = len(new_logs) > MAX_LOG_BYTES
             logs = new_logs[-MAX_LOG_BYTES:].decode(errors="replace")
             stdout = std_out[seen_out:].decode(errors="replace")
-            files = read_result_files(cs.results_dir) if cs.results_dir is not None else {}
+            results = (read_result_files(cs.results_dir, self.results_limit_bytes) if cs.results_dir is not None
+                       else ResultFiles())
             finished = True
             return RunOutcome(
                 container_id=cid,
@@ -134,7 +171,8 @@ class ContainerRunner:
                 logs=logs,
                 logs_truncated=truncated,
                 stdout=stdout,
-                result_files=files,
+                result_files=results.files,
+                result_files_cut=results.cut,
             )
         finally:
             if not keep_container or (not finished and reuse is None):

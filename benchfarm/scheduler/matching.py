@@ -4,6 +4,10 @@ Pure logic over a JobSpec and HostCapabilities records. Each check names the
 requirement the way the job states it ("1 GPU matching 'H100|A100'") and what
 the host has instead ("0 GPUs"), so a refusal reads e.g.
 ``job requires 1 GPU; no registered host has a GPU (hosts: vm: 0 GPUs)``.
+A host's policy is matched like its hardware: a device, a capability, a network
+or a limit above its maximum that no host allows is refused at submit, e.g.
+``job requires network 'host'; no registered host has a policy allowing network
+'host' (hosts: vm: allowed networks: none)``.
 """
 
 from __future__ import annotations
@@ -117,6 +121,18 @@ def _memory(spec: JobSpec, h: HostCapabilities) -> Iterator[Unmet]:
     # 0 means the host's memory is unknown (no /proc/meminfo reading yet): not held against it
     if need and h.memory_bytes and need > h.memory_bytes:
         yield Unmet("memory", f"{_mib(need)} of memory", "that much memory", _mib(h.memory_bytes))
+        return
+    limit, most = spec.resources.memory_bytes, h.job_memory_max
+    if limit and most and limit > most:
+        yield Unmet("memory_limit", f"a memory limit of {_mib(limit)}", "a policy allowing that much",
+                    f"at most {_mib(most)} per job")
+
+
+def _pids(spec: JobSpec, h: HostCapabilities) -> Iterator[Unmet]:
+    pids = spec.resources.pids
+    if pids and pids > h.max_pids_limit:
+        yield Unmet("pids", f"a pids limit of {pids}", "a policy allowing that many",
+                    f"at most {h.max_pids_limit} per job")
 
 
 def _cpus(spec: JobSpec, h: HostCapabilities) -> Iterator[Unmet]:
@@ -145,8 +161,14 @@ def _capabilities(spec: JobSpec, h: HostCapabilities) -> Iterator[Unmet]:
                     f"allowed capabilities {', '.join(sorted(allowed)) or 'none'}")
 
 
+def _network(spec: JobSpec, h: HostCapabilities) -> Iterator[Unmet]:
+    if spec.network != "none" and spec.network not in h.allowed_networks:
+        yield Unmet("network", f"network {spec.network!r}", f"a policy allowing network {spec.network!r}",
+                    f"allowed networks: {', '.join(['none', *h.allowed_networks])}")
+
+
 CHECKS: list[Callable[[JobSpec, HostCapabilities], Iterator[Unmet]]] = [
-    _status, _pool, _cpu, _gpu, _fpga, _memory, _cpus, _devices, _capabilities,
+    _status, _pool, _cpu, _gpu, _fpga, _memory, _pids, _cpus, _devices, _capabilities, _network,
 ]
 
 
@@ -161,8 +183,8 @@ def _summarise(failures: dict[str, list[Unmet]], total: int) -> list[str]:
     for host_id, items in failures.items():
         for u in items:
             by_key.setdefault(u.key, []).append((host_id, u))
-    order = ["status", "pool", "cpu_vendor", "cpu_model", "gpu", "fpga", "memory", "cpuset", "cpus", "device",
-             "cap_add"]
+    order = ["status", "pool", "cpu_vendor", "cpu_model", "gpu", "fpga", "memory", "memory_limit", "pids", "cpuset",
+             "cpus", "device", "cap_add", "network"]
     lines = []
     for _, entries in sorted(by_key.items(), key=lambda kv: order.index(kv[0].split(":")[0])):
         first = entries[0][1]

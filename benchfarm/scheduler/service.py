@@ -58,7 +58,8 @@ class JobService:
         if not match.hosts and not queue_anyway:
             raise UnsatisfiableJobError(
                 "no registered host can run this job: " + "; ".join(match.reasons),
-                hint="change the job's requirements, add a host that has them, or submit with --queue-anyway",
+                hint="change the job's requirements, add a host that has them (or whose policy allows them), "
+                     "or submit with --queue-anyway (a host still refuses what its policy does not allow)",
             )
         image = self.images.resolve_image(spec.image)
         pull_ref = None

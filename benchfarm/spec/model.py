@@ -184,12 +184,21 @@ class ResultsSpec(_Strict):
 
 
 class Resources(_Strict):
-    """What the benchmark container may use: a CPU quota or explicit CPUs, and a memory limit."""
+    """What the benchmark container may use: a CPU quota or explicit CPUs, a memory limit and a pids limit.
+
+    Every container has a memory and a pids limit: the host's defaults unless the job asks
+    for less, or for more up to the host's maximum (a job asking more than any host allows is
+    refused at submit).
+    """
 
     cpus: StrictFloat | None = Field(default=None, gt=0, description="CPU quota in CPUs, e.g. 1.5")
     cpuset: str | None = Field(default=None, description="explicit CPUs, e.g. 0-3,6",
                                json_schema_extra={"pattern": r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$"})
-    memory: Size | None = Field(default=None, description="memory limit, e.g. 512m or 2g")
+    memory: Size | None = Field(default=None, description="memory limit without swap, e.g. 512m or 2g "
+                                                          "(default: the host's default_memory)")
+    # at least 8 (capabilities.MIN_PIDS_LIMIT): the container's init, a shell and a child
+    pids: StrictInt | None = Field(default=None, ge=8, description="the most processes and threads at once "
+                                                                   "(default: the host's default_pids_limit)")
 
     @field_validator("cpuset")
     @classmethod
@@ -327,7 +336,9 @@ class JobSpec(_Strict):
     resources: Resources = Field(default_factory=Resources)
     requirements: Requirements = Field(default_factory=Requirements)
     devices: list[DeviceSpec] = Field(default_factory=list, description="device nodes mapped into the container")
-    network: Literal["none", "bridge", "host"] = Field(default="none", description="the container's network")
+    network: Literal["none", "bridge", "host"] = Field(
+        default="none", description="the container's network: none, or bridge or host where the host's policy "
+                                    "allows it (allowed_networks)")
     cap_add: StringList = Field(default_factory=list,
                                description="Linux capabilities to add (all are dropped), e.g. SYS_NICE")
     results: ResultsSpec = Field(default_factory=ResultsSpec)

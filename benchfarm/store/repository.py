@@ -55,16 +55,16 @@ class StoreRepository:
 
     # ---------------------------------------------------------------- writes (durable: spooled if ES is away)
     def put_job(self, job_id: str, doc: Doc) -> bool:
-        """Create or replace the job's document. Returns False if it was spooled. Raises StoreError if refused."""
-        return self.writer.index_docs(self.names["jobs"], [(job_id, doc)], op_type="index")
+        """Create or replace the job's document. Returns False if it was spooled (a refused one is dead-lettered)."""
+        return self.writer.index_docs(self.names["jobs"], [(job_id, doc)], op_type="index").delivered
 
     def add_event(self, event_id: str, doc: Doc) -> bool:
         """Add one event exactly once (a repeat of the same id is a no-op)."""
-        return self.writer.index_docs(self.names["events"], [(event_id, doc)])
+        return self.writer.index_docs(self.names["events"], [(event_id, doc)]).delivered
 
     def put_results(self, docs: list[tuple[str, Doc]]) -> bool:
         """Create or replace result documents (repetitions and summaries) by id."""
-        return self.writer.index_docs(self.names["results"], docs, op_type="index")
+        return self.writer.index_docs(self.names["results"], docs, op_type="index").delivered
 
     # ---------------------------------------------------------------- reads
     def get_job(self, job_id: str) -> Doc | None:

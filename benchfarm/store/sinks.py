@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from benchfarm.errors import StoreError
 from benchfarm.store import documents
 from benchfarm.store.writer import StoreWriter
-
-log = logging.getLogger(__name__)
 
 
 class MetricSink:
@@ -19,15 +15,15 @@ class MetricSink:
         self.writer = writer
         self.spec_name = spec_name
         self.index = writer.names["metrics"]
-        self.shipped = 0
+        self.shipped = 0  # samples handed to the writer (each stored, spooled or dead-lettered, never dropped)
+        self.spooled = 0
+        self.dead_lettered = 0
 
     def ship(self, samples: list[Any]) -> None:
-        actions = [documents.sample_action(s, self.index, self.spec_name) for s in samples]
-        try:
-            self.writer.write(actions)
-        except StoreError:
-            log.error("Elasticsearch refused samples; kept in %s", self.writer.dead_letter, exc_info=True)
+        outcome = self.writer.write([documents.sample_action(s, self.index, self.spec_name) for s in samples])
         self.shipped += len(samples)
+        self.spooled += outcome.spooled
+        self.dead_lettered += outcome.dead_lettered
 
 
 class ResultSink:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import time
+from typing import Any
 
 from benchfarm.composition import Farm
 from benchfarm.scheduler.queues import queues_for_host
@@ -32,20 +34,28 @@ def housekeeping_loop(host_id: str, parent_pid: int, every_s: float = HOUSEKEEPI
     looks alive through its heartbeat.
     """
     farm = Farm(get_settings())
+    signal.signal(signal.SIGTERM, _leave_on_sigterm)  # the worker stops it with SIGTERM: leave through `finally`
     registry, reaper, writer = farm.host_registry, farm.reaper, farm.store_writer
-    while os.getppid() == parent_pid:
-        try:
-            if writer.replay_spool():
-                log.warning("replayed the Elasticsearch spool")
-        except Exception:
-            log.warning("spool replay failed", exc_info=True)
-        try:
-            registry.worker_heartbeat(host_id)
-            for job_id in reaper.sweep():
-                log.warning("reaper acted on job %s", job_id)
-        except Exception:
-            log.warning("housekeeping pass failed", exc_info=True)
-        time.sleep(every_s)
+    try:
+        while os.getppid() == parent_pid:
+            try:
+                if writer.replay_spool():
+                    log.warning("replayed the Elasticsearch spool")
+            except Exception:
+                log.warning("spool replay failed", exc_info=True)
+            try:
+                registry.worker_heartbeat(host_id)
+                for job_id in reaper.sweep():
+                    log.warning("reaper acted on job %s", job_id)
+            except Exception:
+                log.warning("housekeeping pass failed", exc_info=True)
+            time.sleep(every_s)
+    finally:
+        farm.close()  # the events the reaper emitted that the mirror still queues
+
+
+def _leave_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def run_worker(settings: Settings, queues_override: list[str] | None = None) -> None:
@@ -75,4 +85,5 @@ def run_worker(settings: Settings, queues_override: list[str] | None = None) -> 
         start_worker(queues, hostname=f"benchfarm@{caps.host_id or socket.gethostname()}",
                      concurrency=max(1, caps.max_concurrent_jobs))
     finally:
-        housekeeper.terminate()
+        housekeeper.terminate()  # SIGTERM: it writes what it still holds for the store, then exits
+        housekeeper.join(timeout=15)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchfarm.adapters.celery_app import TASK_PING, TASK_RUN_JOB, app
-from benchfarm.composition import process_farm
+from benchfarm.adapters.celery_app import TASK_PING, TASK_RUN_JOB, app, on_process_exit
+from benchfarm.composition import close_process_farm, process_farm
 
 REFUSED_RETRY_S = 30
+
+# a pool process ends with os._exit (no atexit): events its farm still queues are written here
+on_process_exit(close_process_farm)
 
 
 @app.task(name=TASK_RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True)

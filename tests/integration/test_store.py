@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -196,3 +202,85 @@ def test_metric_mapping_grows_only_under_m_and_always_as_double(settings, farm):
     finally:
         es.delete_index(name)
         es.close()
+
+
+class _BodyLimitProxy(ThreadingHTTPServer):
+    """Forwards to Elasticsearch, answering 413 for a request body over ``limit`` bytes (nginx's
+    ``client_max_body_size``, or Elasticsearch's own ``http.max_content_length``)."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str, limit: int) -> None:
+        super().__init__(("127.0.0.1", 0), _ForwardOrRefuse)
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 9200)
+        self.limit = limit
+        self.refused = 0
+        self.forwarded = 0
+
+
+class _ForwardOrRefuse(BaseHTTPRequestHandler):
+    server: _BodyLimitProxy
+
+    def _handle(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if len(body) > self.server.limit:
+            self.server.refused += 1
+            page = b"<html><head><title>413 Request Entity Too Large</title></head></html>"
+            self.send_response(413)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return
+        self.server.forwarded += 1
+        conn = http.client.HTTPConnection(*self.server.upstream, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        conn.request(self.command, self.path, body=body or None, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _body_limit_proxy(upstream: str, limit: int) -> Iterator[_BodyLimitProxy]:
+    proxy = _BodyLimitProxy(upstream, limit)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_a_request_too_large_is_split_and_every_document_reaches_the_real_server(settings, farm, tmp_path):
+    """413 on the real client and server. ``http.max_content_length`` is a static setting of the shared
+    server (100 MB, and the client's helper already cuts requests there), so the 413 comes from a proxy
+    in front of it refusing bodies over 20 kB, as an nginx before a cluster does; the documents are
+    stored by the real server and counted there."""
+    job_id = f"job-test-{uuid.uuid4().hex[:8]}"
+    with _body_limit_proxy(settings.effective_elasticsearch_url, limit=20_000) as proxy:
+        host, port = proxy.server_address[:2]
+        w = StoreWriter(EsClient(f"http://{host}:{port}", request_timeout=10), Spool(tmp_path / "s.jsonl"),
+                        settings.index_prefix, retries=2)
+        actions = [documents.sample_action(s, w.names["metrics"]) for s in _samples(job_id, 500, time.time())]
+        outcome = w.write(actions)
+        assert (outcome.stored, outcome.spooled, outcome.dead_lettered) == (500, 0, 0)
+        assert proxy.refused >= 1 and len(w.spool) == 0 and not w.dead_letter.exists()
+        w.es.close()
+    es = EsClient.from_settings(settings)
+    assert _count_job(es, w.names["metrics"], job_id) == 500
+    es.close()

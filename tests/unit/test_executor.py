@@ -370,3 +370,24 @@ def _slot_held(lock_dir: Path) -> Iterator[None]:
         f.write(f"{os.getpid()}\n")
         f.flush()
         yield
+
+
+# ---------------------------------------------------------------- results past the cap
+def test_a_results_file_past_the_cap_fails_the_job_saying_it_was_cut(rig):
+    big = b'{"ops": 7, "padding": "' + b"x" * (17 * 1024 * 1024) + b'"}'
+    r = rig(Behaviour(files={"/results/out.json": big}, stdout=b"y" * (65 * 1024)), warmup=0, repetitions=1,
+            results={"format": "json-file", "path": "/results/out.json"})
+    job = r.run()
+    assert job.status == JobStatus.FAILED
+    assert job.reason.endswith("(results files cut at the 16 MiB cap: /results/out.json; "
+                               "the logs kept in the record are only their last 64 KiB)")
+    assert job.repetitions[0].results_cut == ["/results/out.json"] and job.repetitions[0].logs_truncated
+
+
+def test_results_cut_but_still_parsed_leave_a_warning(rig):
+    r = rig(Behaviour(files={"/results/a.json": b'{"ops": 7}', "/results/b.bin": b"z" * 64}), warmup=0,
+            repetitions=1, results={"format": "json-file", "path": "/results/a.json"})
+    r.executor.runner.results_limit_bytes = 32
+    job = r.run()
+    assert job.status == JobStatus.SUCCEEDED and job.repetitions[0].metrics == {"ops": 7.0}
+    assert job.warnings == ["repetition 0: results files cut at the runner's cap: /results/b.bin"]

@@ -111,7 +111,7 @@ def test_an_expired_lease_is_not_renewed_even_before_anyone_takes_the_job():
     clock.advance(29)
     repo.renew_lease(lease, lease_s=30)  # in time
     clock.advance(31)
-    with pytest.raises(LeaseLostError, match="expired 1.0 s ago"):
+    with pytest.raises(LeaseLostError, match=r"expired 1\.0 s ago"):
         repo.renew_lease(lease, lease_s=30)
 
 

@@ -175,3 +175,52 @@ def test_without_an_engine_the_job_is_still_put_right(rig: Rig):
     rig.reaper = Reaper(rig.repo, rig.dispatcher, None, clock=rig.clock)
     rig.running(lease_in_s=-1)
     assert rig.sweep() == ["job-1"] and rig.repo.get("job-1").status == JobStatus.QUEUED
+
+
+def test_a_job_whose_requeue_the_broker_refused_is_queued_at_the_next_sweep(rig: Rig):
+    rig.running(lease_in_s=-1, attempts=1)
+    rig.dispatcher.down = True
+    with pytest.raises(ServiceUnavailableError):
+        rig.sweep()
+    job = rig.repo.get("job-1")
+    assert job.status == JobStatus.RUNNING and job.attempts == 1  # left as it was read: nothing claims it now
+    rig.dispatcher.down = False
+    assert rig.sweep() == ["job-1"]
+    assert rig.repo.get("job-1").status == JobStatus.QUEUED and rig.dispatcher.enqueued == [("job-1", "pool.gpu", 7)]
+
+
+def test_a_job_claimed_through_the_message_just_sent_keeps_its_new_attempt(rig: Rig):
+    rig.running(lease_in_s=-1, attempts=1)
+    enqueue = rig.dispatcher.enqueue
+
+    def worker_claims_at_once(job_id: str, queue: str, priority: int) -> str:
+        task = enqueue(job_id, queue, priority)
+        rig.repo.update(job_id, lambda j: (setattr(j, "attempts", 2), setattr(j, "worker_id", "w2"),
+                                           setattr(j, "lease_until", rig.clock.now() + 30)))
+        return task
+
+    rig.dispatcher.enqueue = worker_claims_at_once  # type: ignore[method-assign]
+    assert rig.sweep() == []
+    job = rig.repo.get("job-1")
+    assert job.status == JobStatus.RUNNING and job.worker_id == "w2" and job.lease_until is not None
+    assert EventType.REQUEUED not in rig.events()
+
+
+def test_due_jobs_are_found_however_long_the_history_and_only_they_are_read(rig: Rig):
+    for i in range(600):  # finished jobs, newer than the two below: the history a sweep must not wade through
+        rig.repo.create(JobRecord(id=f"job-done-{i:03d}", spec={"name": "noop"}, status=JobStatus.SUCCEEDED,
+                                  image_ref="img", submitted_at=rig.clock.ago(60)))
+    assert rig.sweep() == []  # (the first sweep of a store also indexes what an older version wrote, once)
+    rig.running("job-lost", lease_in_s=-1)
+    rig.submitted("job-unqueued", age_s=3600)
+    read: list[str] = []
+    mget = rig.repo.kv.mget
+    rig.repo.kv.mget = lambda keys: (read.extend(keys), mget(keys))[1]  # type: ignore[method-assign]
+
+    assert sorted(rig.sweep()) == ["job-lost", "job-unqueued"]
+
+    assert rig.repo.get("job-lost").status == JobStatus.QUEUED
+    assert rig.repo.get("job-unqueued").status == JobStatus.QUEUED
+    assert sorted(read) == ["benchfarm:job:job-lost", "benchfarm:job:job-unqueued"]
+    read.clear()
+    assert rig.sweep() == [] and read == []  # nothing due: nothing read

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from benchfarm.clock import FakeClock
 from benchfarm.errors import ServiceUnavailableError
 from benchfarm.jobs.model import MAX_LOG_BYTES
 from benchfarm.runner.container_spec import ContainerSpec
-from benchfarm.runner.runner import ContainerRunner
+from benchfarm.runner.runner import ContainerRunner, read_result_files
 from tests.support.fake_engine import KILLED_EXIT_CODE, Behaviour, FakeEngine
 
 
@@ -113,3 +115,37 @@ def test_an_engine_failure_mid_run_still_removes_the_container(tmp_path: Path, c
     with pytest.raises(ServiceUnavailableError):
         ContainerRunner(engine, clock=clock).run(_cs(tmp_path), timeout_s=60, keep_container=True)
     assert engine.containers == {} and len(engine.removed) == 1  # a fresh container is never left behind
+
+
+def test_a_results_file_is_read_no_further_than_the_cap(tmp_path: Path):
+    results = tmp_path / "results"
+    results.mkdir()
+    with open(results / "big.json", "wb") as f:  # 64 MiB the benchmark wrote (sparse: no disk used)
+        f.truncate(64 * 1024 * 1024)
+    (results / "z-after.json").write_bytes(b"{}")
+    tracemalloc.start()
+    try:
+        got = read_result_files(results, limit_bytes=1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024  # streamed up to the cap: the 64 MiB were never in memory
+    assert got.files == {"/results/big.json": bytes(1024), "/results/z-after.json": b""}
+    assert got.cut == ["/results/big.json", "/results/z-after.json"]
+
+
+def test_results_under_the_cap_are_whole_and_links_fifos_are_skipped(tmp_path: Path):
+    results = tmp_path / "results"
+    (results / "sub").mkdir(parents=True)
+    (results / "a.json").write_bytes(b'{"ops": 1}')
+    (results / "sub" / "b.txt").write_bytes(b"x" * 10)
+    (results / "link").symlink_to("/etc/hostname")
+    os.mkfifo(results / "pipe")  # opened without O_NONBLOCK, it would hang the worker
+    got = read_result_files(results, limit_bytes=20)
+    assert got.files == {"/results/a.json": b'{"ops": 1}', "/results/sub/b.txt": b"x" * 10} and got.cut == []
+
+
+def test_the_outcome_says_which_results_files_were_cut(tmp_path: Path, clock: FakeClock):
+    engine = FakeEngine(clock, Behaviour(files={"/results/out.json": b"[" + b"1," * 100 + b"1]"}))
+    out = ContainerRunner(engine, clock=clock, results_limit_bytes=64).run(_cs(tmp_path), timeout_s=60)
+    assert len(out.result_files["/results/out.json"]) == 64 and out.result_files_cut == ["/results/out.json"]

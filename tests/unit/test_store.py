@@ -18,16 +18,20 @@ from elasticsearch import ApiError
 
 from benchfarm.adapters.elasticsearch import _translate
 from benchfarm.collectors.base import Sample
-from benchfarm.errors import ServiceUnavailableError, StoreError
+from benchfarm.errors import RequestTooLargeError, ServiceUnavailableError, StoreError
 from benchfarm.store import documents, ids
 from benchfarm.store.sinks import MetricSink
 from benchfarm.store.spool import Spool
 from benchfarm.store.templates import index_names, templates
-from benchfarm.store.writer import StoreWriter
+from benchfarm.store.writer import StoreCounts, StoreWriter
 
 
 class FakeEs:
-    """The EsClient calls the writer makes, over a dict; create answers 409 for an existing id, as ES does."""
+    """The EsClient calls the writer makes, over a dict; create answers 409 for an existing id, as ES does.
+
+    Whole-request failures go through the adapter's own error table (``_translate``), so the writer sees
+    exactly what EsClient raises for an HTTP status.
+    """
 
     def __init__(self) -> None:
         self.docs: dict[tuple[str, str], dict[str, Any]] = {}
@@ -35,11 +39,19 @@ class FakeEs:
         self.down = False
         self.refuse: set[str] = set()  # ids refused with a 400 mapping error
         self.push_back: int = 0  # how many next bulk calls answer 429 for every document
+        self.fail_with: list[int] = []  # statuses the next bulk requests answer as a whole, one per request
+        self.item_fail_with: list[int] = []  # statuses of the next requests' documents (all of them), one per request
+        self.refuse_template: int | None = None  # status put_index_template answers
+        self.max_request_bytes: int | None = None  # larger bulk requests answer 413, like http.max_content_length
         self.bulk_calls = 0
+        self.request_sizes: list[int] = []
 
     def put_index_template(self, name: str, body: dict[str, Any]) -> None:
         if self.down:
             raise ServiceUnavailableError("down")
+        if self.refuse_template is not None:
+            with _translate("http://fake:9200", f"index template {name}"):
+                raise _api_error(self.refuse_template)
         self.templates[name] = body
 
     def bulk(self, actions):
@@ -47,11 +59,22 @@ class FakeEs:
         self.bulk_calls += 1
         if self.down:
             raise ServiceUnavailableError("down")
+        size = sum(len(json.dumps(a)) for a in actions)
+        self.request_sizes.append(size)
+        status = self.fail_with.pop(0) if self.fail_with else None
+        if status is None and self.max_request_bytes is not None and size > self.max_request_bytes:
+            status = 413
+        if status is not None:
+            with _translate("http://fake:9200", "bulk indexing"):
+                raise _api_error(status)
+        item_status = self.item_fail_with.pop(0) if self.item_fail_with else None
         ok, errors = 0, []
         for a in actions:
             op, key = a["_op_type"], (a["_index"], a["_id"])
             if self.push_back:
                 errors.append({op: {"_id": a["_id"], "status": 429, "error": {"type": "es_rejected_execution"}}})
+            elif item_status is not None:
+                errors.append({op: {"_id": a["_id"], "status": item_status, "error": {"type": "internal"}}})
             elif a["_id"] in self.refuse:
                 errors.append({op: {"_id": a["_id"], "status": 400, "error": {"type": "document_parsing_exception"}}})
             elif op == "create" and key in self.docs:
@@ -205,19 +228,22 @@ def test_push_back_is_retried_with_back_off_then_stored(writer, es):
 
 def test_persistent_push_back_spools_instead_of_losing(writer, es):
     es.push_back = 10
-    assert writer.write([documents.sample_action(s, "bf-metrics") for s in _samples(5)]) is False
+    outcome = writer.write([documents.sample_action(s, "bf-metrics") for s in _samples(5)])
+    assert not outcome and (outcome.stored, outcome.spooled) == (0, 5)
     assert len(writer.spool) == 5
 
 
 def test_a_refused_document_goes_to_the_dead_letter_file_and_the_rest_is_stored(writer, es):
     actions = [documents.sample_action(s, "bf-metrics") for s in _samples(5)]
     es.refuse = {actions[2]["_id"]}
-    with pytest.raises(StoreError, match="refused 1 documents") as err:
-        writer.write(actions)
-    assert err.value.hint
+    outcome = writer.write(actions)
+    assert (outcome.stored, outcome.spooled, outcome.dead_lettered) == (4, 0, 1)
+    assert outcome.by_job == {"job-1": StoreCounts(dead_lettered=1)}
     assert len(_metric_docs(es)) == 4
     (line,) = writer.dead_letter.read_text().splitlines()
-    assert json.loads(line)["create"]["_id"] == actions[2]["_id"]
+    kept = json.loads(line)
+    assert kept["create"]["_id"] == actions[2]["_id"] and kept["create"]["status"] == 400
+    assert kept["action"] == json.loads(json.dumps(actions[2]))  # the document itself, to fix and send again
 
 
 def test_a_refused_document_in_the_spool_is_not_a_poison_pill(writer, es):
@@ -227,8 +253,8 @@ def test_a_refused_document_in_the_spool_is_not_a_poison_pill(writer, es):
     writer.write(actions)
     es.down = False
     later = [documents.sample_action(s, "bf-metrics") for s in _samples(3, t0=2e9)]
-    with pytest.raises(StoreError):
-        writer.write(later)  # the replay's refused document is reported...
+    outcome = writer.write(later)
+    assert outcome.dead_lettered == 1 and outcome.stored == 3  # the replay's refused document is reported...
     assert len(writer.spool) == 0  # ...and the spool is emptied all the same
     assert len(_metric_docs(es)) == 4 + 3
     assert writer.write([documents.sample_action(s, "bf-metrics") for s in _samples(2, t0=3e9)])  # and goes on
@@ -239,7 +265,7 @@ def test_metric_sink_logs_a_refusal_and_keeps_shipping(writer, es, caplog):
     samples = _samples(4)
     es.refuse = {documents.sample_action(samples[1], "bf-metrics")["_id"]}
     sink.ship(samples)  # the sampler must never die of one bad document
-    assert sink.shipped == 4 and len(_metric_docs(es)) == 3
+    assert sink.shipped == 4 and sink.dead_lettered == 1 and len(_metric_docs(es)) == 3
     assert "refused" in caplog.text
 
 
@@ -263,7 +289,9 @@ def _api_error(status: int) -> ApiError:
     (_api_error(503), ServiceUnavailableError),
     (_api_error(400), StoreError),
     (_api_error(404), StoreError),
-    (_api_error(500), StoreError),
+    (_api_error(413), RequestTooLargeError),
+    (_api_error(500), ServiceUnavailableError),
+    (_api_error(502), ServiceUnavailableError),
 ])
 def test_client_errors_become_benchfarm_errors_with_a_hint_and_the_cause(exc, expected):
     with pytest.raises(expected) as err, _translate("http://127.0.0.1:1", "bulk indexing"):
@@ -303,8 +331,111 @@ def test_during_an_outage_batches_go_straight_to_the_spool_without_retries(es, t
     tried = es.bulk_calls
     assert tried == 3  # the retries of the first batch
     es.down = False  # back, but the writer does not ask again before the cool-down ends...
-    assert w.write([documents.sample_action(s, "bf-metrics") for s in _samples(3, t0=2e9)]) is False
+    assert w.write([documents.sample_action(s, "bf-metrics") for s in _samples(3, t0=2e9)]).spooled == 3
     assert es.bulk_calls == tried and len(w.spool) == 6
     assert w.replay_spool() == 6  # ...unless told to replay, which ends it
     assert w.write([documents.sample_action(s, "bf-metrics") for s in _samples(3, t0=3e9)])
     assert len(_metric_docs(es)) == 9
+
+
+# ---------------------------------------------------------------- a new batch refused as a whole is never lost
+def _actions(n: int, t0: float = 1_700_000_000.0, job: str = "job-1") -> list[dict[str, Any]]:
+    return [documents.sample_action(s, "bf-metrics") for s in _samples(n, t0=t0, job=job)]
+
+
+def test_a_server_error_on_a_new_batch_is_retried_with_back_off(writer, es):
+    es.fail_with = [500]  # the first request: an Elasticsearch 500
+    outcome = writer.write(_actions(5))
+    assert outcome and outcome.stored == 5 and es.bulk_calls == 2 and len(_metric_docs(es)) == 5
+
+
+def test_a_server_error_that_lasts_spools_the_batch_and_counts_it(writer, es):
+    es.fail_with = [500, 500]  # every attempt (retries=2)
+    outcome = writer.write(_actions(5))
+    assert not outcome and (outcome.stored, outcome.spooled) == (0, 5)
+    assert outcome.by_job == {"job-1": StoreCounts(spooled=5)}
+    assert len(writer.spool) == 5 and _metric_docs(es) == []
+    assert writer.replay_spool() == 5 and len(_metric_docs(es)) == 5
+
+
+def test_a_document_answering_5xx_is_retried_not_dead_lettered(writer, es):
+    es.item_fail_with = [503, 500]
+    es.fail_with = []
+    writer.retries = 3
+    assert writer.write(_actions(4)).stored == 4 and es.bulk_calls == 3
+    assert not writer.dead_letter.exists()
+
+
+def test_a_request_too_large_is_split_until_the_parts_go_through(writer, es):
+    actions = _actions(40)
+    es.max_request_bytes = sum(len(json.dumps(a)) for a in actions) // 5  # about 8 documents per request
+    outcome = writer.write(actions)
+    assert outcome.stored == 40 and len(_metric_docs(es)) == 40
+    assert max(es.request_sizes[-1:]) <= es.max_request_bytes and len(es.request_sizes) > 5
+    stamps = [d["@timestamp"] for d in _metric_docs(es)]
+    assert stamps == sorted(stamps)  # the halves went in order
+
+
+def test_a_single_document_larger_than_any_request_is_dead_lettered_the_rest_stored(writer, es):
+    actions = _actions(6)
+    actions[3]["_source"]["m"]["blob"] = "x" * 10_000  # type: ignore[index]
+    es.max_request_bytes = 5_000
+    outcome = writer.write(actions)
+    assert (outcome.stored, outcome.spooled, outcome.dead_lettered) == (5, 0, 1)
+    (line,) = writer.dead_letter.read_text().splitlines()
+    kept = json.loads(line)
+    assert kept["create"]["status"] == 413 and kept["action"]["_id"] == actions[3]["_id"]
+
+
+def test_a_refused_template_spools_the_batch_instead_of_losing_it(writer, es):
+    es.refuse_template = 400
+    outcome = writer.write(_actions(5))
+    assert not outcome and outcome.spooled == 5 and len(writer.spool) == 5 and es.bulk_calls == 0
+    es.refuse_template = None  # the template fixed (or the cluster's setting that refused it)
+    assert writer.replay_spool() == 5 and len(_metric_docs(es)) == 5 and len(writer.spool) == 0
+
+
+def test_every_outcome_is_told_per_job(es, tmp_path):
+    told: list[dict[str, StoreCounts]] = []
+    w = StoreWriter(es, Spool(tmp_path / "s.jsonl"), "bf", retries=1, cooldown_s=0, on_outcome=told.append)
+    assert w.write(_actions(3, job="job-a"))  # all stored: nothing to tell
+    es.down = True
+    w.write(_actions(2, t0=2e9, job="job-a") + _actions(1, t0=2e9, job="job-b"))
+    es.down = False
+    bad = _actions(2, t0=3e9, job="job-b")
+    es.refuse = {bad[0]["_id"]}
+    w.write(bad)
+    assert told == [{"job-a": StoreCounts(spooled=2), "job-b": StoreCounts(spooled=1)},
+                    {"job-b": StoreCounts(dead_lettered=1)}]
+
+
+def test_a_listener_that_fails_never_loses_the_write(es, tmp_path):
+    def boom(counts: dict[str, StoreCounts]) -> None:
+        raise RuntimeError("redis away")
+
+    w = StoreWriter(es, Spool(tmp_path / "s.jsonl"), "bf", retries=1, cooldown_s=0, on_outcome=boom)
+    es.down = True
+    assert w.write(_actions(2)).spooled == 2 and len(w.spool) == 2
+
+
+def test_the_farms_writer_counts_what_it_spooled_or_dead_lettered_in_the_job_record(es, tmp_path):
+    from benchfarm.composition import Farm
+    from benchfarm.jobs.model import JobRecord
+    from benchfarm.jobs.repository import JobRepository
+    from benchfarm.settings import Settings
+    from tests.support.memory_kv import MemoryKV
+
+    farm = Farm(Settings(state_dir=tmp_path, index_prefix="bf"))
+    repo = JobRepository(MemoryKV())
+    farm.__dict__.update(es=es, repository=repo)  # the clients it would build, as fakes
+    repo.create(JobRecord(id="job-1", spec={"name": "noop"}))
+    w = farm.store_writer
+    w.cooldown_s = 0
+    es.down = True
+    w.write(_actions(3))
+    es.down = False
+    bad = _actions(2, t0=2e9)
+    es.refuse = {bad[1]["_id"]}
+    w.write(bad + _actions(1, job="job-not-here", t0=3e9))
+    job = repo.get("job-1")
+    assert (job.store_spooled, job.store_dead_lettered) == (3, 1)
