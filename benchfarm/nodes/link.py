@@ -16,8 +16,9 @@ reference ``127.0.0.1:15000/...@sha256:...`` means the farm registry on both (a
 registry on loopback needs no ``--insecure-registry`` flag in either engine).
 
 Only the ports a node's daemons use are forwarded: Redis (broker and job records),
-Elasticsearch (samples and results), the Salt master's two ports (the minion) and
-the registry (images by digest). The HTTP API is not: a node's worker never calls it.
+Elasticsearch (samples and results), the Salt master's two ports (the minion), the
+registry (images by digest) and the HTTP API (the node's minion reports registration
+and health-check verdicts through it, as a field host's does).
 A service the settings point elsewhere than loopback (an external cluster) is not
 relayed; a node reaches only what the farm runs on this machine.
 """
@@ -74,6 +75,7 @@ def forwarded_ports(settings: Settings) -> tuple[ForwardedPort, ...]:
         ("salt-publish", settings.salt_master_host, settings.salt_publish_port, None),
         ("salt-ret", settings.salt_master_host, settings.salt_ret_port, None),
         ("registry", settings.registry_host, settings.registry_port, None),
+        ("api", settings.api_host, settings.api_port, settings.api_url),
     ]
     out: list[ForwardedPort] = []
     for service, host, port, url in candidates:

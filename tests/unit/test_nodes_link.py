@@ -20,7 +20,7 @@ def test_the_farm_services_on_loopback_are_relayed() -> None:
     ports = forwarded_ports(_settings())
     assert [(f.service, f.port, f.target) for f in ports] == [
         ("redis", 16379, "127.0.0.1"), ("elasticsearch", 19200, "127.0.0.1"), ("salt-publish", 14505, "127.0.0.1"),
-        ("salt-ret", 14506, "127.0.0.1"), ("registry", 15000, "127.0.0.1")]
+        ("salt-ret", 14506, "127.0.0.1"), ("registry", 15000, "127.0.0.1"), ("api", 18787, "127.0.0.1")]
     assert ports[0].as_arg() == "16379:127.0.0.1:16379"
 
 
@@ -31,7 +31,7 @@ def test_the_farm_services_on_loopback_are_relayed() -> None:
 ])
 def test_a_service_that_is_not_on_loopback_is_not_relayed(values: dict[str, object], left_out: str) -> None:
     services = [f.service for f in forwarded_ports(_settings(**values))]
-    assert left_out not in services and len(services) == 4
+    assert left_out not in services and len(services) == 5
 
 
 def test_an_explicit_loopback_url_is_still_relayed() -> None:

@@ -124,9 +124,9 @@ def test_the_relay_listens_on_the_gateway_only_and_forwards_to_loopback(tmp_path
     argv, env, user = svc.command()
     assert argv[:3] == ["/bin/bash", "-c", GATEWAY_SCRIPT] and user is None and env == {}
     assert argv[5:] == ["172.30.0.1", "16379:127.0.0.1:16379", "19200:127.0.0.1:19200", "14505:127.0.0.1:14505",
-                        "14506:127.0.0.1:14506", "15000:127.0.0.1:15000"]
+                        "14506:127.0.0.1:14506", "15000:127.0.0.1:15000", "18787:127.0.0.1:18787"]
     assert "bind=$gateway" in GATEWAY_SCRIPT and "TCP4:$target" in GATEWAY_SCRIPT
-    assert svc.ports() == [("172.30.0.1", p) for p in (16379, 19200, 14505, 14506, 15000)]
+    assert svc.ports() == [("172.30.0.1", p) for p in (16379, 19200, 14505, 14506, 15000, 18787)]
 
 
 def test_a_switched_off_local_worker_counts_as_healthy_and_is_not_started(tmp_path: Path) -> None:
