@@ -176,7 +176,7 @@ class AsyncEventMirror:
         """Write every event queued so far now; returns whether they were all written within ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
-            self._flush_requested = True
+            self._flush_requested = bool(self._pending)
             self._changed.notify_all()
             while self._pending or self._writing:
                 left = deadline - time.monotonic()
