@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 from benchfarm.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from benchfarm.access.audit import AuditLog
+    from benchfarm.access.tokens import TokenStore
     from benchfarm.adapters.celery_app import CeleryDispatcher
     from benchfarm.adapters.docker_engine import ContainerEngine
     from benchfarm.adapters.docker_images import DockerImages
@@ -140,14 +142,31 @@ class Farm:
         atexit.register(mirror.close)
         return mirror
 
+    @cached_property
+    def audit(self) -> AuditLog:
+        """Operator actions and refused API requests, to the ``<prefix>-audit`` index off the request path.
+
+        :meth:`close` (also registered to run at exit) writes what it still holds.
+        """
+        from benchfarm.access.audit import AuditLog
+
+        writer = self.store_writer
+        log = AuditLog(lambda docs: writer.index_docs(writer.names["audit"], docs))
+        atexit.register(log.close)
+        return log
+
     def close(self, timeout_s: float = 10.0) -> None:
-        """Write what this process still holds for the store (events queued in the mirror); call it at exit.
+        """Write what this process still holds for the store (events queued in the mirror, audit documents);
+        call it at exit.
 
         Only what was built is touched; safe to call more than once.
         """
         mirror = self.__dict__.get("event_mirror")
         if mirror is not None and not mirror.close(timeout_s):
             logging.getLogger(__name__).warning("the event mirror did not finish writing within %s s", timeout_s)
+        audit = self.__dict__.get("audit")
+        if audit is not None and not audit.close(timeout_s):
+            logging.getLogger(__name__).warning("the audit log did not finish writing within %s s", timeout_s)
 
     # ------------------------------------------------------------------ jobs and hosts
     @cached_property
@@ -156,6 +175,13 @@ class Farm:
         from benchfarm.jobs.repository import JobRepository
 
         return JobRepository(self.kv, listeners=[self.event_mirror])
+
+    @cached_property
+    def tokens(self) -> TokenStore:
+        """The API's user tokens (hashed, in Redis)."""
+        from benchfarm.access.tokens import TokenStore
+
+        return TokenStore(self.kv)
 
     @cached_property
     def host_registry(self) -> HostRegistry:
@@ -207,7 +233,8 @@ class Farm:
         """What the API's handlers use."""
         from benchfarm.api.deps import ApiDeps
 
-        return ApiDeps(settings=self.settings, repo=self.repository, hosts=self.host_registry, jobs=self.job_service)
+        return ApiDeps(settings=self.settings, repo=self.repository, hosts=self.host_registry, jobs=self.job_service,
+                       tokens=self.tokens, audit=self.audit)
 
     # ------------------------------------------------------------------ this host's worker
     @cached_property

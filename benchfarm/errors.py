@@ -90,6 +90,11 @@ class AuthError(UserInputError):
     """Missing or wrong API token."""
 
 
+class ForbiddenError(UserInputError):
+    """A valid API token whose role or team does not allow the request (another team's private job, an
+    operator route for a submit token, an internal route for a user token)."""
+
+
 class ImageBuildError(BenchfarmError):
     """``docker build`` (or the rootfs import) failed; the message carries the engine's last lines."""
 

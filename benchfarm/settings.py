@@ -15,6 +15,7 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 from pydantic import Field
@@ -71,6 +72,11 @@ class Settings(BaseSettings):
     redis_host: str = "127.0.0.1"
     redis_port: int = 16379
     redis_url: str | None = None
+    # credentials (an ACL user of the stack's Redis, or of an external one); the password defaults to the
+    # stack's secrets file of that user (<state_dir>/secrets/redis-<user>, root-only) when there is one
+    redis_username: str = "benchfarm-api"
+    redis_password: str | None = None
+    redis_ca_certs: Path | None = None  # CA bundle for a rediss:// URL (an external Redis over TLS)
 
     # Elasticsearch
     elasticsearch_version: str = "9.2.4"  # the one place the version is pinned
@@ -79,7 +85,11 @@ class Settings(BaseSettings):
     elasticsearch_transport_port: int = 19300
     elasticsearch_url: str | None = None
     elasticsearch_heap: str | None = None  # e.g. "2g"; default sized from the machine's memory
-    elasticsearch_user: str = "benchfarm-es"
+    elasticsearch_user: str = "benchfarm-es"  # the system user the stack runs Elasticsearch as
+    # credentials (basic auth); the password defaults to <state_dir>/secrets/elasticsearch-<user> when there is one
+    elasticsearch_username: str = "benchfarm-writer"
+    elasticsearch_password: str | None = None
+    elasticsearch_ca_certs: Path | None = None  # CA bundle for an https:// cluster
     index_prefix: str = "benchfarm"
 
     # Salt
@@ -133,6 +143,8 @@ class Settings(BaseSettings):
     api_url: str | None = None
     api_token: str | None = None  # default: the token file the stack writes (api_token_file)
     api_auth: bool = True
+    # the credential of the Salt side's internal routes (/internal/*); default: the stack's internal-token file
+    internal_token: str | None = None
 
     def container_policy(self) -> ContainerPolicy:
         """This host's policy for job containers, from the settings above.
@@ -155,6 +167,19 @@ class Settings(BaseSettings):
         except (FileNotFoundError, PermissionError):
             return None
 
+    @property
+    def internal_token_file(self) -> Path:
+        return self.state_dir / "internal-token"
+
+    def resolved_internal_token(self) -> str | None:
+        """The internal routes' credential (what Salt sends): the setting, else the stack's file, else None."""
+        if self.internal_token:
+            return self.internal_token
+        try:
+            return self.internal_token_file.read_text().strip() or None
+        except (FileNotFoundError, PermissionError):
+            return None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -166,16 +191,56 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, _YamlFileSource(settings_cls), file_secret_settings
 
+    # credentials ------------------------------------------------------------
+    @property
+    def secrets_dir(self) -> Path:
+        """Where `stack up` keeps the generated passwords (0700 directory, 0600 files)."""
+        return self.state_dir / "secrets"
+
+    def secret(self, name: str) -> str | None:
+        """The stack's secret ``name`` (e.g. ``redis-benchfarm-worker``), or None when there is none to read."""
+        try:
+            return (self.secrets_dir / name).read_text().strip() or None
+        except (FileNotFoundError, PermissionError, NotADirectoryError):
+            return None
+
+    def redis_credentials(self, username: str | None = None) -> tuple[str, str] | None:
+        """(user, password) for Redis: the settings', or ``username``'s from the stack's secrets; None: none."""
+        user = username or self.redis_username
+        password = self.redis_password if username in (None, self.redis_username) else None
+        password = password or self.secret(f"redis-{user}")
+        return (user, password) if password else None
+
+    def elasticsearch_credentials(self, username: str | None = None) -> tuple[str, str] | None:
+        """(user, password) for Elasticsearch, found as for Redis; None: no credentials."""
+        user = username or self.elasticsearch_username
+        password = self.elasticsearch_password if username in (None, self.elasticsearch_username) else None
+        password = password or self.secret(f"elasticsearch-{user}")
+        return (user, password) if password else None
+
     # derived values ---------------------------------------------------------
+    def redis_url_for(self, username: str | None = None) -> str:
+        """The Redis URL with the credentials of ``username`` (default: the configured user) in it."""
+        return with_credentials(self.redis_url or f"redis://{self.redis_host}:{self.redis_port}/0",
+                                self.redis_credentials(username))
+
+    def elasticsearch_url_for(self, username: str | None = None) -> str:
+        """The Elasticsearch URL with the credentials of ``username`` (default: the configured user) in it."""
+        return with_credentials(self.elasticsearch_url or f"http://{self.elasticsearch_host}:{self.elasticsearch_port}",
+                                self.elasticsearch_credentials(username))
+
     @property
     def effective_redis_url(self) -> str:
-        """The Redis URL to use: the explicit one, or the embedded stack's."""
-        return self.redis_url or f"redis://{self.redis_host}:{self.redis_port}/0"
+        """The Redis URL to use (the explicit one, or the embedded stack's), with the credentials in it.
+
+        Never print it: ``redact_url`` it first.
+        """
+        return self.redis_url_for()
 
     @property
     def effective_elasticsearch_url(self) -> str:
-        """The Elasticsearch URL to use: the explicit one, or the embedded stack's."""
-        return self.elasticsearch_url or f"http://{self.elasticsearch_host}:{self.elasticsearch_port}"
+        """The Elasticsearch URL to use (the explicit one, or the embedded stack's), with the credentials in it."""
+        return self.elasticsearch_url_for()
 
     @property
     def effective_api_url(self) -> str:
@@ -194,6 +259,27 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.state_dir / "log"
+
+
+def with_credentials(url: str, credentials: tuple[str, str] | None) -> str:
+    """``url`` with ``user:password@`` (percent-encoded) in it, unless it has credentials already."""
+    parts = urlsplit(url)
+    if credentials is None or "@" in parts.netloc:
+        return url
+    user, password = credentials
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit to print: a password in it replaced by ``***``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}:***@{hostport}" if user else f"***@{hostport}", parts.path,
+                       parts.query, parts.fragment))
 
 
 @lru_cache(maxsize=1)

@@ -24,6 +24,15 @@ TASK_PING = "benchfarm.ping"
 app = Celery("benchfarm")
 
 
+def _tls(settings: Settings) -> dict[str, Any]:
+    if not (settings.redis_ca_certs and settings.effective_redis_url.startswith("rediss:")):
+        return {}
+    import ssl
+
+    options = {"ssl_ca_certs": str(settings.redis_ca_certs), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return {"broker_use_ssl": options, "redis_backend_use_ssl": options}
+
+
 def configure(settings: Settings) -> Celery:
     """Point the Celery app at the farm's Redis and set the delivery guarantees."""
     url = settings.effective_redis_url
@@ -39,6 +48,8 @@ def configure(settings: Settings) -> Celery:
         task_create_missing_queues=True,
         task_default_queue="pool.default",
         result_expires=7 * 24 * 3600,
+        # an external Redis over TLS (rediss://): its CA bundle
+        **_tls(settings),
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             # a message whose worker vanished without a word comes back after this

@@ -17,7 +17,7 @@ import elastic_transport
 from elasticsearch import ApiError, Elasticsearch, helpers
 
 from benchfarm.errors import RequestTooLargeError, ServiceUnavailableError, StoreError
-from benchfarm.settings import Settings
+from benchfarm.settings import Settings, redact_url
 
 
 @contextmanager
@@ -46,13 +46,16 @@ def _translate(url: str, action: str) -> Iterator[None]:
 class EsClient:
     """The calls the store makes, over the official client."""
 
-    def __init__(self, url: str, request_timeout: float = 30.0) -> None:
-        self.url = url
-        self.raw = Elasticsearch(url, request_timeout=request_timeout, max_retries=0, retry_on_timeout=False)
+    def __init__(self, url: str, request_timeout: float = 30.0, ca_certs: str | None = None) -> None:
+        """``url`` may carry basic-auth credentials (``https://user:password@host:9200``)."""
+        self.url = redact_url(url)  # for messages: the credentials in ``url`` stay out of them
+        tls: dict[str, Any] = {"ca_certs": ca_certs} if ca_certs else {}
+        self.raw = Elasticsearch(url, request_timeout=request_timeout, max_retries=0, retry_on_timeout=False, **tls)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        return cls(settings.effective_elasticsearch_url)
+        ca = settings.elasticsearch_ca_certs
+        return cls(settings.effective_elasticsearch_url, ca_certs=str(ca) if ca else None)
 
     def health(self) -> str:
         with _translate(self.url, "cluster health"):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 import redis
 
 from benchfarm.errors import ServiceUnavailableError
-from benchfarm.settings import Settings
+from benchfarm.settings import Settings, redact_url
 
 if TYPE_CHECKING:
     from benchfarm.jobs.repository import ZChange
@@ -29,13 +29,16 @@ def _translate_errors(url: str) -> Iterator[None]:
 class RedisClient:
     """A thin wrapper over a ``redis.Redis`` connection pool."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.raw = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=10)
+    def __init__(self, url: str, ca_certs: str | None = None) -> None:
+        self.url = redact_url(url)  # for messages: the credentials in ``url`` stay out of them
+        tls: dict[str, Any] = {"ssl_ca_certs": ca_certs} if ca_certs and url.startswith("rediss:") else {}
+        self.raw = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=10,
+                                        **tls)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        return cls(settings.effective_redis_url)
+        ca = settings.redis_ca_certs
+        return cls(settings.effective_redis_url, str(ca) if ca else None)
 
     def ping(self) -> bool:
         """True when Redis answers PING; raises ServiceUnavailableError otherwise."""

@@ -1,7 +1,9 @@
 """The farm's HTTP API (FastAPI): submit, list, inspect, cancel and follow jobs; compare them; list hosts.
 
-Every route but ``/healthz`` needs ``Authorization: Bearer <token>``; the one-host farm's
-token is in ``<state_dir>/api-token`` (root-only), or set ``BENCHFARM_API_TOKEN``. Errors
+Every route but ``/healthz`` needs ``Authorization: Bearer <token>``: a user's token
+(``benchfarm tokens create``, with a role: submit, operate, admin) or the one-host farm's
+admin token in ``<state_dir>/api-token`` (root-only, or set ``BENCHFARM_API_TOKEN``);
+``/internal/*`` takes the Salt side's credential (``<state_dir>/internal-token``). Errors
 come back as ``{"error": ..., "hint": ...}`` with the status :mod:`benchfarm.api.errors`
 maps each exception class to; the OpenAPI document lists every status each route answers.
 
@@ -69,7 +71,8 @@ def create_app(settings: Settings | None = None, deps: ApiDeps | None = None, *,
                          hint="set BENCHFARM_API_TOKEN or run `benchfarm stack up`, which writes one")
     app = BenchfarmApi(title="benchfarm", version=__version__, openapi_tags=_TAGS,
                        description="Submit containerized benchmark jobs to the farm and read their results.")
-    app.state.api = ApiState(settings=settings, token=token or "", deps=deps, build_deps=build_deps)
+    app.state.api = ApiState(settings=settings, token=token or "",
+                             internal_token=settings.resolved_internal_token() or "", deps=deps, build_deps=build_deps)
     install_error_handlers(app)
     for router in (jobs.router, verdicts.router, hosts.router, internal.router, meta.router):
         app.include_router(router)

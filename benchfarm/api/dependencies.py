@@ -1,4 +1,11 @@
-"""What every route depends on: the bearer-token check and the farm's clients (:class:`ApiDeps`).
+"""What every route depends on: who is calling (bearer token -> :class:`Principal`) and the farm's clients.
+
+A bearer token is one of: the farm's own token (``<state_dir>/api-token``, an admin, as
+before users existed), the internal credential the Salt side sends (``<state_dir>/internal-token``,
+good for ``/internal/*`` only), or a user's token from ``benchfarm tokens create`` (looked up
+by its SHA-256 in Redis). The first two need no Redis. A route needing more than the
+submit role depends on :func:`require_role`; refusals are :class:`ForbiddenError` (403),
+and every 401 and 403 is audited by the error handler (:mod:`benchfarm.api.errors`).
 
 The clients are not built here: the entry point hands ``create_app`` a builder (the
 composition root's :func:`benchfarm.composition.build_api_deps`), called on the first
@@ -17,8 +24,9 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from benchfarm.access.tokens import FARM_ADMIN, SALT_INTERNAL, Principal, Role
 from benchfarm.api.deps import ApiDeps
-from benchfarm.errors import AuthError, SetupError
+from benchfarm.errors import AuthError, ForbiddenError, SetupError
 from benchfarm.settings import Settings
 
 
@@ -28,6 +36,7 @@ class ApiState:
 
     settings: Settings
     token: str
+    internal_token: str = ""
     deps: ApiDeps | None = None
     build_deps: Callable[[Settings], ApiDeps] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -60,22 +69,78 @@ def get_deps(request: Request) -> ApiDeps:
     return api_state(request.app).get_deps()
 
 
-_bearer = HTTPBearer(auto_error=False, description="the farm's API token (`<state_dir>/api-token` on the farm host)")
+_bearer = HTTPBearer(auto_error=False, description="a user's token (`benchfarm tokens create`), or the farm's admin "
+                                                    "token (`<state_dir>/api-token` on the farm host)")
+
+_AUTH_HINT = ("send `Authorization: Bearer <token>`: a token from `benchfarm tokens create`, or the farm's admin "
+              "token in <state_dir>/api-token")
+
+
+def _same(given: str, known: str) -> bool:
+    return bool(known) and hmac.compare_digest(given.encode(), known.encode())
 
 
 def require_token(request: Request,
-                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    """FastAPI dependency: raise AuthError (401) unless the request carries the farm's bearer token."""
+                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    """FastAPI dependency: who is calling; kept on ``request.state.principal`` for the audit.
+
+    Raises:
+        AuthError (401): no token, an unknown one or a revoked one.
+        ServiceUnavailableError (503): a user token and Redis, where tokens live, is not answering.
+    """
     state = api_state(request.app)
     if not state.settings.api_auth:
-        return
-    if creds is None or not hmac.compare_digest(creds.credentials.encode(), state.token.encode()):
-        raise AuthError("missing or invalid bearer token",
-                        hint="send `Authorization: Bearer <token>`; the farm's token is in <state_dir>/api-token")
+        request.state.principal = FARM_ADMIN
+        return FARM_ADMIN
+    if creds is None:
+        raise AuthError("missing bearer token", hint=_AUTH_HINT)
+    given = creds.credentials
+    if _same(given, state.token):
+        principal = FARM_ADMIN
+    elif _same(given, state.internal_token):
+        principal = SALT_INTERNAL
+    else:
+        record = state.get_deps().tokens.lookup(given)
+        if record is None:
+            raise AuthError("invalid bearer token", hint=_AUTH_HINT)
+        if record.revoked:
+            request.state.principal = record.principal  # the audit names whose revoked token it was
+            raise AuthError(f"token {record.id} of {record.user} was revoked at {record.revoked}",
+                            hint="ask a farm admin for a new one (`benchfarm tokens create`)")
+        principal = record.principal
+    request.state.principal = principal
+    return principal
+
+
+def _forbidden_hint(principal: Principal, needed: Role) -> str:
+    if needed is Role.INTERNAL:
+        return "the internal routes take the farm's internal credential (<state_dir>/internal-token) or an admin token"
+    if principal.role is Role.INTERNAL:
+        return "the internal credential opens /internal/* only: use a user token (`benchfarm tokens create`)"
+    return "ask a farm admin for a token with that role"
+
+
+def require_role(needed: Role) -> Callable[..., Principal]:
+    """A FastAPI dependency admitting callers whose role includes ``needed`` (ForbiddenError, 403, otherwise)."""
+
+    def check_role(principal: Annotated[Principal, Depends(require_token)]) -> Principal:
+        if not principal.role.allows(needed):
+            raise ForbiddenError(f"{principal.user} ({principal.role.value}) may not do this: it needs the "
+                                 f"{needed.value} role",
+                                 hint=_forbidden_hint(principal, needed))
+        return principal
+
+    return check_role
 
 
 Deps = Annotated[ApiDeps, Depends(get_deps)]
-Authenticated = Depends(require_token)
+_any_user = require_role(Role.SUBMIT)
+#: Routes open to every user role (the internal credential is refused: 403).
+Authenticated = Depends(_any_user)
+#: The caller of such a route.
+Caller = Annotated[Principal, Depends(_any_user)]
+#: Routes for the Salt side: the internal credential (or an admin).
+Internal = Depends(require_role(Role.INTERNAL))
 
 #: The grammar of a job id: ``job-<timestamp>-<hex>`` as the farm makes them, or a UUID.
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"

@@ -18,6 +18,9 @@ Choices worth knowing:
   engine, the registry), **503** when it could not be reached; anything else (a
   ``SetupError`` of the API's own host included) is a bug or a broken install: 500.
 
+Every 401 and 403 is also one document in the audit index (:func:`_audit_refusal`, queued,
+never delaying the answer).
+
 Every error body is :class:`ErrorBody`, ``{"error": ..., "hint": ...}``, including 401,
 404 for an unknown path and 405 for an unsupported method.
 """
@@ -41,6 +44,7 @@ from benchfarm.errors import (
     BenchmarkFailedError,
     ConflictError,
     DeviceNotAllowedError,
+    ForbiddenError,
     NotFoundError,
     RegistryError,
     ServiceUnavailableError,
@@ -55,6 +59,7 @@ log = logging.getLogger(__name__)
 #: Exception class -> HTTP status; looked up along the exception's MRO (most specific first).
 HTTP_STATUS: dict[type[BaseException], int] = {
     AuthError: 401,
+    ForbiddenError: 403,
     NotFoundError: 404,
     ConflictError: 409,
     UnsatisfiableJobError: 409,
@@ -70,7 +75,8 @@ HTTP_STATUS: dict[type[BaseException], int] = {
 
 #: What each status means for this API, as the OpenAPI document says it.
 DESCRIPTIONS: dict[int, str] = {
-    401: "Missing or wrong bearer token (`Authorization: Bearer <token>`).",
+    401: "Missing, unknown or revoked bearer token (`Authorization: Bearer <token>`).",
+    403: "The token's role or team does not allow this (another team's private job, an operator or internal route).",
     404: "The job, host, image or baseline named does not exist.",
     409: "Valid, but the farm's current state refuses it (no host can run the job, the job already finished).",
     422: "Invalid input: each problem names its field.",
@@ -118,11 +124,26 @@ def error_response(status: int, error: str, hint: str | None = None,
     return JSONResponse(status_code=status, content=ErrorBody(error=error, hint=hint).model_dump(), headers=headers)
 
 
+def _audit_refusal(request: Request, status: int, exc: BenchfarmError) -> None:
+    """Queue an audit document for a refused request (never raises: the answer goes out regardless)."""
+    try:
+        state = request.app.state.api
+        deps = state.get_deps()
+        deps.audit.record("api.refused", "refused", getattr(request.state, "principal", None), status=status,
+                          reason=exc.message, method=request.method, path=request.url.path,
+                          target=(request.path_params or {}).get("job_id"),
+                          client=request.client.host if request.client else None)
+    except Exception:
+        log.warning("could not audit the refusal of %s %s", request.method, request.url.path, exc_info=True)
+
+
 async def _benchfarm_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BenchfarmError)
     status = http_status(exc)
     if status >= 500:
         log.error("%s %s answered %d", request.method, request.url.path, status, exc_info=exc)
+    if status in (401, 403):
+        _audit_refusal(request, status, exc)
     return error_response(status, exc.full_message(), exc.hint)
 
 

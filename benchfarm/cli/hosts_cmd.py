@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from benchfarm.cli.console import out, print_json, progress
-from benchfarm.cli.farm import farm
+from benchfarm.cli.farm import audit, farm
 from benchfarm.inventory.inventory import Inventory
 
 app = typer.Typer(help="Hosts of the farm (from Salt grains): list, quarantine, release, drift.", no_args_is_help=True)
@@ -52,6 +52,7 @@ def quarantine(
 ) -> None:
     """Take a host out of scheduling: its worker takes no job until it is released."""
     ret = _inventory().quarantine(host, reason)
+    audit("hosts.quarantine", host, reason)
     print_json(ret) if as_json else out.print(f"{host}: quarantined ({reason})")
 
 
@@ -63,6 +64,7 @@ def release(
 ) -> None:
     """Put a quarantined host back into scheduling."""
     ret = _inventory().release(host, reason)
+    audit("hosts.release", host, reason)
     print_json(ret) if as_json else out.print(f"{host}: released")
 
 

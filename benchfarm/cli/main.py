@@ -48,6 +48,7 @@ _SUBCOMMANDS = [
     ("benchfarm.cli.pool_cmd", "pool"),
     ("benchfarm.cli.nodes_cmd", "nodes"),
     ("benchfarm.cli.dashboards_cmd", "dashboards"),
+    ("benchfarm.cli.tokens_cmd", "tokens"),
     ("benchfarm.cli.report_cmd", None),
 ]
 

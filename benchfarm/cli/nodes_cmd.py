@@ -19,6 +19,7 @@ from benchfarm.nodes.manager import NodeManager
 from benchfarm.nodes.model import NodeSpec
 from benchfarm.nodes.resources import format_size
 from benchfarm.nodes.worker import NodeWorkers
+from benchfarm.stack.node_enrolment import VIAS, SaltNodeEnrolment
 
 app = typer.Typer(help="Nodes: containers that behave like farm hosts on this machine (add, list, remove).",
                   no_args_is_help=True)
@@ -35,6 +36,13 @@ def _workers() -> NodeWorkers:
     from benchfarm.cli.farm import farm
 
     return farm().node_workers
+
+
+def _enrolment() -> SaltNodeEnrolment:
+    from benchfarm.cli.farm import farm
+
+    f = farm()
+    return SaltNodeEnrolment(f.settings, f.nodes, f.host_registry)
 
 
 def _ensure_image(force: bool = False) -> str:
@@ -60,27 +68,42 @@ def add(
     worker: Annotated[bool, typer.Option("--worker/--no-worker",
                                          help="Start the node's worker (it joins POOL and takes jobs); "
                                               "--no-worker starts only its engine.")] = True,
+    via: Annotated[str | None, typer.Option(
+        "--via", help="Enrol it the Salt way: `cloud` (salt-cloud -p through the farm's node driver) or `saltify` "
+                      "(a bare machine with sshd, enrolled by salt-cloud over SSH); the minion-start reactor then "
+                      "provisions it and starts its worker. Default: start it and its worker directly.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create node NAME, wait until its engine answers, then start its worker and wait for its heartbeat.
 
     Builds the node image first when needed. The worker needs the stack's node-gateway (`benchfarm stack up`).
     Adding a node that exists with the same spec changes nothing (its worker is started if it is not running)."""
+    if via is not None and via not in VIAS:
+        raise typer.BadParameter(f"--via must be one of {', '.join(VIAS)}, not {via!r}")
+    if via is not None and not worker:
+        raise typer.BadParameter("--no-worker applies to a node added directly, not --via (Salt starts the worker)")
     spec = NodeSpec.parse(name, pool, cpus, memory)
     manager = _manager()
     manager.check(spec)  # a taken name or a CPU set outside this machine fails before any build
     image = _ensure_image()
     started = time.monotonic()
-    node = manager.create(spec, image, progress)
-    ready = time.monotonic() - started
-    worker_s = _workers().start(name, progress) if worker else None
+    if via is None:
+        node = manager.create(spec, image, progress)
+        ready = time.monotonic() - started
+        worker_s = _workers().start(name, progress) if worker else None
+    else:
+        worker_s = _enrolment().add(spec, via, image, progress)
+        node = manager.get(name)
+        ready = None
     seconds = time.monotonic() - started
     if as_json:
-        print_json({**node.to_dict(), "seconds": round(seconds, 2), "ready_seconds": round(ready, 2),
+        print_json({**node.to_dict(), "seconds": round(seconds, 2),
+                    "ready_seconds": None if ready is None else round(ready, 2), "via": via or "direct",
                     "worker": worker, "worker_seconds": None if worker_s is None else round(worker_s, 2)})
     else:
         joined = f", worker up after {worker_s:.1f} s" if worker_s is not None else " (no worker)"
-        out.print(f"node {node.name} ready in {ready:.1f} s{joined}: pool {node.pool}, CPUs {node.cpuset}, "
+        how = f"enrolled via {via} in {seconds:.1f} s" if ready is None else f"ready in {ready:.1f} s"
+        out.print(f"node {node.name} {how}{joined}: pool {node.pool}, CPUs {node.cpuset}, "
                   f"{format_size(node.memory)}, address {node.address}")
 
 
@@ -100,11 +123,12 @@ def list_(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def remove(name: str, as_json: JsonOpt = False) -> None:
-    """Remove node NAME: retire its host in the registry, then its container (its worker and everything
-    running in it) and its engine's volume.
+    """Remove node NAME: `salt-cloud -d NAME` when the farm's master has its minion key, then retire its host in
+    the registry, remove its container (its worker and everything running in it), its engine's volume and any
+    minion key left.
 
     Removing a node that does not exist changes nothing."""
-    removed = _manager().remove(name, progress)
+    removed = _enrolment().remove(name, progress)
     if as_json:
         print_json({"name": name, "removed": removed})
     else:

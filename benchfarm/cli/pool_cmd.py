@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from benchfarm.cli.console import out, print_json
-from benchfarm.cli.farm import farm
+from benchfarm.cli.farm import audit, farm
 from benchfarm.inventory.pools import PoolStore
 
 app = typer.Typer(help="Pools of hosts: list, create, add, drain, remove.", no_args_is_help=True)
@@ -50,6 +50,7 @@ def add(name: str, host: str) -> None:
 def drain(name: str, as_json: JsonOpt = False) -> None:
     """Stop new jobs landing in the pool (its hosts go to maintenance; running jobs finish)."""
     ret = _pools().drain(name)
+    audit("pools.drain", name, "hosts: " + ", ".join(ret["hosts"]))
     print_json(ret) if as_json else out.print(f"pool {name} draining: {', '.join(ret['hosts']) or 'no hosts'}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -106,6 +106,11 @@ class JobRecord(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     labels: dict[str, Any] = Field(default_factory=dict)
     priority: int = 5
+    # who submitted it (the API token's user and team) and who else may see it: records from before tokens had
+    # users carry no team and count as public; the API submits private unless asked otherwise
+    submitted_by: str | None = None
+    team: str | None = None
+    visibility: Literal["private", "public"] = "public"
     repetitions_run: int | None = None  # measured repetitions actually run (adaptive jobs stop early)
     adaptive_converged: bool | None = None  # None unless the spec asked for adaptive repetitions
     hardware_class: str | None = None  # the host's CPU model + GPU models (benchfarm.analysis.baselines)

@@ -89,10 +89,27 @@ def forwarded_ports(settings: Settings) -> tuple[ForwardedPort, ...]:
     return tuple(out)
 
 
+NODE_REDIS_USER = "benchfarm-worker"      # a node's worker is a worker: the stack's worker ACL user
+NODE_ELASTICSEARCH_USER = "benchfarm-writer"
+
+
 def shared_settings(settings: Settings) -> dict[str, Any]:
-    """The host's settings a node's worker runs with unchanged (JSON-safe values)."""
+    """The host's settings a node's worker runs with unchanged (JSON-safe values), with the worker's credentials.
+
+    The credentials are the stack's worker ones (the settings' own when they name a password for an external
+    cluster); the config file that carries them is root-only in the node.
+    """
     dumped = settings.model_dump(mode="json")
-    return {name: dumped[name] for name in SHARED_SETTINGS if dumped.get(name) is not None}
+    shared = {name: dumped[name] for name in SHARED_SETTINGS if dumped.get(name) is not None}
+    redis = (settings.redis_credentials() if settings.redis_password
+             else settings.redis_credentials(NODE_REDIS_USER))
+    if redis:
+        shared["redis_username"], shared["redis_password"] = redis
+    es = (settings.elasticsearch_credentials() if settings.elasticsearch_password
+          else settings.elasticsearch_credentials(NODE_ELASTICSEARCH_USER))
+    if es:
+        shared["elasticsearch_username"], shared["elasticsearch_password"] = es
+    return shared
 
 
 def node_worker_settings(shared: dict[str, Any], *, node: str, pool: str) -> dict[str, Any]:

@@ -68,8 +68,9 @@ class NodeWorkers:
         text = worker_config_yaml(config.worker_settings, node=name, pool=node.pool)
         directory = NODE_CONFIG_FILE.rsplit("/", 1)[0]
         written = self.manager.engine.exec(node.container_name, [
-            "bash", "-c", f"mkdir -p {directory} && cat > {NODE_CONFIG_FILE}.new && mv {NODE_CONFIG_FILE}.new "
-                          f"{NODE_CONFIG_FILE}"], stdin=[text.encode()], timeout=30)
+            # umask 077: the file carries the worker's service passwords
+            "bash", "-c", f"umask 077 && mkdir -p {directory} && cat > {NODE_CONFIG_FILE}.new && "
+                          f"mv {NODE_CONFIG_FILE}.new {NODE_CONFIG_FILE}"], stdin=[text.encode()], timeout=30)
         if written.exit_code != 0:
             raise NodeStartError(f"node {name}: writing {NODE_CONFIG_FILE} failed: {written.output.strip()[-300:]}",
                                  hint="is the node's disk full?")

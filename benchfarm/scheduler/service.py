@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from benchfarm.errors import UnsatisfiableJobError
 from benchfarm.jobs.model import EventType, JobRecord, JobStatus, new_job_id, now
@@ -45,8 +45,11 @@ class JobService:
         self.publisher = publisher
         self.local_host = local_host
 
-    def submit(self, spec: Any, *, queue_anyway: bool = False) -> JobRecord:
+    def submit(self, spec: Any, *, queue_anyway: bool = False, submitted_by: str | None = None,
+               team: str | None = None, visibility: Literal["private", "public"] = "public") -> JobRecord:
         """Accept a validated JobSpec: durable before this returns, then queued.
+
+        ``submitted_by``, ``team`` and ``visibility`` go into the record (who may see and cancel it).
 
         Raises UnsatisfiableJobError when no registered host can run it (unless
         ``queue_anyway``), NotFoundError for an unknown image.
@@ -76,6 +79,9 @@ class JobService:
             queue=(queue := queue_for_job(spec, self._best_host(match.hosts))),
             labels=dict(spec.labels),
             priority=spec.priority,
+            submitted_by=submitted_by,
+            team=team,
+            visibility=visibility,
         )
         self.repo.create(job)
         self.repo.emit(job.id, EventType.SUBMITTED, {"name": spec.name, "image": spec.image, "digest": image.id})

@@ -13,6 +13,7 @@
 - ``<prefix>-jobs`` and ``<prefix>-events``: the searchable mirror of the job
   records and event streams kept in Redis.
 - ``<prefix>-image-manifests``: file manifests of images, for `image diff`.
+- ``<prefix>-audit``: operator actions and refused API requests (who, what, outcome).
 
 Free-form labels and metadata are ``flattened``: a label that is a number in
 one run and a string in the next never breaks ingestion.  Metric values live
@@ -39,6 +40,7 @@ def index_names(prefix: str) -> dict[str, str]:
         "jobs": f"{prefix}-jobs",
         "events": f"{prefix}-events",
         "manifests": f"{prefix}-image-manifests",
+        "audit": f"{prefix}-audit",
     }
 
 
@@ -122,6 +124,17 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
                 "mappings": {"dynamic": "false", "properties": {
                     "image_id": KEYWORD, "path": KEYWORD, "sha256": KEYWORD, "size": {"type": "long"},
                     "mode": KEYWORD, "kind": KEYWORD, "package": KEYWORD, "version": KEYWORD}},
+            },
+        },
+        names["audit"]: {
+            "index_patterns": [names["audit"]],
+            "priority": 200,
+            "template": {
+                "settings": one_shard,
+                "mappings": {"dynamic": "false", "properties": {
+                    "@timestamp": DATE, "action": KEYWORD, "outcome": KEYWORD, "status": {"type": "integer"},
+                    "user": KEYWORD, "team": KEYWORD, "role": KEYWORD, "target": KEYWORD,
+                    "reason": {"type": "text"}, "method": KEYWORD, "path": KEYWORD, "client": KEYWORD}},
             },
         },
     }

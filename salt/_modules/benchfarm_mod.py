@@ -12,7 +12,8 @@ The file is not named ``benchfarm.py``: Salt's loader puts this directory on
 :depends: benchfarm (installed by the ``benchfarm.worker`` state, with docker-py and httpx)
 
 Settings read from pillar ``benchfarm`` (see ``salt/pillar.example``): ``root``,
-``state_dir``, ``api_url``, ``api_token``, ``health``.
+``state_dir``, ``api_url``, ``internal_token`` (the farm's internal credential for ``/internal/*``;
+``api_token`` is still read where a pillar predates it), ``health``.
 """
 
 import contextlib
@@ -114,7 +115,9 @@ def _api_post(path: str, payload: dict[str, Any]) -> dict[str, Any]:
 
     settings = get_settings()
     url = (_cfg("api_url") or settings.effective_api_url).rstrip("/") + path
-    token = _cfg("api_token") or settings.resolved_api_token()
+    # the internal routes' own credential; an admin token is still taken from pillars older than it
+    token = (_cfg("internal_token") or settings.resolved_internal_token()
+             or _cfg("api_token") or settings.resolved_api_token())
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         resp = httpx.post(url, json=payload, headers=headers, timeout=10)

@@ -32,7 +32,8 @@ def run() -> dict[str, Any]:
             "root": "",
             # /etc/benchfarm/config.yaml of the node's worker
             "config": node_worker_settings(shared_settings(settings), node=node, pool=pool),
-            # benchfarm.register / health events post to the farm's API with its token
-            "api_token": settings.resolved_api_token() or "",
+            # benchfarm.register / health events post to the farm's internal routes with the internal credential
+            # (never the admin token: a node's pillar opens /internal/* and nothing else)
+            "internal_token": settings.resolved_internal_token() or "",
         },
     }

@@ -24,7 +24,8 @@ benchfarm-worker-config-file:
     - dataset: {{ benchfarm.config | json }}
     - serializer: yaml
     - makedirs: True
-    - mode: '0640'
+    # it carries the worker's Redis and Elasticsearch passwords
+    - mode: '0600'
 
 benchfarm-worker-lock-dir:
   file.directory:

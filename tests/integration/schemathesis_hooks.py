@@ -1,6 +1,6 @@
 """Schemathesis hooks of the API fuzz run (``test_api_fuzz.py``), loaded through ``SCHEMATHESIS_HOOKS``.
 
-Three kinds of generated request are not sent, each for a reason the OpenAPI document
+Four kinds of generated request are not sent, each for a reason the OpenAPI document
 cannot carry; everything else is checked with ``--checks all``:
 
 - a *positive* ``POST /jobs`` body the spec loader refuses. JSON Schema cannot say "a valid
@@ -11,6 +11,10 @@ cannot carry; everything else is checked with ``--checks all``:
 - a job spec naming its image by digest in a registry (``host/name@sha256:...``): the API
   makes the Docker engine pull it, and the farm host has no route to a made-up registry
   (the engine's failure, a 502, would say nothing about the API).
+- a *positive* ``POST /internal/host-events`` body the host-event model refuses: JSON Schema
+  cannot say "a container policy's default at most its maximum" (``default_pids_limit`` and
+  ``max_pids_limit``, ``default_memory_bytes`` and ``max_memory_bytes``), so such a body is
+  schema-valid and rightly answered 422. A body the model accepts stays checked.
 - a host event for one of the farm's real hosts (``BENCHFARM_FUZZ_PROTECTED_HOSTS``,
   comma-separated): the fuzz must not quarantine or retire the host other tests run on.
 """
@@ -21,7 +25,9 @@ import os
 from typing import Any
 
 import schemathesis
+from pydantic import ValidationError
 
+from benchfarm.api.models import HostEvent
 from benchfarm.errors import SpecError
 from benchfarm.spec.loader import load_spec_data
 
@@ -41,19 +47,29 @@ def _loader_refuses(spec: dict[str, Any]) -> bool:
     return False
 
 
+def _host_event_refused(body: dict[str, Any]) -> bool:
+    try:
+        HostEvent.model_validate(body)
+    except ValidationError:
+        return True
+    return False
+
+
 @schemathesis.hook
 def filter_case(ctx: Any, case: Any) -> bool:
-    """Keep a generated case unless it is one of the three kinds the module docstring names."""
+    """Keep a generated case unless it is one of the four kinds the module docstring names."""
     body = case.body if isinstance(case.body, dict) else None
     if body is None:
         return True
     method, path = case.operation.method.upper(), case.operation.path
+    positive = case.meta is not None and case.meta.generation.mode.is_positive
     if (method, path) == ("POST", "/jobs"):
         if _pulls_from_a_registry(body):
             return False
-        positive = case.meta is not None and case.meta.generation.mode.is_positive
         return not (positive and _loader_refuses(body))
     if (method, path) == ("POST", "/internal/host-events"):
         host_id = body.get("host_id")
-        return not (isinstance(host_id, str) and host_id in PROTECTED_HOSTS)
+        if isinstance(host_id, str) and host_id in PROTECTED_HOSTS:
+            return False
+        return not (positive and _host_event_refused(body))
     return True

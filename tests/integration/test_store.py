@@ -17,6 +17,7 @@ import pytest
 
 from benchfarm.adapters.elasticsearch import EsClient
 from benchfarm.collectors.base import Sample
+from benchfarm.settings import with_credentials
 from benchfarm.store import documents
 from benchfarm.store.sinks import MetricSink
 from benchfarm.store.spool import Spool
@@ -274,7 +275,8 @@ def test_a_request_too_large_is_split_and_every_document_reaches_the_real_server
     job_id = f"job-test-{uuid.uuid4().hex[:8]}"
     with _body_limit_proxy(settings.effective_elasticsearch_url, limit=20_000) as proxy:
         host, port = proxy.server_address[:2]
-        w = StoreWriter(EsClient(f"http://{host}:{port}", request_timeout=10), Spool(tmp_path / "s.jsonl"),
+        w = StoreWriter(EsClient(with_credentials(f"http://{host}:{port}", settings.elasticsearch_credentials()),
+                                 request_timeout=10), Spool(tmp_path / "s.jsonl"),
                         settings.index_prefix, retries=2)
         actions = [documents.sample_action(s, w.names["metrics"]) for s in _samples(job_id, 500, time.time())]
         outcome = w.write(actions)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from benchfarm.access.audit import AuditLog
+from benchfarm.access.tokens import TokenStore
 from benchfarm.api.app import create_app
 from benchfarm.api.deps import ApiDeps
 from benchfarm.errors import NotFoundError
@@ -24,6 +26,7 @@ from benchfarm.settings import Settings
 from tests.support.memory_kv import MemoryKV
 
 TOKEN = "unit-test-token"
+INTERNAL_TOKEN = "unit-test-internal-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 IMAGE = "benchfarm/sysbench:latest"
 IMAGE_ID = "sha256:" + "ab" * 32
@@ -53,6 +56,16 @@ class RecordingDispatcher:
 
 
 @dataclass
+class RecordingAuditSink:
+    """Keeps the audit documents the app writes (the store writer's ``index_docs`` on the audit index)."""
+
+    docs: list[dict[str, object]] = field(default_factory=list)
+
+    def __call__(self, batch: list[tuple[str, dict[str, object]]]) -> None:
+        self.docs.extend(doc for _, doc in batch)
+
+
+@dataclass
 class FakeFarm:
     """An app and what stands behind it."""
 
@@ -62,6 +75,13 @@ class FakeFarm:
     deps: ApiDeps
     images: FakeImages
     dispatcher: RecordingDispatcher
+    audited: RecordingAuditSink
+
+    def audit_docs(self) -> list[dict[str, object]]:
+        """The audit documents written so far (waits for the audit log's thread to write what it queued)."""
+        self.deps.audit.close()
+        self.deps.audit = AuditLog(self.audited)
+        return self.audited.docs
 
     def add_host(self, host_id: str = "node-a", **caps: object) -> HostCapabilities:
         host = HostCapabilities(host_id=host_id, cpu_count=4, memory_bytes=8 << 30, **caps)  # type: ignore[arg-type]
@@ -70,7 +90,7 @@ class FakeFarm:
 
 
 def make_settings(tmp_path) -> Settings:
-    return Settings(state_dir=tmp_path, api_token=TOKEN)
+    return Settings(state_dir=tmp_path, api_token=TOKEN, internal_token=INTERNAL_TOKEN)
 
 
 def fake_farm(tmp_path) -> FakeFarm:
@@ -81,6 +101,8 @@ def fake_farm(tmp_path) -> FakeFarm:
     hosts = HostRegistry(kv)
     images = FakeImages({IMAGE: ImageInfo(id=IMAGE_ID, tags=[IMAGE], repo_digests=[], labels={}, created="")})
     dispatcher = RecordingDispatcher()
-    deps = ApiDeps(settings=settings, repo=repo, hosts=hosts, jobs=JobService(repo, hosts, images, dispatcher))
+    audited = RecordingAuditSink()
+    deps = ApiDeps(settings=settings, repo=repo, hosts=hosts, jobs=JobService(repo, hosts, images, dispatcher),
+                   tokens=TokenStore(kv), audit=AuditLog(audited))
     app = create_app(settings, deps)
-    return FakeFarm(app, TestClient(app, raise_server_exceptions=False), kv, deps, images, dispatcher)
+    return FakeFarm(app, TestClient(app, raise_server_exceptions=False), kv, deps, images, dispatcher, audited)

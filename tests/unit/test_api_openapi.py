@@ -59,13 +59,13 @@ def test_each_resource_has_its_router():
     assert paths(meta.router) == {("get", "/healthz")}
 
 
-def test_every_route_but_healthz_is_authenticated_and_documents_401_and_503(doc):
+def test_every_route_but_healthz_is_authenticated_and_documents_401_403_and_503(doc):
     for method, path, op in _operations(doc):
         if path == "/healthz":
             assert "security" not in op and set(op["responses"]) == {"200", "503"}
             continue
         assert op["security"] == [{"HTTPBearer": []}], (method, path)
-        assert {"401", "503"} <= set(op["responses"]), (method, path)
+        assert {"401", "403", "503"} <= set(op["responses"]), (method, path)
 
 
 def test_every_error_answer_is_documented_as_the_error_body(doc):
@@ -79,13 +79,13 @@ def test_every_error_answer_is_documented_as_the_error_body(doc):
 
 
 @pytest.mark.parametrize(("method", "path", "statuses"), [
-    ("post", "/jobs", {"202", "401", "404", "409", "422", "502", "503"}),
-    ("get", "/jobs", {"200", "401", "422", "503"}),
-    ("get", "/jobs/{job_id}", {"200", "401", "404", "422", "503"}),
-    ("delete", "/jobs/{job_id}", {"202", "401", "404", "409", "422", "503"}),
-    ("post", "/internal/host-events", {"200", "401", "404", "409", "422", "503"}),
-    ("get", "/jobs/{job_id}/compare", {"200", "401", "404", "409", "422", "503"}),
-    ("get", "/jobs/{job_id}/junit", {"200", "401", "404", "409", "422", "503"}),
+    ("post", "/jobs", {"202", "401", "403", "404", "409", "422", "502", "503"}),
+    ("get", "/jobs", {"200", "401", "403", "422", "503"}),
+    ("get", "/jobs/{job_id}", {"200", "401", "403", "404", "422", "503"}),
+    ("delete", "/jobs/{job_id}", {"202", "401", "403", "404", "409", "422", "503"}),
+    ("post", "/internal/host-events", {"200", "401", "403", "404", "409", "422", "503"}),
+    ("get", "/jobs/{job_id}/compare", {"200", "401", "403", "404", "409", "422", "503"}),
+    ("get", "/jobs/{job_id}/junit", {"200", "401", "403", "404", "409", "422", "503"}),
 ])
 def test_each_route_documents_what_it_answers(doc, method, path, statuses):
     assert set(doc["paths"][path][method]["responses"]) == statuses
@@ -127,19 +127,20 @@ def test_deps_come_from_the_builder_once_on_first_use(tmp_path):
 
     def build_api_deps(settings):
         calls.append(settings)
-        if len(calls) == 1:
+        if len(calls) <= 2:
             raise ServiceUnavailableError("cannot reach Redis", hint="start it")
         return built
 
     settings = Settings(state_dir=tmp_path, api_token="t")
     client = TestClient(create_app(settings, build_deps=build_api_deps))
     assert calls == []  # nothing is built at start
-    assert client.get("/hosts").status_code == 401 and calls == []  # nor for a request refused at the door
+    # a request refused at the door is still refused when the clients cannot be built (its audit is what tries)
+    assert client.get("/hosts").status_code == 401 and calls == [settings]
     first = client.get("/hosts", headers={"Authorization": "Bearer t"})
     assert first.status_code == 503 and first.json() == {"error": "cannot reach Redis", "hint": "start it"}
     assert client.get("/hosts", headers={"Authorization": "Bearer t"}).status_code == 200  # tried again
     assert client.get("/jobs", headers={"Authorization": "Bearer t"}).status_code == 200
-    assert calls == [settings, settings]
+    assert calls == [settings, settings, settings]
 
 
 def test_the_app_refuses_to_start_without_a_token(tmp_path):

