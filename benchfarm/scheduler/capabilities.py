@@ -29,7 +29,7 @@ MIN_PIDS_LIMIT = 8  # the container's init, a shell and a child need a few
 #: Memory kept back from jobs for the system and the farm's own services when no maximum is set.
 RESERVED_MEMORY_BYTES = 4 << 30
 
-# the constraint before the parser, so the OpenAPI document says `exclusiveMinimum` (after it, pydantic writes a raw `gt`)
+# the constraint before the parser, so the OpenAPI document says `exclusiveMinimum` (after it: a raw `gt`)
 ByteCount = Annotated[int, Field(gt=0), BeforeValidator(parse_size)]
 GatedNetwork = Literal["bridge", "host"]
 
