@@ -16,6 +16,7 @@ started with only its engine and sshd, then `salt-cloud -p <saltify profile>` ov
 start that "machine" is not counted). Every node, key, profile and host record is removed afterwards.
 
 Usage: python bench/nodes_join.py [--repetitions 3] [--paths nodes-add,cloud,saltify] [--cpus 0] [--memory 1g]
+       [--job-timeout 300]
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ from benchfarm.stack.salt_config import master_config_dir
 
 IMAGE = "benchfarm/busybox:latest"
 PATHS = ("nodes-add", "cloud", "saltify")
-JOB_TIMEOUT_S = 600.0
 
 
 def _say(message: str) -> None:
@@ -68,12 +68,13 @@ def _run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 90
 
 
 class Bench:
-    def __init__(self, settings: Settings, cpus: str, memory: str) -> None:
+    def __init__(self, settings: Settings, cpus: str, memory: str, job_timeout_s: float) -> None:
         self.settings = settings
         self.farm = Farm(settings)
         self.api = ApiClient.from_settings(settings)
         self.cpus = cpus
         self.memory = memory
+        self.job_timeout_s = job_timeout_s
 
     # the ways of adding a node: each runs its command and returns when that command returned ----------------
     def nodes_add(self, name: str, pool: str) -> None:
@@ -114,11 +115,11 @@ class Bench:
             add(name, pool)
             added = time.monotonic() - began
             job_id = self.api.submit(_noop(pool), queue_anyway=True)["id"]
-            deadline = time.monotonic() + JOB_TIMEOUT_S
+            deadline = time.monotonic() + self.job_timeout_s
             while (job := self._job(job_id, deadline))["status"] not in ("succeeded", "failed", "cancelled"):
                 if time.monotonic() > deadline:
                     self.api.cancel(job_id)
-                    raise RuntimeError(f"{path}: job {job_id} still {job['status']} after {JOB_TIMEOUT_S:.0f} s")
+                    raise RuntimeError(f"{path}: job {job_id} still {job['status']} after {self.job_timeout_s:.0f} s")
                 time.sleep(0.2)
             if job["status"] != "succeeded" or job["host_id"] != name:
                 raise RuntimeError(f"{path}: job {job_id} {job['status']} on {job['host_id']}: {job['reason']}")
@@ -157,12 +158,14 @@ def main() -> None:
     parser.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, of {', '.join(PATHS)}")
     parser.add_argument("--cpus", default="0")
     parser.add_argument("--memory", default="1g")
+    parser.add_argument("--job-timeout", type=float, default=300.0,
+                        help="seconds from the add command's return to the first job's end before giving up")
     args = parser.parse_args()
     paths = [p for p in args.paths.split(",") if p]
     if unknown := set(paths) - set(PATHS):
         sys.exit(f"unknown path(s): {', '.join(sorted(unknown))}")
     settings = get_settings()
-    bench = Bench(settings, args.cpus, args.memory)
+    bench = Bench(settings, args.cpus, args.memory, args.job_timeout)
     if {"cloud", "saltify"} & set(paths):
         salt_cloud.render_cloud(settings)
     medians: dict[str, dict[str, float]] = {}

@@ -203,12 +203,13 @@ def test_a_node_killed_mid_job_runs_the_job_again_on_the_other_node(nodes: list[
     started_events = [e for e in events if e["type"] == "started"]
     assert [(e["data"]["host"], e["data"]["attempt"]) for e in started_events] == [(killed, 1), (other, 2)], \
         dump(events)
-    requeued = [e for e in events if e["type"] == "requeued"]
-    assert len(requeued) == 1 and requeued[0]["data"]["attempts"] == 1, dump(events)
-    # the results are the finishing attempt's: one measured repetition, run after the re-queue, with its metric
+    # the reaper's `requeued` event is there unless the message it sent was claimed before it marked the job
+    # queued (its compare-and-set then changes nothing: benchfarm/execution/reaper.py)
+    assert len([e for e in events if e["type"] == "requeued"]) <= 1, dump(events)
+    # the results are the finishing attempt's: one measured repetition, run after attempt 2 started, with its metric
     measured = [r for r in job["repetitions"] if not r["warmup"]]
     assert len(measured) == 1 and measured[0]["metrics"] == {"value": 7.0}, dump(job)
-    assert _ts(measured[0]["started_at"]) > _ts(requeued[0]["at"]), dump(job)
+    assert _ts(measured[0]["started_at"]) > _ts(started_events[1]["at"]), dump(job)
     # nothing stays running: the job's container on the other node is gone, the killed node runs nothing
     assert not _job_containers(node_farm, other, job_id)
     assert node_farm.nodes.get(killed).running is False

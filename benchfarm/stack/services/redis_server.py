@@ -29,7 +29,7 @@ from benchfarm.stack.services.base import Progress, Service
 # keys the farm's processes use: job records and indexes, Celery's results, kombu's bindings and
 # unacked bookkeeping, the capability queues (pool.*, gpu.*, fpga.*, with their priority lists) and
 # remote-control (pidbox) replies
-FARM_KEY_PATTERNS = ("benchfarm:*", "celery*", "_kombu*", "unacked*", "pool.*", "gpu.*", "fpga.*", "*.pidbox")
+FARM_KEY_PATTERNS = ("benchfarm:*", "celery*", "_kombu*", "unacked*", "pool.*", "gpu.*", "fpga.*", "*.pidbox*")
 READER_COMMANDS = "-@all +@read +@connection +subscribe +psubscribe +unsubscribe +punsubscribe"
 
 
