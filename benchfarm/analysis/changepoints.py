@@ -160,8 +160,8 @@ def detect(values: Sequence[float], config: DetectorConfig | None = None) -> lis
         tau, p_corrected = split
         if p_corrected > cfg.max_p_value:
             continue
-        found[lo + tau] = p_corrected
-        pending += [(lo, lo + tau), (lo + tau, hi)]
+        found[tau] = p_corrected
+        pending += [(lo, tau), (tau, hi)]
     # the magnitude is judged between final neighbours (a split of an up-then-down segment can be significant
     # while its two sides have the same median): drop the smallest change below the floor, then look again
     cuts = sorted(found)

@@ -50,6 +50,7 @@ _SUBCOMMANDS = [
     ("benchfarm.cli.dashboards_cmd", "dashboards"),
     ("benchfarm.cli.tokens_cmd", "tokens"),
     ("benchfarm.cli.report_cmd", None),
+    ("benchfarm.cli.history_cmd", None),
 ]
 
 

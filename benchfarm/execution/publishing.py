@@ -127,7 +127,10 @@ def telemetry_factory(settings: Settings, writer: StoreWriter,
 
 def result_publisher(writer: StoreWriter, caps: HostCapabilities) -> ResultSink:
     """Publishes repetitions and job summaries with the hardware of ``caps`` (this host)."""
-    hardware = {"pool": caps.pool, "cpu_model": caps.cpu_model, "cpu_vendor": caps.cpu_vendor,
+    from benchfarm.analysis.baselines import hardware_class
+
+    hardware = {"pool": caps.pool, "class": hardware_class(caps),
+                "cpu_model": caps.cpu_model, "cpu_vendor": caps.cpu_vendor,
                 "cpu_count": str(caps.cpu_count), "memory_bytes": str(caps.memory_bytes),
                 "gpus": ",".join(g.model for g in caps.gpus), "fpgas": ",".join(f.model for f in caps.fpgas),
                 "driver_versions": ",".join(sorted({g.driver_version for g in caps.gpus if g.driver_version}))}

@@ -66,7 +66,21 @@ class StoreRepository:
         """Create or replace result documents (repetitions and summaries) by id."""
         return self.writer.index_docs(self.names["results"], docs, op_type="index").delivered
 
+    def put_changepoints(self, docs: list[tuple[str, Doc]]) -> bool:
+        """Create or replace change-point documents by id (benchfarm.analysis.history.changepoint_docs)."""
+        return self.writer.index_docs(self.names["changepoints"], docs, op_type="index").delivered
+
     # ---------------------------------------------------------------- reads
+    def job_summaries(self, query: Doc) -> list[Doc]:
+        """Every job summary result matching ``query`` (a bool filter), oldest first."""
+        hits = self.es.scan(self.names["results"], query, sort=[{"@timestamp": "asc"}])
+        return [h["_source"] for h in hits]
+
+    def changepoints_of(self, series: str) -> list[Doc]:
+        """The stored change points of one history series (its key string), oldest first."""
+        hits = self.es.scan(self.names["changepoints"], {"term": {"series": series}}, sort=[{"@timestamp": "asc"}])
+        return [h["_source"] for h in hits]
+
     def get_job(self, job_id: str) -> Doc | None:
         """The job's document, or None when the store has none. Raises ServiceUnavailableError when away."""
         return self.es.get(self.names["jobs"], job_id)
@@ -104,5 +118,5 @@ class StoreRepository:
 
     def refresh(self) -> None:
         """Make every write so far visible to searches (tests and the report call this)."""
-        for name in ("jobs", "events", "results", "metrics"):
+        for name in ("jobs", "events", "results", "metrics", "changepoints"):
             self.es.refresh(self.names[name])

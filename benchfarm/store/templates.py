@@ -13,6 +13,8 @@
 - ``<prefix>-jobs`` and ``<prefix>-events``: the searchable mirror of the job
   records and event streams kept in Redis.
 - ``<prefix>-image-manifests``: file manifests of images, for `image diff`.
+- ``<prefix>-changepoints``: change points found in a history series (benchfarm.analysis.history),
+  one document per change with the series key and the jobs on either side.
 - ``<prefix>-audit``: operator actions and refused API requests (who, what, outcome).
 
 Free-form labels and metadata are ``flattened``: a label that is a number in
@@ -41,6 +43,7 @@ def index_names(prefix: str) -> dict[str, str]:
         "events": f"{prefix}-events",
         "manifests": f"{prefix}-image-manifests",
         "audit": f"{prefix}-audit",
+        "changepoints": f"{prefix}-changepoints",
     }
 
 
@@ -135,6 +138,19 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
                     "@timestamp": DATE, "action": KEYWORD, "outcome": KEYWORD, "status": {"type": "integer"},
                     "user": KEYWORD, "team": KEYWORD, "role": KEYWORD, "target": KEYWORD,
                     "reason": {"type": "text"}, "method": KEYWORD, "path": KEYWORD, "client": KEYWORD}},
+            },
+        },
+        names["changepoints"]: {
+            "index_patterns": [names["changepoints"]],
+            "priority": 200,
+            "template": {
+                "settings": one_shard,
+                "mappings": {"dynamic": "false", "properties": {
+                    "@timestamp": DATE, "detected_at": DATE, "series": KEYWORD, "spec_name": KEYWORD,
+                    "metric": KEYWORD, "host_id": KEYWORD, "hardware_class": KEYWORD, "branch": KEYWORD,
+                    "index": {"type": "integer"}, "before": {"type": "double"}, "after": {"type": "double"},
+                    "magnitude": {"type": "double"}, "p_value": {"type": "double"},
+                    "job_before": KEYWORD, "job_after": KEYWORD}},
             },
         },
     }

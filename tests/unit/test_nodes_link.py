@@ -59,8 +59,10 @@ def test_a_nodes_config_file_loads_as_the_same_settings_with_its_own_identity(tm
     monkeypatch.setenv("BENCHFARM_CONFIG", str(path))
     node = Settings()
     assert (node.minion_id, node.pool) == ("n1", "nodes-a")
-    assert node.effective_redis_url == host.effective_redis_url
-    assert node.effective_elasticsearch_url == "http://127.0.0.1:29200"
+    # the node's worker gets the farm's worker credentials (when the stack has generated any)
+    assert node.effective_redis_url == host.redis_url_for("benchfarm-worker")
+    assert node.effective_elasticsearch_url == host.elasticsearch_url_for("benchfarm-writer")
+    assert node.effective_elasticsearch_url.endswith("127.0.0.1:29200")
     assert node.registry_address == host.registry_address and node.worker_lease_s == 7.5
     assert node.state_dir == Path("/var/lib/benchfarm") and node.docker_url == "unix:///var/run/docker.sock"
     assert node.allowed_devices == []  # per-host: a node gets no device of the host's
