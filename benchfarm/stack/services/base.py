@@ -124,7 +124,7 @@ class Service(ABC):
             for host, port in self.ports():
                 if port_open(host, port):
                     raise SetupError(
-                        f"{self.name}: port {port} on {host} is already taken by {describe_owner(port)}",
+                        f"{self.name}: port {port} on {host} is already taken by {describe_owner(port, host)}",
                         hint=f"stop that process, or choose another port for {self.name} in the benchfarm settings "
                         f"(BENCHFARM_* environment variables or /etc/benchfarm/config.yaml)",
                     )
