@@ -138,11 +138,13 @@ class StoreWriter:
                 self.install_templates()
             _, errors = self.es.bulk(actions)
             real = [e for e in errors if _status(e) != 409]  # 409: already there from an earlier try
-            unavailable = [e for e in real if _status(e) == 429 or _status(e) >= 500]
+            # 401/403: the farm's credentials or roles are refused (an operator fixes that), not the document
+            unavailable = [e for e in real if _status(e) in (401, 403, 429) or _status(e) >= 500]
             if unavailable:  # the whole batch again: what went in answers 409 (create) or is rewritten (index)
                 raise ServiceUnavailableError(f"Elasticsearch could not take {len(unavailable)} documents now "
                                               f"(first: {_status(unavailable[0])})",
-                                              hint="is Elasticsearch overloaded? `benchfarm stack status`")
+                                              hint="is Elasticsearch overloaded, or are the farm's credentials "
+                                                   "refused? `benchfarm stack status`")
             return real
 
         return attempt()

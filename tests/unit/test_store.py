@@ -366,6 +366,16 @@ def test_a_document_answering_5xx_is_retried_not_dead_lettered(writer, es):
     assert not writer.dead_letter.exists()
 
 
+def test_a_document_refused_for_the_writers_credentials_is_spooled_not_dead_lettered(writer, es):
+    es.item_fail_with = [403] * 10  # security_exception: the role lacks a privilege, the document is fine
+    es.fail_with = []
+    writer.retries = 2
+    outcome = writer.write(_actions(3))
+    assert outcome.spooled == 3 and not writer.dead_letter.exists()
+    es.item_fail_with = []
+    assert writer.replay_spool() == 3 and len(_metric_docs(es)) == 3
+
+
 def test_a_request_too_large_is_split_until_the_parts_go_through(writer, es):
     actions = _actions(40)
     es.max_request_bytes = sum(len(json.dumps(a)) for a in actions) // 5  # about 8 documents per request
