@@ -22,6 +22,7 @@ from benchfarm.images.builder import ImageBuilder
 from benchfarm.images.catalogue import Catalogue
 from benchfarm.images.manifest import diff_manifests, ensure_manifest
 from benchfarm.settings import REPO_ROOT, Settings, get_settings
+from tests.support.busybox import TEST_IMAGE
 
 pytestmark = pytest.mark.integration
 TEST_REPO = "benchfarm-test/variant"
@@ -42,7 +43,8 @@ def docker(settings: Settings) -> Iterator[DockerImages]:
                                       hint="start it with `benchfarm stack up --only docker`") from exc
     yield images
     for info in images.list(label=f"{L.TEST}=1"):
-        images.remove(info.id)
+        if TEST_IMAGE not in info.tags:  # the suite's shared busybox image carries the label too: keep it
+            images.remove(info.id)
     images.close()
 
 

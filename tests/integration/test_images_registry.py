@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from benchfarm.images import labels as L
 from benchfarm.images.builder import ImageBuilder
 from benchfarm.images.registry import pull_by_digest, push_image
 from benchfarm.settings import REPO_ROOT, get_settings
+from tests.support.busybox import TEST_IMAGE
 
 pytestmark = pytest.mark.integration
 
@@ -68,15 +70,20 @@ def docker() -> Iterator[DockerImages]:
     images = DockerImages.from_settings(get_settings())
     yield images
     for info in images.list(label=f"{L.TEST}=1"):
-        images.remove(info.id)
+        if TEST_IMAGE not in info.tags:  # the suite's shared busybox image carries the label too: keep it
+            images.remove(info.id)
     images.close()
 
 
 def test_push_then_pull_by_digest(registry: str, docker: DockerImages, tmp_path: Path) -> None:
     ctx = tmp_path / "busybox"
     shutil.copytree(REPO_ROOT / "images" / "busybox", ctx)
+    # a label of its own makes the image's id its own: the same busybox context also builds the suite's
+    # shared test image, and removing this one by id (below) must never take that one's tags with it
     built = ImageBuilder(docker, get_settings()).build_directory(
-        ctx, repository="benchfarm-test/pushed", extra_labels={L.TEST: "1"})
+        ctx, repository="benchfarm-test/pushed", extra_labels={L.TEST: "1", "benchfarm.test.run": uuid.uuid4().hex})
+    shared = docker.get("benchfarm-test/busybox:latest").id if docker.exists("benchfarm-test/busybox:latest") else None
+    assert built.image_id != shared
     pushed = push_image(docker, "benchfarm-test/pushed:1", registry)
     assert pushed.repository == f"{registry}/benchfarm-test/pushed" and pushed.tag == "1"
     assert pushed.digest.startswith("sha256:")
