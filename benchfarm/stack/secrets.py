@@ -18,6 +18,10 @@ REDIS_API_USER = "benchfarm-api"
 REDIS_WORKER_USER = "benchfarm-worker"
 REDIS_READER_USER = "benchfarm-reader"
 REDIS_USERS = (REDIS_API_USER, REDIS_WORKER_USER, REDIS_READER_USER)
+# Redis 7.0 replays the append-only file as its `default` user: a default user that is off (or lacks
+# commands) makes every MULTI/EXEC in the file fail at start ("NOPERM ... ACLs rules changed") and the
+# writes in it are lost. So `default` keeps every command behind a password nobody is given.
+REDIS_DEFAULT_USER = "default"
 
 ES_SUPERUSER = "elastic"  # the built-in superuser; its password is the keystore's bootstrap.password
 ES_WRITER_USER = "benchfarm-writer"
@@ -40,7 +44,7 @@ def ensure_secrets(settings: Settings) -> None:
     directory = settings.secrets_dir
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
-    names = [f"redis-{u}" for u in REDIS_USERS] + [f"elasticsearch-{u}" for u in ES_USERS]
+    names = [f"redis-{u}" for u in (*REDIS_USERS, REDIS_DEFAULT_USER)] + [f"elasticsearch-{u}" for u in ES_USERS]
     for name in names:
         path = directory / name
         if path.exists():

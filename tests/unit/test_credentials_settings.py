@@ -34,8 +34,11 @@ def test_settings_read_the_stack_secrets_and_explicit_passwords_win(tmp_path: Pa
     assert explicit.effective_elasticsearch_url == "https://me:pw@es:9200"
 
 
-def test_acl_rules_store_hashes_and_turn_the_default_user_off() -> None:
-    text = acl_rules({"benchfarm-api": "a-pass", "benchfarm-worker": "w-pass", "benchfarm-reader": "r-pass"})
-    assert "user default off" in text and "pass" not in text.replace("benchfarm", "")
+def test_acl_rules_store_hashes_and_keep_the_default_user_behind_a_password() -> None:
+    text = acl_rules({"benchfarm-api": "a-pass", "benchfarm-worker": "w-pass", "benchfarm-reader": "r-pass",
+                      "default": "d-pass"})
+    # on, with every command (Redis replays its append-only file as `default`), but never passwordless
+    assert "user default on #" in text and "nopass" not in text
+    assert "pass" not in text.replace("benchfarm", "").replace("nopass", "")
     reader = next(line for line in text.splitlines() if line.startswith("user benchfarm-reader"))
     assert "-@all +@read" in reader

@@ -1,6 +1,7 @@
 """Redis: Debian's redis-server on loopback, append-only file fsync'd on every write.
 
-Clients authenticate as ACL users (the ``default`` user is off): ``benchfarm-api`` and
+Clients authenticate as ACL users (the ``default`` user has a password no client is given,
+because Redis replays its append-only file as that user): ``benchfarm-api`` and
 ``benchfarm-worker`` with every command on the farm's keys (``benchfarm:*``) and Celery's
 (results, kombu bindings, unacked sets, the pool queues, pidbox replies) and every
 pub/sub channel; ``benchfarm-reader`` with read commands only. The ACL file holds the
@@ -18,6 +19,7 @@ from benchfarm.settings import with_credentials
 from benchfarm.stack.prereqs import ensure_debian_packages
 from benchfarm.stack.secrets import (
     REDIS_API_USER,
+    REDIS_DEFAULT_USER,
     REDIS_READER_USER,
     REDIS_WORKER_USER,
     ensure_secrets,
@@ -41,7 +43,10 @@ def acl_rules(passwords: dict[str, str]) -> str:
         digest = hashlib.sha256(passwords[name].encode()).hexdigest()
         return f"user {name} on #{digest} resetkeys resetchannels {keys} &* {rights}\n"
 
-    return ("user default off resetkeys resetchannels -@all\n"
+    default = hashlib.sha256(passwords[REDIS_DEFAULT_USER].encode()).hexdigest()
+    # the append-only file is replayed as `default` (see benchfarm.stack.secrets): it keeps every command,
+    # behind a password no client is given, so a client that does not authenticate is still refused
+    return (f"user default on #{default} resetkeys resetchannels ~* &* +@all\n"
             + user(REDIS_API_USER, "+@all")
             + user(REDIS_WORKER_USER, "+@all")
             + user(REDIS_READER_USER, READER_COMMANDS))
@@ -80,7 +85,7 @@ class RedisService(Service):
     def configure(self, progress: Progress) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         ensure_secrets(self.settings)
-        users = (REDIS_API_USER, REDIS_WORKER_USER, REDIS_READER_USER)
+        users = (REDIS_API_USER, REDIS_WORKER_USER, REDIS_READER_USER, REDIS_DEFAULT_USER)
         write_private(self.acl_file, acl_rules({u: stack_secret(self.settings, f"redis-{u}") for u in users}))
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
