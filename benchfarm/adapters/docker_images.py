@@ -149,6 +149,15 @@ class DockerImages(DockerEngine):
             return False
         return True
 
+    def in_registry(self, ref: str) -> bool:
+        """Whether the registry named in ``ref`` (``host:port/name@sha256:...``) serves that manifest now."""
+        try:
+            with _convert(f"asking the registry for {ref}"):
+                self.client.api.inspect_distribution(ref)
+        except BenchfarmError:  # not found, or the registry refused or is away: not pullable from there
+            return False
+        return True
+
     def save(self, image: str) -> Iterator[bytes]:
         """The ``docker save`` tar stream of ``image``, in chunks."""
         with _convert(f"saving {image}"):

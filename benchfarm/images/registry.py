@@ -16,6 +16,7 @@ class RegistryClient(Protocol):
     def tag(self, image_id: str, repository: str, tag: str) -> None: ...
     def push(self, repository: str, tag: str, progress: Callable[[str], None] = ...) -> str: ...
     def pull(self, ref: str) -> str: ...
+    def in_registry(self, ref: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ class RegistryPublisher:
             RegistryError: the image has no tag to push it under, or the push failed.
         """
         known = registry_pull_ref(image, self.registry)
-        if known is not None:
+        # the engine's record can outlive the registry's storage (a registry wiped or replaced): ask it
+        if known is not None and self.docker.in_registry(known):
             return known
         repository, tag = registry_repository(self.registry, self._name_and_tag(ref, image))
         self.docker.tag(image.id, repository, tag)

@@ -35,9 +35,13 @@ def _image(tags: list[str], repo_digests: list[str] | None = None) -> SimpleName
 class FakeDocker:
     """The registry calls of ``DockerImages``, recorded."""
 
-    def __init__(self) -> None:
+    def __init__(self, served: set[str] | None = None) -> None:
         self.tagged: list[tuple[str, str, str]] = []
         self.pushed: list[tuple[str, str]] = []
+        self.served = served  # references the registry serves (None: all)
+
+    def in_registry(self, ref: str) -> bool:
+        return self.served is None or ref in self.served
 
     def get(self, ref: str) -> Any:
         return _image([ref])
@@ -51,6 +55,15 @@ class FakeDocker:
 
     def pull(self, ref: str) -> str:
         raise AssertionError("publishing never pulls")
+
+
+def test_a_registry_record_the_registry_no_longer_serves_is_pushed_again() -> None:
+    docker = FakeDocker(served=set())  # the engine remembers a push to a registry since wiped
+    stale = f"{REGISTRY}/benchfarm/sysbench@sha256:{'1' * 64}"
+    image = _image(["benchfarm/sysbench:1.0"], [stale])
+    assert RegistryPublisher(docker, REGISTRY).pull_ref("benchfarm/sysbench:1.0", image) == \
+        f"{REGISTRY}/benchfarm/sysbench@{MANIFEST}"
+    assert docker.pushed == [(f"{REGISTRY}/benchfarm/sysbench", "1.0")]
 
 
 def test_an_image_already_in_the_registry_is_not_pushed_again() -> None:
