@@ -19,28 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchfarm.cgroupfs import UNLIMITED_BYTES, parse_proc_cgroup
 from benchfarm.nodes.resources import parse_cpu_list
 
-# v1 reports "no limit" as the largest page-aligned signed 64-bit value
-_V1_UNLIMITED = 1 << 62
-
-
-def parse_proc_cgroup(text: str) -> dict[str, str]:
-    """``/proc/<pid>/cgroup`` as controller → path.
-
-    v1 lines (``4:cpu,cpuacct:/docker/x``) give one entry per controller, named
-    hierarchies keep their ``name=`` prefix; the v2 line (``0::/x``) is under ``""``.
-    """
-    paths: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.strip().split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, controllers, path = parts
-        for c in controllers.split(",") if controllers else [""]:
-            paths[c] = path
-    return paths
-
+# the shared cgroupfs reader: one parser of /proc/<pid>/cgroup and one "unlimited" threshold for the farm
+_V1_UNLIMITED = UNLIMITED_BYTES
 
 @dataclass(frozen=True)
 class HostCgroups:
