@@ -3,12 +3,15 @@ and a comparison section the verdicts code can add."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
+from benchfarm.analysis.changepoints import ChangePoint, DetectorConfig
+from benchfarm.analysis.history import HistoryPoint
 from benchfarm.report import plots
 from benchfarm.report.data import JobData
 
@@ -73,6 +76,23 @@ _COMPARISON = _ENV.from_string("""<section class="comparison">
 </section>""")
 
 
+_HISTORY = _ENV.from_string("""<section class="history">
+<h2>History: <code>{{ series }}</code></h2>
+<p>{{ n }} jobs{% if n %}, {{ first }} to {{ last }}{% endif %}; {{ changes | length }} change point(s)
+<span class="muted">(min. {{ cfg.min_segment }} jobs a side, min. change {{ "%.1f" % (cfg.min_magnitude * 100) }}%,
+p &le; {{ cfg.max_p_value }})</span></p>
+{% if src %}<div><img alt="history of {{ series }}" src="{{ src }}"></div>{% endif %}
+{% if changes %}<table><tr><th>#</th><th>median before</th><th>median after</th><th>change %</th><th>p-value</th>
+<th>last job before</th><th>first job after</th></tr>
+{% for c in changes %}<tr><td class="num">{{ c.index }}</td><td class="num">{{ fmt(c.before) }}</td>
+<td class="num">{{ fmt(c.after) }}</td>
+<td class="num">{{ pct(c.magnitude) }}</td>
+<td class="num">{{ "%.2g" % c.p_value }}</td><td><code>{{ c.job_before }}</code></td>
+<td><code>{{ c.job_after }}</code> {{ c.ref_after }}</td></tr>{% endfor %}</table>
+{% elif n %}<p class="muted">no change points</p>{% else %}<p class="muted">no succeeded jobs in this series</p>{% endif %}
+</section>""")
+
+
 def fmt(value: float | None) -> str:
     """A number for a table: 6 significant digits, '-' for None."""
     return "-" if value is None else f"{value:.6g}"
@@ -108,6 +128,21 @@ def comparison_section(baseline_job: JobData, candidate_job: JobData, comparison
     return _COMPARISON.render(base=baseline_job.id, cand=candidate_job.id, c=comparison, fmt=fmt, plots=figs)
 
 
+def history_section(series_name: str, points: list[HistoryPoint], changes: list[ChangePoint],
+                    config: DetectorConfig, unit: str = "") -> str:
+    """HTML section of one history series: the per-job medians with the change points marked, and a table
+    of the changes with the jobs on either side (``changes`` from benchfarm.analysis.changepoints.detect)."""
+    values = [p.value for p in points]
+    src = plots.history_plot(series_name, values, [(c.index, c.before, c.after) for c in changes], unit) \
+        if points else None
+    rows = [{"index": c.index, "before": c.before, "after": c.after, "magnitude": c.magnitude,
+             "p_value": c.p_value, "job_before": points[c.index - 1].job_id, "job_after": points[c.index].job_id,
+             "ref_after": f"({points[c.index].git_ref})" if points[c.index].git_ref else ""} for c in changes]
+    return _HISTORY.render(series=series_name, n=len(points), first=points[0].at if points else "",
+                           last=points[-1].at if points else "", changes=rows, cfg=config, src=src, fmt=fmt,
+                           pct=lambda m: f"{m:+.1%}" if math.isfinite(m) else "from zero")
+
+
 def page(jobs: list[JobData], extra_sections: list[str] | None = None, title: str | None = None) -> str:
     """The whole self-contained page (images inline as data URIs)."""
     title = title or "benchfarm report: " + ", ".join(j.id for j in jobs)
@@ -115,4 +150,4 @@ def page(jobs: list[JobData], extra_sections: list[str] | None = None, title: st
     return _PAGE.render(title=title, generated=datetime.now(UTC).isoformat(timespec="seconds"), sections=sections)
 
 
-__all__ = ["comparison_section", "fmt", "job_section", "page"]
+__all__ = ["comparison_section", "fmt", "history_section", "job_section", "page"]

@@ -95,3 +95,29 @@ def comparison_plot(metric: str, baseline: list[float], candidate: list[float], 
     ax.set_xlabel(unit)
     ax.grid(alpha=0.3, axis="x")
     return _png(fig)
+
+
+def history_plot(title: str, values: list[float], changes: list[tuple[int, float, float]], unit: str = "") -> str:
+    """A history series (one point per job, oldest first) with each change point marked.
+
+    Args:
+        title: the series key.
+        values: per-job medians in time order.
+        changes: (index of the first job of the new level, median before, median after) per change point.
+        unit: the y-axis label.
+    """
+    fig, ax = plt.subplots(figsize=(9, 2.8))
+    ax.plot(range(len(values)), values, marker=".", ms=4, lw=1, color="#1f77b4", label="job median")
+    bounds = [0, *(c[0] for c in changes), len(values)]
+    levels = [changes[0][1]] + [c[2] for c in changes] if changes else []
+    for k, (index, _before, _after) in enumerate(changes):
+        ax.axvline(index - 0.5, color="#d62728", lw=1.5, ls="--", label="change point" if k == 0 else None)
+    for k, level in enumerate(levels):
+        ax.hlines(level, bounds[k], bounds[k + 1] - 1, colors="#ff7f0e", lw=2,
+                  label="segment median" if k == 0 else None)
+    ax.set_title(title, loc="left", fontsize=10)
+    ax.set_xlabel("job (oldest first)")
+    ax.set_ylabel(unit)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _png(fig)

@@ -10,6 +10,9 @@ from benchfarm.jobs.model import EventType, JobRecord, JobStatus, new_job_id, no
 from benchfarm.jobs.repository import NO_CHANGE, JobRepository
 from benchfarm.scheduler.host_registry import HostRegistry
 
+#: Where a job that names no pool goes first.
+DEFAULT_POOL = "default"
+
 
 class Dispatcher(Protocol):
     def enqueue(self, job_id: str, queue: str, priority: int) -> str: ...
@@ -76,7 +79,7 @@ class JobService:
             image_pull_ref=pull_ref,
             image_provenance={"tags": image.tags, "repo_digests": image.repo_digests, "labels": image.labels,
                               "created": image.created},
-            queue=(queue := queue_for_job(spec, self._best_host(match.hosts))),
+            queue=(queue := queue_for_job(spec, self._best_host(match.hosts, spec.requirements.pool))),
             labels=dict(spec.labels),
             priority=spec.priority,
             submitted_by=submitted_by,
@@ -100,19 +103,25 @@ class JobService:
         """True when a host other than this machine may take the job (or no host is known yet)."""
         return not hosts or any(h.host_id != self.local_host for h in hosts)
 
-    def _best_host(self, hosts: list[Any]) -> Any:
-        """The matching host whose queue the job goes to: one with a live worker first.
+    def _best_host(self, hosts: list[Any], pool: str | None = None) -> Any:
+        """The matching host whose queue the job goes to.
 
-        A host known only from Salt grains (no worker heartbeat yet) still matches,
-        but a job is not sent to its queue while a host with a running worker can
-        take it.
+        A host with a live worker comes first: one known only from Salt grains (no
+        worker heartbeat yet) still matches, but a job is not sent to its queue while
+        a host with a running worker can take it. A job that names no pool prefers
+        the ``default`` pool, so it does not land on whichever node sorts first
+        (nodes join pools of their own); it goes elsewhere only when no live host of
+        the default pool can run it.
         """
         if not hosts:
             return None
         seen = self.hosts.workers_seen()
         now = time.time()
         alive = [h for h in hosts if now - seen.get(h.host_id, 0.0) < self.hosts.stale_after_s]
-        return (alive or hosts)[0]
+        candidates = alive or hosts
+        if not pool:
+            candidates = [h for h in candidates if h.pool == DEFAULT_POOL] or candidates
+        return candidates[0]
 
     def cancel(self, job_id: str) -> JobRecord:
         """Cancel a job: a queued one never starts; a running one's container is stopped by its worker."""

@@ -197,3 +197,15 @@ def test_an_image_that_cannot_be_had_fails_the_job_with_the_reason(tmp_path: Pat
     assert job is not None and job.status == JobStatus.FAILED
     assert reason in (job.reason or ""), job.reason
     assert engine.created == []
+
+
+def test_a_job_naming_no_pool_goes_to_the_default_pool_before_a_node_that_sorts_first() -> None:
+    service, _ = _service(("a-node", "nodes-a"), ("the-host", "default"))
+    job = service.submit(load_spec_data({"name": "j", "image": "bench/x:1"}))
+    assert job.queue == "pool.default"
+
+
+def test_a_job_naming_no_pool_goes_to_another_pool_when_the_default_pool_has_no_live_host() -> None:
+    service, _ = _service(("a-node", "nodes-a"))
+    job = service.submit(load_spec_data({"name": "j", "image": "bench/x:1"}))
+    assert job.queue == "pool.nodes-a"

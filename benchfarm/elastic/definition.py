@@ -1,0 +1,93 @@
+"""A pool's definition: how its hosts are made (a salt-cloud profile, or CPUs and memory for the node
+provider), how many may exist, when an idle one goes, what a host-hour costs, the daily budget, and
+what happens to a host that fails its health check or drifts.
+
+Validated here, once, with messages that say which field is wrong and what would be right, so the CLI
+and the API give the same answer.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from benchfarm.errors import UserInputError
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_CPUS = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*([kmgt](i?b)?|b)?$", re.IGNORECASE)
+
+
+class ReplacePolicy(StrEnum):
+    """What happens to a host of the pool that fails its health check or drifts."""
+
+    ON_HEALTH_CHECK = "on-health-check"  # failed health check: drain, destroy, create again from the profile
+    ON_DRIFT = "on-drift"                # as above, and also when Salt reports drift from the pool's states
+    NEVER = "never"                      # quarantine it (a person looks at it), as for a racked machine
+
+
+class PoolDefinition(BaseModel):
+    """An elastic pool. ``profile`` names a salt-cloud profile; without one the farm writes a profile for
+    its node provider from ``cpus`` and ``memory`` (``benchfarm-node-<pool>``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    profile: str | None = Field(default=None, description="a salt-cloud profile; default: the node provider's, "
+                                                          "made from cpus and memory")
+    cpus: str = Field(default="0", description="the node provider's CPU set per host (kernel list form)")
+    memory: str = Field(default="1g", description="the node provider's memory per host")
+    min_hosts: int = Field(default=0, ge=0, le=1000)
+    max_hosts: int = Field(default=1, ge=0, le=1000)
+    idle_timeout_s: float = Field(default=600.0, gt=0, description="an idle host above min goes after this long")
+    price_per_host_hour: float = Field(default=0.0, ge=0)
+    daily_budget: float | None = Field(default=None, ge=0, description="spend per UTC day; None: no budget")
+    replace: ReplacePolicy = ReplacePolicy.ON_HEALTH_CHECK
+    created_at: float = 0.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PoolDefinition:
+        if not _NAME.match(self.name):
+            raise ValueError(f"{self.name!r} is not a valid pool name: use lower-case letters, digits, '.', '_' "
+                             "and '-' (it becomes a Salt grain and a queue name)")
+        if self.min_hosts > self.max_hosts:
+            raise ValueError(f"min_hosts ({self.min_hosts}) is above max_hosts ({self.max_hosts})")
+        if not _CPUS.match(self.cpus):
+            raise ValueError(f"cpus {self.cpus!r} is not a CPU list such as 0, 0-1 or 0,2")
+        if not _MEMORY.match(self.memory):
+            raise ValueError(f"memory {self.memory!r} is not a size such as 1g or 512m")
+        if self.profile is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", self.profile):
+            raise ValueError(f"profile {self.profile!r} is not a salt-cloud profile name")
+        return self
+
+    @property
+    def cloud_profile(self) -> str:
+        """The salt-cloud profile hosts are created from."""
+        return self.profile or f"benchfarm-node-{self.name}"
+
+    def summary(self) -> str:
+        """One line for people."""
+        budget = "no budget" if self.daily_budget is None else f"budget {self.daily_budget:g}/day"
+        return (f"{self.min_hosts}-{self.max_hosts} hosts from {self.cloud_profile}, idle timeout "
+                f"{self.idle_timeout_s:g} s, {self.price_per_host_hour:g}/host-hour, {budget}, "
+                f"replace {self.replace.value}")
+
+
+def parse_definition(data: dict) -> PoolDefinition:
+    """A definition from user input (CLI options, an API body).
+
+    Raises:
+        UserInputError: a field is missing, unknown or out of range (the message names each one).
+    """
+    try:
+        return PoolDefinition.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "pool"
+            problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+        raise UserInputError("invalid pool definition: " + "; ".join(problems),
+                             hint="see `benchfarm pool create --help` for each field and its range") from exc
