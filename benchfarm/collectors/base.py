@@ -26,7 +26,7 @@ class Sample:
 
     ``timestamp`` is wall time (epoch seconds) derived from a monotonic clock
     anchored once when the sampler started, so it never jumps with NTP.
-    ``job_id``, ``repetition`` and ``host_id`` are filled by the sampler.
+    ``job_id``, ``repetition``, ``host_id`` and ``attempt`` are filled by the sampler.
     """
 
     timestamp: float
@@ -35,6 +35,7 @@ class Sample:
     job_id: str = ""
     repetition: int = 0
     host_id: str = ""
+    attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,7 +74,8 @@ class Sampler:
         ship_between_repetitions_only: hold samples until a repetition boundary or stop.
         cpu_affinity: CPUs the sampler thread may run on (e.g. ``{choose_sampler_cpu(...)}``); None: unchanged.
         nice: niceness of the sampler thread (it is only ever raised, never lowered).
-        job_id, host_id, repetition: stamped into every sample.
+        job_id, host_id, repetition, attempt: stamped into every sample (the attempt tells a re-run's
+            samples from those of the attempt it replaced).
         clock: the schedule's monotonic clock and the samples' wall-clock timestamps (default: the system
             clock). A tick is taken once this clock reaches it (the loop waits on its stop event in between,
             so a fake clock that stands still means no ticks); CPU time is always the real thread's.
@@ -96,6 +97,7 @@ class Sampler:
         job_id: str = "",
         host_id: str = "",
         repetition: int = 0,
+        attempt: int = 0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if interval_s < MIN_INTERVAL_S:
@@ -113,6 +115,7 @@ class Sampler:
         self.job_id = job_id
         self.host_id = host_id
         self.repetition = repetition
+        self.attempt = attempt
         self.clock = clock
 
         self.active: list[Collector] = []
@@ -282,7 +285,7 @@ class Sampler:
                         self.active = [a for a in self.active if a is not c]
                     continue
                 errors[id(c)] = 0
-                taken.append(Sample(ts, c.name, fields, self.job_id, self.repetition, self.host_id))
+                taken.append(Sample(ts, c.name, fields, self.job_id, self.repetition, self.host_id, self.attempt))
             with self._buffer_lock:
                 self._buffer.extend(taken)
                 size = len(self._buffer)

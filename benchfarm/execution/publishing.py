@@ -119,6 +119,7 @@ def telemetry_factory(settings: Settings, writer: StoreWriter,
             ship_between_repetitions_only=settings.ship_between_repetitions_only,
             cpu_affinity={sampler_cpu} if sampler_cpu is not None else None,
             job_id=job.id, host_id=job.host_id or settings.minion_id, repetition=repetition,
+            attempt=job.attempts,
         ).start()
         return TelemetrySession(sampler, sink, settings.telemetry_warning_threshold)
 

@@ -22,6 +22,7 @@ def sample_action(sample: Any, index: str, spec_name: str = "") -> dict[str, Any
         "host_id": sample.host_id,
         "job_id": sample.job_id,
         "repetition": sample.repetition,
+        "attempt": sample.attempt,
         "collector": sample.collector,
         # a NaN or infinite reading is left out: Elasticsearch would refuse the whole sample for it
         "m": {k: f for k, v in sample.fields.items() if math.isfinite(f := float(v))},
@@ -29,7 +30,8 @@ def sample_action(sample: Any, index: str, spec_name: str = "") -> dict[str, Any
     if spec_name:
         doc["spec_name"] = spec_name
     return {"_op_type": "create", "_index": index,
-            "_id": ids.sample_id(sample.job_id, sample.repetition, sample.collector, sample.host_id, sample.timestamp),
+            "_id": ids.sample_id(sample.job_id, sample.repetition, sample.collector, sample.host_id, sample.timestamp,
+                                sample.attempt),
             "_source": doc}
 
 
@@ -52,10 +54,11 @@ def host_facts() -> dict[str, Any]:
 def repetition_doc(job: Any, rep: Any, hardware: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """One result document per repetition, with provenance."""
     prov = _provenance(job)
-    return ids.repetition_id(job.id, rep.index), {
+    return ids.repetition_id(job.id, rep.index, max(job.attempts, 1)), {
         "@timestamp": (rep.finished_at or datetime.now(UTC)).isoformat(),
         "doc_type": "repetition",
         "job_id": job.id,
+        "attempt": max(job.attempts, 1),
         "spec_name": job.name,
         "repetition": rep.index,
         "warmup": rep.warmup,
@@ -75,6 +78,16 @@ def repetition_doc(job: Any, rep: Any, hardware: dict[str, Any]) -> tuple[str, d
                        **host_facts()},
         "hardware": hardware,
     }
+
+
+def superseded_result_ids(job: Any) -> list[str]:
+    """The repetition documents attempts before the job's last may have written (none after one attempt)."""
+    if job.attempts <= 1:
+        return []
+    spec = job.spec or {}
+    adaptive = spec.get("adaptive") or {}
+    most = int(spec.get("warmup", 1)) + int(adaptive.get("max_repetitions") or spec.get("repetitions", 5))
+    return ids.superseded_repetition_ids(job.id, job.attempts, most)
 
 
 def job_doc(job: Any) -> tuple[str, dict[str, Any]]:
@@ -117,6 +130,7 @@ def summary_doc(job: Any, hardware: dict[str, Any]) -> tuple[str, dict[str, Any]
         "@timestamp": (job.finished_at or datetime.now(UTC)).isoformat(),
         "doc_type": "summary",
         "job_id": job.id,
+        "attempt": max(job.attempts, 1),
         "spec_name": job.name,
         "status": job.status.value,
         "host_id": job.host_id,

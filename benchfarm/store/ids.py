@@ -10,12 +10,21 @@ def _digest(*parts: object) -> str:
     return hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()
 
 
-def sample_id(job_id: str, repetition: int, collector: str, host_id: str, timestamp: float) -> str:
-    return _digest("sample", job_id, repetition, collector, host_id, f"{timestamp:.6f}")
+def sample_id(job_id: str, repetition: int, collector: str, host_id: str, timestamp: float,
+              attempt: int = 0) -> str:
+    return _digest("sample", job_id, attempt, repetition, collector, host_id, f"{timestamp:.6f}")
 
 
-def repetition_id(job_id: str, index: int) -> str:
-    return f"{job_id}-r{index}"
+def repetition_id(job_id: str, index: int, attempt: int = 1) -> str:
+    """One id per (job, attempt, repetition): a re-run's documents are new ones (the first attempt's are
+    written with ``create`` and would answer 409 to the same id), and the finishing attempt deletes the
+    others (:func:`superseded_repetition_ids`)."""
+    return f"{job_id}-a{attempt}-r{index}"
+
+
+def superseded_repetition_ids(job_id: str, final_attempt: int, max_repetitions: int) -> list[str]:
+    """Every id an attempt before ``final_attempt`` may have written (at most ``max_repetitions`` each)."""
+    return [repetition_id(job_id, i, a) for a in range(1, final_attempt) for i in range(max_repetitions)]
 
 
 def summary_id(job_id: str) -> str:

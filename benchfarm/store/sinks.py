@@ -37,9 +37,13 @@ class ResultSink:
         self.writer.index_docs(self.writer.names["results"], [documents.repetition_doc(job, rep, self.hardware)])
 
     def job(self, job: Any) -> None:
+        """The job's summary and record; after a re-run, the repetitions of the attempts it replaced are
+        deleted, so a job's results are those of one attempt (its record in Redis keeps every attempt)."""
+        results = self.writer.names["results"]
         docs = [documents.summary_doc(job, self.hardware)] if job.measured() else []
         self.writer.write(
-            [{"_op_type": "index", "_index": self.writer.names["results"], "_id": i, "_source": d} for i, d in docs]
+            [{"_op_type": "delete", "_index": results, "_id": i} for i in documents.superseded_result_ids(job)]
+            + [{"_op_type": "index", "_index": results, "_id": i, "_source": d} for i, d in docs]
             + [{"_op_type": "index", "_index": self.writer.names["jobs"], "_id": i, "_source": d}
                for i, d in [documents.job_doc(job)]])
 

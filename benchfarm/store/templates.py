@@ -63,6 +63,7 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
                     "dynamic_templates": _NUMERIC_AS_DOUBLE,
                     "properties": {
                         "@timestamp": DATE, "host_id": KEYWORD, "job_id": KEYWORD, "repetition": {"type": "integer"},
+                        "attempt": {"type": "short"},
                         "collector": KEYWORD, "spec_name": KEYWORD, "m": {"type": "object", "dynamic": "true"},
                     },
                 },
@@ -78,7 +79,8 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
                     "dynamic_templates": _NUMERIC_AS_DOUBLE,
                     "properties": {
                         "@timestamp": DATE, "doc_type": KEYWORD, "job_id": KEYWORD, "spec_name": KEYWORD,
-                        "repetition": {"type": "integer"}, "warmup": {"type": "boolean"}, "status": KEYWORD,
+                        "repetition": {"type": "integer"}, "attempt": {"type": "short"},
+                        "warmup": {"type": "boolean"}, "status": KEYWORD,
                         "exit_code": {"type": "integer"}, "oom_killed": {"type": "boolean"},
                         "duration_s": {"type": "double"}, "host_id": KEYWORD, "pool": KEYWORD,
                         "image_ref": KEYWORD, "image_digest": KEYWORD, "image_ancestors": KEYWORD,

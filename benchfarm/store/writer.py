@@ -137,7 +137,8 @@ class StoreWriter:
             if not self._templates_ok:
                 self.install_templates()
             _, errors = self.es.bulk(actions)
-            real = [e for e in errors if _status(e) != 409]  # 409: already there from an earlier try
+            # 409: already there from an earlier try; a delete's 404: already gone (or never written)
+            real = [e for e in errors if _status(e) != 409 and not ("delete" in e and _status(e) == 404)]
             # 401/403: the farm's credentials or roles are refused (an operator fixes that), not the document
             unavailable = [e for e in real if _status(e) in (401, 403, 429) or _status(e) >= 500]
             if unavailable:  # the whole batch again: what went in answers 409 (create) or is rewritten (index)

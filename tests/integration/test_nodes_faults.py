@@ -210,6 +210,17 @@ def test_a_node_killed_mid_job_runs_the_job_again_on_the_other_node(nodes: list[
     measured = [r for r in job["repetitions"] if not r["warmup"]]
     assert len(measured) == 1 and measured[0]["metrics"] == {"value": 7.0}, dump(job)
     assert _ts(measured[0]["started_at"]) > _ts(started_events[1]["at"]), dump(job)
+    # in Elasticsearch too: every result document is the second attempt's, each sample says its attempt
+    store = node_farm.store_repository
+    deadline = time.monotonic() + 60
+    while not any(d["doc_type"] == "summary" for d in store.results_for(job_id)):
+        assert time.monotonic() < deadline, "the job's summary never reached Elasticsearch"
+        time.sleep(0.5)
+        store.refresh()
+    results = store.results_for(job_id)
+    assert {d["attempt"] for d in results} == {2}, results
+    assert len([d for d in results if d["doc_type"] == "repetition"]) == len(job["repetitions"]), results
+    assert {s.get("attempt") for s in store.samples_for(job_id) if s["host_id"] == other} == {2}
     # nothing stays running: the job's container on the other node is gone, the killed node runs nothing
     assert not _job_containers(node_farm, other, job_id)
     assert node_farm.nodes.get(killed).running is False

@@ -77,6 +77,11 @@ class FakeEs:
                 errors.append({op: {"_id": a["_id"], "status": item_status, "error": {"type": "internal"}}})
             elif a["_id"] in self.refuse:
                 errors.append({op: {"_id": a["_id"], "status": 400, "error": {"type": "document_parsing_exception"}}})
+            elif op == "delete":
+                if self.docs.pop(key, None) is None:
+                    errors.append({op: {"_id": a["_id"], "status": 404, "result": "not_found"}})
+                else:
+                    ok += 1
             elif op == "create" and key in self.docs:
                 errors.append({op: {"_id": a["_id"], "status": 409, "error": {"type": "version_conflict"}}})
             else:
@@ -108,6 +113,7 @@ def _metric_docs(es: FakeEs) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- ids and documents
 @pytest.mark.parametrize("change", [
     {"job_id": "job-2"}, {"repetition": 1}, {"collector": "cgroup"}, {"host_id": "h2"}, {"timestamp": 1.000001},
+    {"attempt": 2},
 ])
 def test_sample_id_is_deterministic_and_changes_with_each_key(change):
     base = {"job_id": "job-1", "repetition": 0, "collector": "host", "host_id": "h1", "timestamp": 1.0}
@@ -449,3 +455,39 @@ def test_the_farms_writer_counts_what_it_spooled_or_dead_lettered_in_the_job_rec
     w.write(bad + _actions(1, job="job-not-here", t0=3e9))
     job = repo.get("job-1")
     assert (job.store_spooled, job.store_dead_lettered) == (3, 1)
+
+
+def _job(attempts: int, reps: int) -> Any:
+    from datetime import UTC, datetime
+
+    from benchfarm.jobs.model import JobRecord, JobStatus, RepetitionRecord
+
+    now = datetime.now(UTC)
+    return JobRecord(id="job-9", spec={"name": "j", "image": "x", "warmup": 1, "repetitions": 3},
+                     image_ref="x", image_digest="sha256:" + "a" * 64, queue="pool.default",
+                     status=JobStatus.SUCCEEDED, attempts=attempts, started_at=now, finished_at=now,
+                     repetitions=[RepetitionRecord(index=i, warmup=i == 0, exit_code=0, metrics={"v": 1.0},
+                                             started_at=now, finished_at=now) for i in range(reps)])
+
+
+def test_a_re_run_writes_new_result_ids_and_deletes_the_replaced_attempts_results(writer, es):
+    from benchfarm.store.sinks import ResultSink
+
+    sink = ResultSink(writer, {"pool": "default"})
+    first = _job(attempts=1, reps=3)
+    for rep in first.repetitions:  # attempt 1 published three repetitions, then its host died
+        sink.repetition(first, rep)
+    second = _job(attempts=2, reps=4)
+    for rep in second.repetitions:
+        sink.repetition(second, rep)
+    sink.job(second)
+    results = {i: d for (index, i), d in es.docs.items() if index == "bf-results"}
+    reps = sorted(i for i, d in results.items() if d["doc_type"] == "repetition")
+    assert reps == [f"job-9-a2-r{i}" for i in range(4)]
+    assert {d["attempt"] for d in results.values()} == {2}
+    assert not writer.dead_letter.exists()  # ids attempt 1 never wrote answer 404: nothing to keep
+
+
+def test_a_single_attempt_deletes_nothing() -> None:
+    assert documents.superseded_result_ids(_job(attempts=1, reps=2)) == []
+    assert len(documents.superseded_result_ids(_job(attempts=3, reps=2))) == 2 * (1 + 3)
