@@ -47,6 +47,29 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
 
 @app.command()
+def supervise(
+    interval: Annotated[float, typer.Option(help="Seconds between looks at the services.")] = 1.0,
+    burst: Annotated[int, typer.Option(help="Restarts of one service allowed within --window.")] = 5,
+    window: Annotated[float, typer.Option(help="Seconds of the restart limit's window.")] = 600.0,
+) -> None:
+    """Restart the stack's services that die (`stack up` runs this as the `supervisor` service).
+
+    Watches only services the stack started; one stopped with `stack down` stays stopped; after
+    --burst restarts within --window it gives up on a service and `stack status` shows it.
+    """
+    import logging
+    import signal
+
+    from benchfarm.stack.services.supervisor import run_supervisor
+    from benchfarm.stack.supervisor import RestartLimit
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    run_supervisor(Stack(get_settings()).services, RestartLimit(burst, window), lambda: bool(stopping), interval)
+
+
+@app.command()
 def logs(
     service: Annotated[str, typer.Argument(help="docker, redis, elasticsearch, salt-master, salt-minion, ...")],
     lines: Annotated[int, typer.Option("-n", "--lines", help="How many lines from the end.")] = 100,

@@ -128,6 +128,20 @@ class SaltNodeEnrolment:
                  "minion-start reactor to provision it and for its worker's heartbeat")
         return self._wait_worker(spec.name, since=started_wall - 1.0, started=started)
 
+    def create_from_profile(self, name: str, profile: str, progress: Progress = _quiet) -> float:
+        """``salt-cloud -p PROFILE NAME`` with a profile already in the farm's config (a pool's), then wait for
+        the new host's worker heartbeat; returns the seconds from salt-cloud's start to it.
+
+        Raises:
+            NodeStartError: salt-cloud failed, or no worker heartbeat came in time.
+        """
+        salt_cloud.render_cloud(self.settings)
+        started_wall, started = self.wall(), self.clock()
+        progress(f"salt-cloud -p {profile} {name}")
+        run = self.salt_cloud("-p", profile, name)
+        self._check_created(name, "cloud", run)
+        return self._wait_worker(name, since=started_wall - 1.0, started=started)
+
     def remove(self, name: str, progress: Progress = _quiet) -> bool:
         """Remove node ``name`` everywhere: ``salt-cloud -d`` when the master has its key, then the node, then
         the key. False when there was nothing to remove."""

@@ -91,8 +91,9 @@ class ManagedProcess:
         """True when we have no live process (it died after start)."""
         return self.record() is None
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop the process and all its descendants: SIGTERM, then SIGKILL after ``timeout``.
+    def stop(self, timeout: float = 30.0, *, descendants: bool = True) -> bool:
+        """Stop the process and (unless ``descendants`` is false) all its descendants: SIGTERM, then SIGKILL
+        after ``timeout``.
 
         Returns True if something was stopped.
         """
@@ -101,7 +102,7 @@ class ManagedProcess:
             return False
         try:
             root = psutil.Process(rec.pid)
-            procs = [root, *root.children(recursive=True)]
+            procs = [root, *(root.children(recursive=True) if descendants else [])]
         except psutil.NoSuchProcess:
             self.pid_file.unlink(missing_ok=True)
             return False

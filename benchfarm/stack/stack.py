@@ -34,7 +34,10 @@ def service_classes() -> list[type[Service]]:
         pass
     from benchfarm.stack.services.node_gateway import NodeGatewayService
 
-    classes.append(NodeGatewayService)  # last: `down` stops the nodes' relays before the services behind them
+    classes.append(NodeGatewayService)  # `down` stops the nodes' relays before the services behind them
+    from benchfarm.stack.services.supervisor import SupervisorService
+
+    classes.append(SupervisorService)  # last: started when all is up, stopped first so it restarts nothing on `down`
     return classes
 
 

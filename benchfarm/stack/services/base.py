@@ -6,6 +6,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from benchfarm.errors import SetupError
 from benchfarm.settings import Settings
@@ -111,9 +112,15 @@ class Service(ABC):
 
         return held()
 
+    @property
+    def stopped_marker(self) -> Path:
+        """Left by :meth:`down` so the supervisor (``benchfarm.stack.supervisor``) keeps the service stopped."""
+        return self.settings.run_dir / f"{self.name}.stopped"
+
     def up(self, progress: Progress) -> str:
         """Start the service unless it already runs; returns what happened, in words."""
         with self._lock():
+            self.stopped_marker.unlink(missing_ok=True)
             return self._up(progress)
 
     def _up(self, progress: Progress) -> str:
@@ -164,4 +171,7 @@ class Service(ABC):
     def down(self) -> bool:
         """Stop the service if the stack started it; returns True when something was stopped."""
         with self._lock():
+            if self.process.pid is not None:
+                self.stopped_marker.parent.mkdir(parents=True, exist_ok=True)
+                self.stopped_marker.touch()
             return self.process.stop()

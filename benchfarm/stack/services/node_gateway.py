@@ -152,6 +152,8 @@ class NodeGatewayService(Service):
 
     def down(self) -> bool:
         with self._lock():
+            if self.process.pid is not None:
+                self.stopped_marker.touch()
             stopped = self.process.stop(timeout=5)
             try:
                 with self._nodes() as nodes:
