@@ -64,6 +64,7 @@ def supervise(
     from benchfarm.stack.supervisor import RestartLimit
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a health check per second is not news
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     run_supervisor(Stack(get_settings()).services, RestartLimit(burst, window), lambda: bool(stopping), interval)

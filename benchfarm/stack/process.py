@@ -117,6 +117,26 @@ class ManagedProcess:
         self.pid_file.unlink(missing_ok=True)
         return True
 
+    @staticmethod
+    def kill_leftovers(pid: int) -> int:
+        """SIGKILL what is left of a dead service whose main process was ``pid``; returns how many died.
+
+        Every service is started in a session of its own, so its processes share the process group
+        ``pid``: a `kill -9` of the main process alone orphans the rest (salt-master's workers, the
+        Elasticsearch server under its launcher), which keep its ports and would pass a health check
+        while the stack has no process to manage.
+        """
+        left = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, ProcessLookupError):
+                if proc.pid != pid and os.getpgid(proc.pid) == pid and os.getsid(proc.pid) == pid:
+                    left.append(proc)
+        for proc in left:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(left, timeout=10)
+        return len(left)
+
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the service log."""
         try:

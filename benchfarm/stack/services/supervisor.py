@@ -63,14 +63,23 @@ class WatchedService:
     def __init__(self, svc: Service) -> None:
         self.svc = svc
         self.name = svc.name
+        self.last_pid: int | None = None
 
     def running(self) -> bool:
-        return self.svc.process.pid is not None
+        pid = self.svc.process.pid
+        if pid is not None:
+            self.last_pid = pid
+        return pid is not None
 
     def stopped_on_purpose(self) -> bool:
         return self.svc.stopped_marker.exists()
 
     def restart(self) -> None:
+        """Clear what the dead process left (orphans holding its ports), then start it as `stack up` does."""
+        if self.last_pid is not None:
+            killed = self.svc.process.kill_leftovers(self.last_pid)
+            if killed:
+                log.info("%s: killed %d leftover process(es) of pid %d", self.name, killed, self.last_pid)
         self.svc.up(lambda line: log.info("%s: %s", self.name, line))
 
 
