@@ -70,6 +70,10 @@ class HostRoster(Protocol):
         """Take a host out of scheduling for good; False when it was not registered."""
         ...
 
+    def refusal(self, host_id: str) -> str | None:
+        """Why the host takes no job now (``host X is quarantined``), or None."""
+        ...
+
 
 class NodeManager:
     """The node provider: nodes as containers of the local Docker engine."""

@@ -190,6 +190,17 @@ class SaltNodeEnrolment:
                 seen = 0.0
             if seen >= since:
                 return self.clock() - started
+            try:
+                refused = self.hosts.refusal(name)
+            except BenchfarmError:
+                refused = None
+            if refused and "quarantined" in refused:  # its health check failed: the worker was stopped
+                raise NodeStartError(
+                    f"node {name}: it joined, but its first health check failed and it was quarantined "
+                    f"({refused}), so its worker was stopped",
+                    hint=f"`benchfarm hosts list` says which check failed (a machine too loaded for its "
+                         f"max_load_per_cpu, a full disk); fix that, then `benchfarm nodes remove {name}` "
+                         f"and add it again")
             if self.clock() > deadline:
                 raise NodeStartError(
                     f"node {name}: its minion was deployed but its worker sent no heartbeat within "

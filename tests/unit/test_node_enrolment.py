@@ -34,10 +34,14 @@ class Clock:
 class Roster:
     def __init__(self) -> None:
         self.seen: dict[str, float] = {}
+        self.refused: dict[str, str] = {}
         self.retired: list[str] = []
 
     def workers_seen(self) -> dict[str, float]:
         return self.seen
+
+    def refusal(self, host_id: str) -> str | None:
+        return self.refused.get(host_id)
 
     def retire(self, host_id: str) -> bool:
         self.retired.append(host_id)
@@ -139,6 +143,16 @@ def test_no_heartbeat_after_the_deploy_is_an_error_with_a_way_out(env) -> None:
     with pytest.raises(NodeStartError, match="worker sent no heartbeat within 60 s") as err:
         enrol.add(NodeSpec.parse("c1", "a", "0", "1g"), "cloud", IMAGE)
     assert "benchfarm nodes remove c1" in (err.value.hint or "")
+
+
+def test_a_node_quarantined_by_its_first_health_check_fails_at_once_saying_so(env) -> None:
+    _, enrol, cloud, _, clock = env
+    cloud.heartbeat = False
+    cloud.roster.refused["n1"] = "host n1 is quarantined"
+    started = clock.t
+    with pytest.raises(NodeStartError, match="first health check failed and it was quarantined") as err:
+        enrol.add(NodeSpec.parse("n1", "a", "1", "1g"), "cloud", IMAGE)
+    assert "hosts list" in (err.value.hint or "") and clock.t - started < 60  # not after the join timeout
 
 
 def test_remove_destroys_through_salt_cloud_when_the_master_has_the_key(env) -> None:
