@@ -11,6 +11,9 @@ import httpx
 from benchfarm.errors import AuthError, BenchfarmError, NotFoundError, ServiceUnavailableError, UserInputError
 from benchfarm.settings import Settings
 
+#: Seconds ``POST /campaigns`` may take: it submits every job of the campaign before it answers.
+SUBMIT_CAMPAIGN_TIMEOUT_S = 600.0
+
 
 class ApiClient:
     """Talks to `benchfarm api serve` with the bearer token from the settings."""
@@ -83,6 +86,31 @@ class ApiClient:
                 f"lost the event stream of {job_id}: {exc}",
                 hint=f"the job goes on; follow it again with `benchfarm jobs events {job_id}`",
             ) from exc
+
+    # campaigns ---------------------------------------------------------------------
+    def submit_campaign(self, request: dict[str, Any], queue_anyway: bool = False) -> dict[str, Any]:
+        # one request submits every job: the first may push the image to the farm registry
+        return self._request("POST", "/campaigns", json=request, params={"queue_anyway": str(queue_anyway).lower()},
+                             timeout=SUBMIT_CAMPAIGN_TIMEOUT_S).json()
+
+    def campaigns(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._request("GET", "/campaigns", params={"limit": limit}).json()
+
+    def campaign(self, campaign_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/campaigns/{campaign_id}").json()
+
+    def cancel_campaign(self, campaign_id: str) -> dict[str, Any]:
+        return self._request("DELETE", f"/campaigns/{campaign_id}").json()
+
+    def compare_campaign(self, campaign_id: str, reference: str | None = None,
+                         prices: list[str] | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"price": prices or []}
+        if reference:
+            params["reference"] = reference
+        return self._request("GET", f"/campaigns/{campaign_id}/compare", params=params).json()
+
+    def campaign_junit(self, campaign_id: str) -> str:
+        return self._request("GET", f"/campaigns/{campaign_id}/junit").text
 
     def hosts(self) -> list[dict[str, Any]]:
         return self._request("GET", "/hosts").json()

@@ -33,7 +33,11 @@ if TYPE_CHECKING:
     from benchfarm.adapters.redis_store import RedisKV
     from benchfarm.adapters.salt_master import SaltMaster
     from benchfarm.api.deps import ApiDeps
+    from benchfarm.campaigns.service import CampaignService
     from benchfarm.client import ApiClient
+    from benchfarm.elastic.autoscaler import Autoscaler
+    from benchfarm.elastic.planner import PoolPlan
+    from benchfarm.elastic.store import ElasticPoolStore
     from benchfarm.execution.executor import JobExecutor
     from benchfarm.execution.publishing import AsyncEventMirror, TelemetryFactory
     from benchfarm.execution.reaper import Reaper
@@ -45,6 +49,8 @@ if TYPE_CHECKING:
     from benchfarm.scheduler.capabilities import HostCapabilities
     from benchfarm.scheduler.host_registry import HostRegistry
     from benchfarm.scheduler.service import JobService
+    from benchfarm.schedules.loop import Scheduler
+    from benchfarm.schedules.repository import ScheduleRepository
     from benchfarm.store.repository import StoreRepository
     from benchfarm.store.sinks import ResultSink
     from benchfarm.store.writer import StoreWriter
@@ -197,7 +203,22 @@ class Farm:
 
         return JobService(self.repository, self.host_registry, self.engine, self.dispatcher,
                           publisher=RegistryPublisher(self.images, self.settings.registry_address),
-                          local_host=self.settings.minion_id)
+                          local_host=self.settings.minion_id,
+                          elastic_pools=lambda: self.elastic_pools.definitions().keys())
+
+    @cached_property
+    def schedules(self) -> ScheduleRepository:
+        """Recurring jobs and their per-fire-time claims (Redis)."""
+        from benchfarm.schedules.repository import ScheduleRepository
+
+        return ScheduleRepository(self.kv)
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        """Fires due schedules through the job service; one per process, any number per farm."""
+        from benchfarm.schedules.loop import JobSubmitter, Scheduler
+
+        return Scheduler(self.schedules, JobSubmitter(self.job_service, self.campaign_service))
 
     @cached_property
     def inventory(self) -> Inventory:
@@ -211,6 +232,60 @@ class Farm:
         from benchfarm.inventory.pools import PoolStore
 
         return PoolStore(self.kv, self.host_registry)
+
+    @cached_property
+    def elastic_pools(self) -> ElasticPoolStore:
+        """Elastic pool definitions and the autoscaler's ledger (Redis)."""
+        from benchfarm.elastic.store import ElasticPoolStore
+
+        return ElasticPoolStore(self.kv)
+
+    def pool_plans(self) -> dict[str, PoolPlan]:
+        """What the autoscaler's next pass will do for each elastic pool, and why (reads Redis only)."""
+        import time
+
+        from benchfarm.elastic.autoscaler import pool_plans
+        from benchfarm.elastic.farm_view import RegistryFarmView
+
+        return pool_plans(self.elastic_pools, RegistryFarmView(self.host_registry, self.repository), time.time())
+
+    @cached_property
+    def autoscaler(self) -> Autoscaler:
+        """This process's autoscaler (see :meth:`build_autoscaler`)."""
+        return self.build_autoscaler()
+
+    def build_autoscaler(self, holder: str | None = None) -> Autoscaler:
+        """An autoscaler for the elastic pools: salt-cloud through the farm's node driver, its lease in Redis
+        (``holder``: its name there, default ``<hostname>-<pid>``), every decision to Elasticsearch."""
+        import socket
+
+        from benchfarm.adapters.redis_lease import RedisLeases
+        from benchfarm.elastic.autoscaler import Autoscaler
+        from benchfarm.elastic.farm_view import RegistryFarmView
+        from benchfarm.elastic.lease import DecisionLease
+        from benchfarm.nodes.config import NodeFarmConfig
+        from benchfarm.nodes.image import NodeImageBuilder
+        from benchfarm.stack.node_enrolment import SaltNodeEnrolment
+        from benchfarm.stack.pool_provisioner import SaltCloudProvisioner
+
+        def node_image() -> str:
+            # the golden image as built (`benchfarm nodes image`, `stack up`): a pool's hosts come from it as
+            # it is, so a cold start never waits for a rebuild; built here only when there is none
+            config = NodeFarmConfig.from_settings(self.settings)
+            latest = f"{config.image_repository}:latest"
+            if self.images.exists(latest):
+                return latest
+            return NodeImageBuilder(self.images, config).ensure().ref
+
+        writer = self.store_writer
+        index = writer.names["pool_events"]
+        provisioner = SaltCloudProvisioner(self.settings, SaltNodeEnrolment(self.settings, self.nodes,
+                                                                            self.host_registry), node_image)
+        return Autoscaler(self.elastic_pools, DecisionLease(RedisLeases(self.kv),
+                                                            holder or f"{socket.gethostname()}-{os.getpid()}"),
+                          RegistryFarmView(self.host_registry, self.repository), provisioner,
+                          lambda docs: writer.index_docs(index, [(f"{d['@timestamp']}-{d['holder']}-{d['action']}-"
+                                                                  f"{d.get('host') or ''}", d) for d in docs]))
 
     @cached_property
     def nodes(self) -> NodeManager:
@@ -231,10 +306,37 @@ class Farm:
 
     def api_deps(self) -> ApiDeps:
         """What the API's handlers use."""
+        from benchfarm.adapters.celery_app import queue_depths
         from benchfarm.api.deps import ApiDeps
 
         return ApiDeps(settings=self.settings, repo=self.repository, hosts=self.host_registry, jobs=self.job_service,
-                       tokens=self.tokens, audit=self.audit)
+                       tokens=self.tokens, audit=self.audit, pools=self.pools, store=self.store_repository,
+                       queue_depths=lambda queues: queue_depths(self.kv.list_lengths, queues),
+                       campaigns=self.campaign_service, elastic_pools=self.elastic_pools,
+                       pool_plans=self.pool_plans)
+
+    @cached_property
+    def campaign_service(self) -> CampaignService:
+        """Campaigns: records in Redis, jobs through the job service, prices from the pools' definitions."""
+        from benchfarm.analysis.baselines import hardware_from_hosts
+        from benchfarm.campaigns.repository import CampaignRepository
+        from benchfarm.campaigns.service import CampaignService
+
+        return CampaignService(CampaignRepository(self.kv), self.job_service, self.repository, self.host_registry,
+                               hardware_of=hardware_from_hosts(self.host_registry), defined_prices=self._pool_prices)
+
+    def _pool_prices(self) -> dict[str, float]:
+        """Pool -> price per host-hour from the elastic pools' definitions (none when they are not there)."""
+        try:
+            from benchfarm.elastic.store import ElasticPoolStore
+        except ImportError:
+            return {}
+        try:
+            definitions = ElasticPoolStore(self.kv).definitions()
+        except ValueError:  # a definition this version cannot read: unpriced, --price still works
+            logging.getLogger(__name__).warning("pool definitions unreadable; no pool prices", exc_info=True)
+            return {}
+        return {name: d.price_per_host_hour for name, d in definitions.items()}
 
     # ------------------------------------------------------------------ this host's worker
     @cached_property

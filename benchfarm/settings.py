@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     worker_lease_s: float = 15.0
     worker_max_attempts: int = 2
     worker_slot_timeout_s: float = 3600.0  # the longest a claimed job waits for a free benchmark slot
+    # the worker's housekeeping fires due schedules (benchfarm.schedules.loop); off where the engine does not hold
+    # the farm's images (nodes: they pull by digest, so a job could not be resolved there)
+    schedules_enabled: bool = True
     allowed_devices: list[str] = Field(default_factory=list)  # device nodes jobs on this host may map
     allowed_cap_add: list[str] = Field(default_factory=list)
     # the policy for job containers on this host (see ContainerPolicy; Salt grains carry the same on a real
@@ -130,6 +133,12 @@ class Settings(BaseSettings):
     node_bridge: str = "bf-nodes"        # at most 15 characters (a Linux interface name)
     node_subnet: str | None = None       # None: the engine picks a free one from its pools
     node_firewall: bool = True
+    # a node sees the whole machine's load average (a container has no load of its own), which every node
+    # of the machine adds to: its health check allows more than a host's default 4.0 per CPU
+    node_max_load_per_cpu: float = 8.0
+    # elastic pools: the worker's housekeeping runs the autoscaler where salt-cloud's config is (the master's
+    # host); false keeps this host's housekeeping out of it
+    autoscaler: bool = True
 
     # collectors
     sample_interval_s: float = 1.0

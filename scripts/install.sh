@@ -20,8 +20,10 @@ VENV="${BENCHFARM_VENV:-/opt/benchfarm/venv}"
 BIN_DIR="${BENCHFARM_BIN_DIR:-/usr/local/bin}"
 PY=/usr/bin/python3
 
-# socat: the relays between nodes and the farm's loopback services; iptables: the fence around the node network
-DEBS=(python3 python3-venv docker.io redis-server debootstrap busybox-static docker-registry unzip iproute2 openssh-client socat iptables)
+# socat: the relays between nodes and the farm's loopback services; iptables: the fence around the node network;
+# chromium, chromium-driver: the headless browser the web console's tests drive (through Selenium)
+DEBS=(python3 python3-venv docker.io redis-server debootstrap busybox-static docker-registry unzip iproute2 openssh-client socat iptables
+      chromium chromium-driver)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -23,6 +23,9 @@ TASK_PING = "benchfarm.ping"
 
 app = Celery("benchfarm")
 
+#: kombu's Redis transport keeps one list per priority step: ``<queue>`` for step 0, ``<queue>:<step>`` after
+PRIORITY_STEPS = list(range(10))
+
 
 def _tls(settings: Settings) -> dict[str, Any]:
     if not (settings.redis_ca_certs and settings.effective_redis_url.startswith("rediss:")):
@@ -42,9 +45,14 @@ def configure(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_track_started=True,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # every write to the farm's Redis waits for an fsync (appendfsync always): the job record in the
+        # repository says whether a job started and how it ended, so no task result, "started" state or
+        # task event is written besides (bench/dispatch.py, issue 16); a caller that wants a result asks
+        # for it per task (``ignore_result=False``)
+        task_ignore_result=True,
+        task_track_started=False,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
         task_create_missing_queues=True,
         task_default_queue="pool.default",
         result_expires=7 * 24 * 3600,
@@ -55,13 +63,26 @@ def configure(settings: Settings) -> Celery:
             # a message whose worker vanished without a word comes back after this
             "visibility_timeout": settings.visibility_timeout_s,
             # Redis has no native priorities: kombu keeps one list per step (0 = first served)
-            "priority_steps": list(range(10)),
+            "priority_steps": PRIORITY_STEPS,
             "sep": ":",
             "queue_order_strategy": "priority",
         },
         worker_hijack_root_logger=False,
     )
     return app
+
+
+def queue_depths(list_lengths: Callable[[list[str]], list[int]], queues: list[str]) -> dict[str, int]:
+    """Messages waiting in each of ``queues`` (every priority step's list summed; taken ones are not counted).
+
+    Args:
+        list_lengths: LLEN of each key, in one round trip (``RedisKV.list_lengths``).
+        queues: Celery queue names.
+    """
+    keys = [[q if step == 0 else f"{q}:{step}" for step in PRIORITY_STEPS] for q in queues]
+    lengths = list_lengths([k for per_queue in keys for k in per_queue])
+    n = len(PRIORITY_STEPS)
+    return {q: sum(lengths[i * n:(i + 1) * n]) for i, q in enumerate(queues)}
 
 
 class CeleryDispatcher:
@@ -101,7 +122,7 @@ def on_process_exit(callback: Callable[[], None]) -> None:
 def start_worker(queues: list[str], hostname: str, concurrency: int = 1, loglevel: str = "INFO") -> None:
     """Run a Celery worker in this process consuming ``queues`` (blocks)."""
     app.worker_main([
-        "worker", "-Q", ",".join(queues), "-n", hostname, "-c", str(concurrency), "-E",
+        "worker", "-Q", ",".join(queues), "-n", hostname, "-c", str(concurrency),
         f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
     ])
 
@@ -111,7 +132,7 @@ def dispatch_round_trip(count: int, queue: str = "pool.default", timeout_s: floa
     import time
 
     start = time.perf_counter()
-    results = [app.send_task(TASK_PING, args=[i], queue=queue) for i in range(count)]
+    results = [app.send_task(TASK_PING, args=[i], queue=queue, ignore_result=False) for i in range(count)]
     for r in results:
         r.get(timeout=timeout_s)
     return time.perf_counter() - start

@@ -132,6 +132,16 @@ class RedisKV(RedisClient):
         with _translate_errors(self.url):
             return cast("list[str | None]", self.raw.mget(keys))
 
+    def list_lengths(self, keys: list[str]) -> list[int]:
+        """LLEN of each key (0 for a missing one), in one round trip."""
+        if not keys:
+            return []
+        with _translate_errors(self.url):
+            pipe = self.raw.pipeline(transaction=False)
+            for key in keys:
+                pipe.llen(key)
+            return [int(n) for n in pipe.execute()]
+
     def append_and_publish(self, list_key: str, channel: str, value: str) -> None:
         """RPUSH ``value`` to ``list_key`` and PUBLISH it on ``channel`` in one round trip."""
         with _translate_errors(self.url):
@@ -159,6 +169,11 @@ class RedisKV(RedisClient):
     def hdel(self, key: str, field: str) -> None:
         with _translate_errors(self.url):
             self.raw.hdel(key, field)
+
+    def set_if_absent(self, key: str, value: str, ttl_s: int) -> bool:
+        """``SET key value NX EX ttl_s``: True when this call wrote the key (it did not exist)."""
+        with _translate_errors(self.url):
+            return bool(self.raw.set(key, value, nx=True, ex=ttl_s))
 
     def exists(self, key: str) -> bool:
         with _translate_errors(self.url):

@@ -21,10 +21,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from benchfarm import __version__
+from benchfarm.api import console
 from benchfarm.api.dependencies import ApiState
 from benchfarm.api.deps import ApiDeps
 from benchfarm.api.errors import ERROR_BODY_REF, ErrorBody, install_error_handlers
-from benchfarm.api.routers import hosts, internal, jobs, meta, verdicts
+from benchfarm.api.routers import campaigns, farm, history, hosts, internal, jobs, meta, pools, verdicts
 from benchfarm.errors import SetupError
 from benchfarm.settings import Settings, get_settings
 
@@ -46,7 +47,10 @@ _TAGS = [
     {"name": "jobs", "description": "Submit, list, inspect, cancel and follow benchmark jobs."},
     {"name": "verdicts", "description": "A job compared with a baseline (JSON, or JUnit XML for CI)."},
     {"name": "hosts", "description": "The hosts the scheduler knows."},
+    {"name": "farm", "description": "Pools, hosts with their running jobs, and queue depths, in one answer."},
+    {"name": "history", "description": "A benchmark's per-job results over time, with their change points."},
     {"name": "internal", "description": "Reports from the Salt side (reactors); not for users."},
+    {"name": "campaigns", "description": "One spec on many targets and parameter points, compared side by side."},
     {"name": "meta", "description": "Liveness."},
 ]
 
@@ -74,6 +78,8 @@ def create_app(settings: Settings | None = None, deps: ApiDeps | None = None, *,
     app.state.api = ApiState(settings=settings, token=token or "",
                              internal_token=settings.resolved_internal_token() or "", deps=deps, build_deps=build_deps)
     install_error_handlers(app)
-    for router in (jobs.router, verdicts.router, hosts.router, internal.router, meta.router):
+    for router in (jobs.router, verdicts.router, campaigns.router, hosts.router, farm.router, history.router,
+                   internal.router, pools.router, meta.router):
         app.include_router(router)
+    console.install(app)  # the web console under /ui (not in the OpenAPI document)
     return app

@@ -88,13 +88,23 @@ def require_token(request: Request,
         AuthError (401): no token, an unknown one or a revoked one.
         ServiceUnavailableError (503): a user token and Redis, where tokens live, is not answering.
     """
+    return principal_of(request, creds.credentials if creds is not None else None)
+
+
+def principal_of(request: Request, given: str | None) -> Principal:
+    """Who holds the token ``given`` (a bearer token, or the web console's sign-in cookie); kept on
+    ``request.state.principal`` for the audit.
+
+    Raises:
+        AuthError (401): no token, an unknown one or a revoked one.
+        ServiceUnavailableError (503): a user token and Redis, where tokens live, is not answering.
+    """
     state = api_state(request.app)
     if not state.settings.api_auth:
         request.state.principal = FARM_ADMIN
         return FARM_ADMIN
-    if creds is None:
+    if not given:
         raise AuthError("missing bearer token", hint=_AUTH_HINT)
-    given = creds.credentials
     if _same(given, state.token):
         principal = FARM_ADMIN
     elif _same(given, state.internal_token):
@@ -120,15 +130,23 @@ def _forbidden_hint(principal: Principal, needed: Role) -> str:
     return "ask a farm admin for a token with that role"
 
 
+def ensure_role(principal: Principal, needed: Role) -> Principal:
+    """``principal`` if its role includes ``needed``.
+
+    Raises:
+        ForbiddenError (403): it does not.
+    """
+    if not principal.role.allows(needed):
+        raise ForbiddenError(f"{principal.user} ({principal.role.value}) may not do this: it needs the "
+                             f"{needed.value} role", hint=_forbidden_hint(principal, needed))
+    return principal
+
+
 def require_role(needed: Role) -> Callable[..., Principal]:
     """A FastAPI dependency admitting callers whose role includes ``needed`` (ForbiddenError, 403, otherwise)."""
 
     def check_role(principal: Annotated[Principal, Depends(require_token)]) -> Principal:
-        if not principal.role.allows(needed):
-            raise ForbiddenError(f"{principal.user} ({principal.role.value}) may not do this: it needs the "
-                                 f"{needed.value} role",
-                                 hint=_forbidden_hint(principal, needed))
-        return principal
+        return ensure_role(principal, needed)
 
     return check_role
 

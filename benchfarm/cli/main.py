@@ -42,6 +42,7 @@ _SUBCOMMANDS = [
     ("benchfarm.cli.jobs_cmd", "jobs"),
     ("benchfarm.cli.submit_cmd", None),
     ("benchfarm.cli.compare_cmd", None),
+    ("benchfarm.cli.campaign_cmd", "campaign"),
     ("benchfarm.cli.api_cmd", "api"),
     ("benchfarm.cli.worker_cmd", "worker"),
     ("benchfarm.cli.hosts_cmd", "hosts"),
@@ -51,6 +52,8 @@ _SUBCOMMANDS = [
     ("benchfarm.cli.tokens_cmd", "tokens"),
     ("benchfarm.cli.report_cmd", None),
     ("benchfarm.cli.history_cmd", None),
+    ("benchfarm.cli.schedule_cmd", "schedule"),
+    ("benchfarm.cli.bisect_cmd", None),
 ]
 
 

@@ -54,6 +54,18 @@ def submit(
     confirm: Annotated[bool | None, typer.Option(
         "--confirm/--no-confirm", help="With --baseline: re-run the job once to confirm a suspected regression "
         "before reporting it (default: on when the environment has CI=true).")] = None,
+    across: Annotated[list[str] | None, typer.Option(
+        "--across", help="Campaign: one job per target, e.g. --across pool:a,pool:b (pool:NAME or host:ID).")] = None,
+    each_host: Annotated[bool, typer.Option(
+        "--each-host", help="Campaign: one job per registered host (of --pool when given).")] = False,
+    pool: Annotated[str | None, typer.Option("--pool", help="With --each-host: only this pool's hosts.")] = None,
+    matrix: Annotated[list[str] | None, typer.Option(
+        "--matrix", help="Campaign: KEY=v1,v2 sets the spec's env KEY to each value, one job per value "
+        "(repeatable: axes multiply), e.g. --matrix SYSBENCH_THREADS=1,2.")] = None,
+    reference: Annotated[str | None, typer.Option(
+        "--reference", help="Campaign with --wait: the group others are divided by (pool or hardware class).")] = None,
+    price: Annotated[list[str] | None, typer.Option(
+        "--price", help="Campaign with --wait: POOL=USD per host-hour for perf/$ (repeatable), e.g. a=0.42/h.")] = None,
 ) -> int | None:
     """Submit a benchmark job to the farm.
 
@@ -66,7 +78,29 @@ def submit(
     --confirm is on), 2 no verdict: the job (or its confirmation re-run) failed,
     timed out or was cancelled, the spec is invalid, no host can run it, the farm
     is unreachable, or the baseline cannot be found.
+
+    Campaigns (--across, --each-host, --matrix): one job per (target, matrix point), each
+    labelled with the campaign; with --wait, a side-by-side comparison by pool and hardware
+    class, exit 5 when any job did not succeed (the tables first, naming each failure).
     """
+    if across or each_host or matrix:
+        from benchfarm.cli.campaign_cmd import submit_campaign
+
+        if baseline is not None or junit is not None:
+            from benchfarm.errors import UserInputError
+
+            raise UserInputError("--baseline/--junit apply to one job, not a campaign",
+                                 hint="compare a campaign with `benchfarm campaign compare ID`; its JUnit with "
+                                      "`benchfarm campaign junit ID`")
+        submit_campaign(spec_file, across=across or [], each_host=each_host, pool=pool, matrix=matrix or [],
+                        wait=wait, as_json=as_json, queue_anyway=queue_anyway, label=label, reference=reference,
+                        price=price)
+        return None
+    if pool is not None or reference is not None or price:
+        from benchfarm.errors import UserInputError
+
+        raise UserInputError("--pool, --reference and --price apply to campaigns",
+                             hint="add --across, --each-host or --matrix")
     if baseline is not None:
         return _submit_with_verdict(spec_file, as_json=as_json, queue_anyway=queue_anyway, label=label,
                                     baseline=baseline, junit=junit, confirm=confirm)

@@ -55,6 +55,15 @@ def parse_meminfo(data: bytes) -> dict[str, int]:
     return out
 
 
+_MEMINFO_USED = re.compile(rb"^(MemTotal|MemAvailable|MemFree|Cached|SwapTotal|SwapFree):\s+(\d+)", re.MULTILINE)
+
+
+def parse_meminfo_used(data: bytes) -> dict[str, int]:
+    """The ``/proc/meminfo`` keys the host sample uses, in bytes (all are given in kB): one regex pass
+    instead of :func:`parse_meminfo`'s every line, a third of the sample's CPU before (issue 16)."""
+    return {k.decode(): int(v) * 1024 for k, v in _MEMINFO_USED.findall(data)}
+
+
 def whole_disks(diskstats: bytes) -> list[str]:
     """Names of physical whole disks in ``/proc/diskstats`` (no partitions, loop, ram, dm or md devices).
 
@@ -168,6 +177,8 @@ class HostCollector(Collector):
         self._cpu_keys: list[tuple[int, str]] = []
         self._disks: frozenset[bytes] = frozenset()
         self._nics: frozenset[bytes] = frozenset()
+        self._disk_files: list[OpenFile] = []  # /sys/block/<disk>/stat, when they match /proc/diskstats
+        self._nic_files: list[OpenFile] = []  # 4 statistics files per NIC, when they match /proc/net/dev
 
     def _probe(self) -> Availability:
         files = {n: OpenFile(self.proc / n) for n in ("stat", "meminfo", "loadavg")}
@@ -184,6 +195,7 @@ class HostCollector(Collector):
         if "net/dev" in files:
             names = self._nics_arg if self._nics_arg is not None else physical_nics(files["net/dev"].read())
             self._nics = frozenset(n.encode() for n in names)
+        self._use_device_files()
         for c in self.cpus:
             p = self.sys / f"devices/system/cpu/cpu{c}/cpufreq/scaling_cur_freq"
             if p.exists():
@@ -192,6 +204,39 @@ class HostCollector(Collector):
             files["cpuinfo"] = OpenFile(self.proc / "cpuinfo")
         self.sample()  # baseline for rates
         return Availability(True, f"{len(self.cpus)} CPUs, disks {sorted(d.decode() for d in self._disks)}")
+
+    def _use_device_files(self) -> None:
+        """Read I/O counters from each device's own sysfs files instead of /proc/diskstats and /proc/net/dev,
+        which list every device (each container's veth too) and cost the kernel 15 and 28 us a read here.
+
+        Used only when the sysfs counters are those of the same devices: a procfs reading taken between two
+        sysfs readings must lie between them (the counters only grow), which a recorded /proc tree does not.
+        """
+        files = self._files
+        if "diskstats" in files and self._disks:
+            stats = [self.sys / "block" / d.decode().replace("/", "!") / "stat" for d in sorted(self._disks)]
+            if all(p.exists() for p in stats):
+                disk_files = [OpenFile(p, 4096) for p in stats]
+                before = _disk_counters(disk_files)
+                proc = parse_diskstats(files["diskstats"].read(), self._disks)
+                if _between(before, proc, _disk_counters(disk_files)):
+                    self._disk_files = disk_files
+                    files.pop("diskstats").close()
+                else:
+                    close_all(disk_files)
+        if "net/dev" in files and self._nics:
+            counters = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")
+            paths = [self.sys / "class/net" / n.decode() / "statistics" / c
+                     for n in sorted(self._nics) for c in counters]
+            if all(p.exists() for p in paths):
+                nic_files = [OpenFile(p, 64) for p in paths]
+                net_before = _nic_counters(nic_files)
+                proc_net = parse_netdev(files["net/dev"].read(), self._nics)
+                if _between(net_before, proc_net, _nic_counters(nic_files)):
+                    self._nic_files = nic_files
+                    files.pop("net/dev").close()
+                else:
+                    close_all(nic_files)
 
     def fields(self) -> list[FieldSpec]:
         specs = [FieldSpec(n, "pct") for n in ("cpu_util_pct", "cpuset_util_pct")]
@@ -211,7 +256,7 @@ class HostCollector(Collector):
         now = self._clock()
         out: dict[str, Number] = {}
         self._cpu(files["stat"].read(), out)
-        mem = parse_meminfo(files["meminfo"].read())
+        mem = parse_meminfo_used(files["meminfo"].read())
         total = mem.get("MemTotal", 0)
         avail = mem.get("MemAvailable", mem.get("MemFree", 0))
         out["mem_total_bytes"] = total
@@ -222,11 +267,15 @@ class HostCollector(Collector):
         load = files["loadavg"].read().split()
         out["load1"], out["load5"], out["load15"] = float(load[0]), float(load[1]), float(load[2])
         counters: dict[str, float] = {}
-        if "diskstats" in files:
-            rb, wb, r, w, ticks = parse_diskstats(files["diskstats"].read(), self._disks)
+        disk = (_disk_counters(self._disk_files) if self._disk_files else
+                parse_diskstats(files["diskstats"].read(), self._disks) if "diskstats" in files else None)
+        if disk is not None:
+            rb, wb, r, w, ticks = disk
             counters.update(disk_read_bytes=rb, disk_write_bytes=wb, disk_reads=r, disk_writes=w, disk_ticks=ticks)
-        if "net/dev" in files:
-            rxb, txb, rxp, txp = parse_netdev(files["net/dev"].read(), self._nics)
+        net = (_nic_counters(self._nic_files) if self._nic_files else
+               parse_netdev(files["net/dev"].read(), self._nics) if "net/dev" in files else None)
+        if net is not None:
+            rxb, txb, rxp, txp = net
             counters.update(net_rx_bytes=rxb, net_tx_bytes=txb, net_rx_packets=rxp, net_tx_packets=txp)
         self._rates.rates(now, counters, out)
         ticks_rate = out.pop("disk_ticks_per_s", None)
@@ -269,7 +318,35 @@ class HostCollector(Collector):
     def close(self) -> None:
         close_all(self._files)
         close_all(self._freq_files)
-        self._files, self._freq_files = {}, []
+        close_all(self._disk_files)
+        close_all(self._nic_files)
+        self._files, self._freq_files, self._disk_files, self._nic_files = {}, [], [], []
+
+
+def _disk_counters(files: list[OpenFile]) -> tuple[int, int, int, int, int]:
+    """Sum over ``/sys/block/<disk>/stat`` files: (read_bytes, write_bytes, reads, writes, io_ticks_ms),
+    the same fields as :func:`parse_diskstats` (the file holds a /proc/diskstats line without its names)."""
+    rb = wb = r = w = ticks = 0
+    for f in files:
+        v = f.read().split()
+        r += int(v[0])
+        rb += int(v[2]) * SECTOR_BYTES
+        w += int(v[4])
+        wb += int(v[6]) * SECTOR_BYTES
+        ticks += int(v[9])
+    return rb, wb, r, w, ticks
+
+
+def _nic_counters(files: list[OpenFile]) -> tuple[int, int, int, int]:
+    """Sum over each NIC's rx_bytes, tx_bytes, rx_packets, tx_packets files (in that order, NIC by NIC)."""
+    out = [0, 0, 0, 0]
+    for i, f in enumerate(files):
+        out[i % 4] += f.read_int()
+    return out[0], out[1], out[2], out[3]
+
+
+def _between(low: tuple[int, ...], mid: tuple[int, ...], high: tuple[int, ...]) -> bool:
+    return all(a <= b <= c for a, b, c in zip(low, mid, high, strict=True))
 
 
 def _util(prev: tuple[int, int] | None, cur: tuple[int, int] | None) -> float:

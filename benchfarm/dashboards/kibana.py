@@ -36,14 +36,16 @@ def _aggs(p: Panel) -> list[dict[str, Any]]:
         if m.label:
             params["customLabel"] = m.label
         aggs.append({"id": str(len(aggs) + 1), "enabled": True, "type": m.agg, "params": params, "schema": "metric"})
-    for b in p.buckets:
+    has_time = any(b.agg == "date_histogram" for b in p.buckets)
+    for i, b in enumerate(p.buckets):
         agg_id = str(len(aggs) + 1)
         if b.agg == "date_histogram":
             aggs.append({"id": agg_id, "enabled": True, "type": "date_histogram", "schema": "segment",
                          "params": {"field": b.field, "useNormalizedEsInterval": True, "interval": "auto",
                                     "drop_partials": False, "min_doc_count": 1, "extended_bounds": {}}})
         else:
-            aggs.append({"id": agg_id, "enabled": True, "type": "terms", "schema": "group",
+            schema = "segment" if i == 0 and not has_time else "group"  # no time axis: the first terms is the x-axis
+            aggs.append({"id": agg_id, "enabled": True, "type": "terms", "schema": schema,
                          "params": {"field": b.field, "size": b.size, "order": "desc", "orderBy": "_key",
                                     "otherBucket": False, "missingBucket": False}})
     return aggs

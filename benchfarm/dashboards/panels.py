@@ -32,7 +32,7 @@ from dataclasses import dataclass
 class Metric:
     """One y-axis value: an aggregation of a numeric field (``field`` may hold ``{{metric}}``)."""
 
-    agg: str  # max | avg | median | count
+    agg: str  # max | min | avg | median | count
     field: str = ""
     label: str = ""
 
@@ -53,7 +53,7 @@ class Panel:
     id: str
     title: str
     dashboard: str
-    data_view: str  # metrics | results | jobs
+    data_view: str  # metrics | results | jobs | changepoints
     vis_type: str  # line | histogram
     filters: tuple[tuple[str, str], ...]  # fixed (field, value) term filters
     buckets: tuple[Bucket, ...]  # outermost first; the first date_histogram is the x-axis
@@ -83,6 +83,8 @@ DATA_VIEWS = (
     DataView("benchfarm-metrics-dv", "metrics", name="benchfarm metrics (collector samples)"),
     DataView("benchfarm-results-dv", "results", name="benchfarm results (repetitions and summaries)"),
     DataView("benchfarm-jobs-dv", "jobs", name="benchfarm jobs (@timestamp = submitted)"),
+    DataView("benchfarm-changepoints-dv", "changepoints",
+             name="benchfarm change points (@timestamp = first job of the new level)"),
 )
 
 DASHBOARDS = (
@@ -94,11 +96,17 @@ DASHBOARDS = (
               "Median of a result metric over time by image digest and by git ref. Filter spec_name in the "
               "query bar; the panels show m.events_per_second (edit the metric field to chart another).",
               'spec_name : "{{spec_name}}"'),
+    Dashboard("benchfarm-campaigns", "benchfarm: Campaign",
+              "One campaign side by side: the median of a result metric at each parameter point, by pool and "
+              "hardware class. Type labels.benchfarm_campaign : \"<id>\" in the query bar; the panel shows "
+              "m.events_per_second (edit the metric field to chart another).",
+              'labels.benchfarm_campaign : "{{campaign_id}}"'),
 )
 
 _TIME = Bucket("date_histogram")
 _JOB = (("job_id", "{{job_id}}"),)
 _SPEC = (("spec_name", "{{spec_name}}"),)
+_CAMPAIGN = (("labels.benchfarm_campaign", "{{campaign_id}}"),)
 
 PANELS = (
     Panel("job-cpu-host", "Job run: CPU utilisation (host, job cpuset)", "benchfarm-job-run", "metrics", "line",
@@ -132,6 +140,18 @@ PANELS = (
     Panel("trends-by-git-ref", "Benchmark trends: median by git ref", "benchfarm-trends", "results", "line",
           (("doc_type", "repetition"),), (Bucket("terms", "git_ref", 20), _TIME),
           (Metric("median", "m.{{metric}}", "median"),), ("spec_name", "metric"), _SPEC),
+    Panel("trends-changepoints", "Benchmark trends: change points by series", "benchfarm-trends", "changepoints",
+          "histogram", (), (_TIME, Bucket("terms", "series", 20)),
+          (Metric("count", "job_after", "change points"), Metric("avg", "magnitude", "relative change")),
+          ("spec_name",), _SPEC,
+          "Change points `benchfarm history --changes` stored, by series (benchmark|metric|hardware|branch); "
+          "magnitude is the relative change of the median (0.05 = +5%)."),
+    Panel("campaign-median-by-class", "Campaign: median by point, pool and hardware class", "benchfarm-campaigns",
+          "results", "histogram", (("doc_type", "repetition"), ("warmup", "false")),
+          (Bucket("terms", "labels.benchfarm_point", 50), Bucket("terms", "pool", 20),
+           Bucket("terms", "hardware.class", 20)),
+          (Metric("median", "m.{{metric}}", "median"),), ("campaign_id", "metric"), _CAMPAIGN,
+          "Every measured repetition of the campaign's jobs; groups are pools and hardware classes, not hosts."),
 )
 
 DEFAULT_METRIC = "events_per_second"  # what the saved Kibana trends panels chart

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import math
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -179,6 +180,41 @@ class JobRepository:
             if len(out) >= limit:
                 break
         return out
+
+    def page(self, offset: int, limit: int, *, keep: Callable[[JobRecord], bool] | None = None,
+             scan_limit: int = 5000) -> tuple[builtins.list[JobRecord], bool]:
+        """One page of jobs, most recent first: ``(jobs, more)``, ``more`` when a later page has some.
+
+        Without ``keep``, this reads only the page's ids from the listing (``ZREVRANGE`` by rank) and
+        their records, so page 200 of 10,000 jobs costs what page 1 does. With ``keep`` (a status
+        filter, what a caller may see), the listing is read in chunks from the newest until the page
+        is full or ``scan_limit`` jobs were looked at (``more`` is then True: the scan stopped short).
+        """
+        if keep is None:
+            ids = self.kv.zrevrange(f"{self.PREFIX}:jobs", offset, offset + limit)  # one extra: is there more?
+            jobs = [JobRecord.model_validate_json(raw) for raw in self.kv.mget([self._job_key(i) for i in ids])
+                    if raw is not None]
+            return jobs[:limit], len(ids) > limit
+        matched: builtins.list[JobRecord] = []
+        start, chunk = 0, 500
+        while start < scan_limit:
+            ids = self.kv.zrevrange(f"{self.PREFIX}:jobs", start, start + chunk - 1)
+            for raw in self.kv.mget([self._job_key(i) for i in ids]):
+                if raw is None:
+                    continue
+                job = JobRecord.model_validate_json(raw)
+                if keep(job):
+                    matched.append(job)
+                    if len(matched) > offset + limit:
+                        return matched[offset:offset + limit], True
+            if len(ids) < chunk:
+                return matched[offset:offset + limit], False
+            start += chunk
+        return matched[offset:offset + limit], True
+
+    def running(self, limit: int = 1000) -> builtins.list[JobRecord]:
+        """The jobs running now (from the index of running jobs, not a scan of the history)."""
+        return self._due(self.leases_key, math.inf, limit, lambda j: j.status == JobStatus.RUNNING)
 
     def update(self, job_id: str, mutate: Callable[[JobRecord], Any]) -> tuple[JobRecord, Any]:
         """Apply ``mutate(job)`` atomically (compare-and-set); it changes the record in place and may return a value.

@@ -115,7 +115,8 @@ def shared_settings(settings: Settings) -> dict[str, Any]:
 def node_worker_settings(shared: dict[str, Any], *, node: str, pool: str) -> dict[str, Any]:
     """The settings of node ``node``'s worker: the host's shared ones, the node's identity and its own paths."""
     return {**shared, "minion_id": node, "pool": pool, "state_dir": NODE_STATE_DIR, "cache_dir": NODE_CACHE_DIR,
-            "docker_url": "unix:///var/run/docker.sock"}
+            "docker_url": "unix:///var/run/docker.sock",
+            "schedules_enabled": False}  # a node's engine lacks the images a scheduled job names
 
 
 def worker_config_yaml(shared: dict[str, Any], *, node: str, pool: str) -> str:

@@ -89,7 +89,8 @@ p &le; {{ cfg.max_p_value }})</span></p>
 <td class="num">{{ pct(c.magnitude) }}</td>
 <td class="num">{{ "%.2g" % c.p_value }}</td><td><code>{{ c.job_before }}</code></td>
 <td><code>{{ c.job_after }}</code> {{ c.ref_after }}</td></tr>{% endfor %}</table>
-{% elif n %}<p class="muted">no change points</p>{% else %}<p class="muted">no succeeded jobs in this series</p>{% endif %}
+{% elif n %}<p class="muted">no change points</p>
+{% else %}<p class="muted">no succeeded jobs in this series</p>{% endif %}
 </section>""")
 
 
@@ -145,7 +146,7 @@ def history_section(series_name: str, points: list[HistoryPoint], changes: list[
 
 def page(jobs: list[JobData], extra_sections: list[str] | None = None, title: str | None = None) -> str:
     """The whole self-contained page (images inline as data URIs)."""
-    title = title or "benchfarm report: " + ", ".join(j.id for j in jobs)
+    title = title or ("benchfarm report: " + ", ".join(j.id for j in jobs) if jobs else "benchfarm report")
     sections = [job_section(j) for j in jobs] + list(extra_sections or [])
     return _PAGE.render(title=title, generated=datetime.now(UTC).isoformat(timespec="seconds"), sections=sections)
 

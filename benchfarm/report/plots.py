@@ -114,7 +114,7 @@ def history_plot(title: str, values: list[float], changes: list[tuple[int, float
         ax.axvline(index - 0.5, color="#d62728", lw=1.5, ls="--", label="change point" if k == 0 else None)
     for k, level in enumerate(levels):
         ax.hlines(level, bounds[k], bounds[k + 1] - 1, colors="#ff7f0e", lw=2,
-                  label="segment median" if k == 0 else None)
+                  label="segment median" if k == 0 else "_nolegend_")
     ax.set_title(title, loc="left", fontsize=10)
     ax.set_xlabel("job (oldest first)")
     ax.set_ylabel(unit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Collection
 from typing import Any, Literal, Protocol
 
 from benchfarm.errors import UnsatisfiableJobError
@@ -40,8 +41,10 @@ class JobService:
     """
 
     def __init__(self, repo: JobRepository, hosts: HostRegistry, images: ImageResolver, dispatcher: Dispatcher,
-                 *, publisher: ImagePublisher | None = None, local_host: str | None = None) -> None:
+                 *, publisher: ImagePublisher | None = None, local_host: str | None = None,
+                 elastic_pools: Callable[[], Collection[str]] | None = None) -> None:
         self.repo = repo
+        self.elastic_pools = elastic_pools
         self.hosts = hosts
         self.images = images
         self.dispatcher = dispatcher
@@ -61,7 +64,7 @@ class JobService:
         from benchfarm.scheduler.queues import queue_for_job
 
         match = match_hosts(spec, self.hosts.hosts())
-        if not match.hosts and not queue_anyway:
+        if not match.hosts and not queue_anyway and not self._elastic(spec):
             raise UnsatisfiableJobError(
                 "no registered host can run this job: " + "; ".join(match.reasons),
                 hint="change the job's requirements, add a host that has them (or whose policy allows them), "
@@ -98,6 +101,14 @@ class JobService:
         job, _ = self.repo.update(job.id, _queued)
         self.repo.emit(job.id, EventType.QUEUED, {"queue": job.queue})
         return job
+
+    def _elastic(self, spec: Any) -> bool:
+        """Whether the job names an elastic pool: its hosts are made when jobs wait for them, so a job is
+        queued although none exists yet (the autoscaler says why it waits). Only CPU jobs: an elastic
+        pool's profile says nothing of accelerators."""
+        req = spec.requirements
+        return (self.elastic_pools is not None and bool(req.pool) and req.gpu is None and req.fpga is None
+                and req.pool in self.elastic_pools())
 
     def _may_run_elsewhere(self, hosts: list[Any]) -> bool:
         """True when a host other than this machine may take the job (or no host is known yet)."""

@@ -12,7 +12,12 @@ def _digest(*parts: object) -> str:
 
 def sample_id(job_id: str, repetition: int, collector: str, host_id: str, timestamp: float,
               attempt: int = 0) -> str:
-    return _digest("sample", job_id, attempt, repetition, collector, host_id, f"{timestamp:.6f}")
+    """The series (a digest of job, attempt, repetition, collector and host) then the time in hex microseconds.
+
+    A series' ids share their first 16 characters, so the index's terms dictionary keeps each in a few
+    bytes; a digest of the whole sample cost about 30 bytes a sample there (bench/storage.py, issue 16).
+    """
+    return f"{_digest('sample', job_id, attempt, repetition, collector, host_id)[:16]}{round(timestamp * 1e6):x}"
 
 
 def repetition_id(job_id: str, index: int, attempt: int = 1) -> str:

@@ -1,13 +1,24 @@
 """Index templates with explicit mappings, installed idempotently when the store starts.
 
 - ``<prefix>-metrics``: a data stream of collector samples (one document per
-  sample), keyed by host, job, repetition and collector. It is a standard data
-  stream, not time-series mode, on purpose (checked on the farm's server by
-  tests/integration/test_store.py): TSDS refuses a client-chosen ``_id`` (which
-  the spool's exactly-once replay relies on), refuses any sample outside its
-  backing index's time window (samples replayed after a long outage would be
-  lost), and the Elasticsearch build the farm runs has no data-stream
-  management module, which is what moves a TSDS write window forward.
+  sample), keyed by host, job, repetition and collector. Not time-series mode, on
+  purpose (checked on the farm's server by tests/integration/test_store.py): TSDS
+  refuses a client-chosen ``_id`` (which the spool's exactly-once replay relies
+  on), refuses any sample outside its backing index's time window (samples
+  replayed after a long outage would be lost), and the Elasticsearch build the
+  farm runs has no data-stream management module, which is what moves a TSDS
+  write window forward. It is ``logsdb`` mode instead, which takes client ids and
+  any timestamp, and is what makes a sample small (bench/storage.py, issue 16):
+  synthetic ``_source`` (rebuilt from doc values, not stored), the time-series
+  doc-values codec, the index sorted by job, collector and time (a series' values
+  sit together and delta-encode), and readings doc-values only (``index: false``:
+  they are aggregated, never searched). Readings are ``float`` (about 7
+  significant digits, finer than any collector reads) and the integer families
+  (bytes, counts) ``long``, exact; a reading neither can hold is left out of its
+  sample (``ignore_malformed``), never a refused sample.
+  Changes to it raise ``METRICS_MAPPING_VERSION``: the writer rolls the data
+  stream over when its write index is older, so new samples get the new mapping
+  and the samples already stored keep theirs (queries span both).
 - ``<prefix>-results``: one document per repetition and one summary per job,
   with provenance (host, hardware, kernel, image digest and ancestors, labels).
 - ``<prefix>-jobs`` and ``<prefix>-events``: the searchable mirror of the job
@@ -33,6 +44,14 @@ DATE = {"type": "date"}
 _NUMERIC_AS_DOUBLE = [
     {"metric_numbers": {"path_match": "m.*", "mapping": {"type": "double"}}},
 ]
+METRICS_MAPPING_VERSION = 2  # raise it with any change to the metrics template (see the module docstring)
+_READING = {"index": False, "ignore_malformed": True}
+_METRIC_READINGS = [
+    {"metric_integers": {"path_match": ["m.*_bytes", "m.*_current", "m.*_nr_periods", "m.*_nr_throttled"],
+                         "mapping": {"type": "long", **_READING}}},
+    {"metric_numbers": {"path_match": "m.*", "mapping": {"type": "float", **_READING}}},
+]
+_METRICS_SORT = ["job_id", "collector", "@timestamp"]
 
 
 def index_names(prefix: str) -> dict[str, str]:
@@ -44,6 +63,7 @@ def index_names(prefix: str) -> dict[str, str]:
         "manifests": f"{prefix}-image-manifests",
         "audit": f"{prefix}-audit",
         "changepoints": f"{prefix}-changepoints",
+        "pool_events": f"{prefix}-pool-events",
     }
 
 
@@ -56,11 +76,14 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
             "index_patterns": [names["metrics"] + "*"],
             "data_stream": {},
             "priority": 200,
+            "version": METRICS_MAPPING_VERSION,
             "template": {
-                "settings": one_shard,
+                "settings": {**one_shard, "index.mode": "logsdb", "index.sort.field": _METRICS_SORT,
+                             "index.sort.order": ["asc"] * len(_METRICS_SORT)},
                 "mappings": {
-                    "dynamic": "false",  # only m.* grows (as double), so no sample can explode the mapping
-                    "dynamic_templates": _NUMERIC_AS_DOUBLE,
+                    "_meta": {"version": METRICS_MAPPING_VERSION},
+                    "dynamic": "false",  # only m.* grows (as numbers), so no sample can explode the mapping
+                    "dynamic_templates": _METRIC_READINGS,
                     "properties": {
                         "@timestamp": DATE, "host_id": KEYWORD, "job_id": KEYWORD, "repetition": {"type": "integer"},
                         "attempt": {"type": "short"},
@@ -153,6 +176,22 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
                     "index": {"type": "integer"}, "before": {"type": "double"}, "after": {"type": "double"},
                     "magnitude": {"type": "double"}, "p_value": {"type": "double"},
                     "job_before": KEYWORD, "job_after": KEYWORD}},
+            },
+        },
+        # the elastic pools' autoscaler: each decision with its reason, and host-hours and cost per host and job
+        names["pool_events"]: {
+            "index_patterns": [names["pool_events"]],
+            "priority": 200,
+            "template": {
+                "settings": one_shard,
+                "mappings": {"dynamic": "false", "properties": {
+                    "@timestamp": DATE, "kind": KEYWORD, "action": KEYWORD, "pool": KEYWORD, "host": KEYWORD,
+                    "job_id": KEYWORD, "holder": KEYWORD, "token": {"type": "long"}, "reason": {"type": "text"},
+                    "replacing": KEYWORD, "hosts": {"type": "integer"}, "creating": {"type": "integer"},
+                    "pending": {"type": "integer"}, "max_hosts": {"type": "integer"},
+                    "spent_today": {"type": "double"}, "seconds": {"type": "double"},
+                    "host_seconds": {"type": "double"}, "host_hours": {"type": "double"},
+                    "cost": {"type": "double"}}},
             },
         },
     }

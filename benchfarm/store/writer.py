@@ -39,7 +39,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from benchfarm.errors import RequestTooLargeError, ServiceUnavailableError, StoreError
 from benchfarm.store.spool import Spool
-from benchfarm.store.templates import index_names, templates
+from benchfarm.store.templates import METRICS_MAPPING_VERSION, index_names, templates
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +116,16 @@ class StoreWriter:
 
     # ----------------------------------------------------------------------------
     def install_templates(self) -> None:
-        """Install every index template (idempotent: PUT replaces with the same body)."""
+        """Install every index template (idempotent: PUT replaces with the same body), then roll the metrics
+        data stream over if its write index has an older mapping, so new samples get the new one."""
         for name, body in templates(self.prefix).items():
             self.es.put_index_template(name, body)
+        metrics = self.names["metrics"]
+        current = self.es.write_index_version(metrics)
+        if current is not None and current < METRICS_MAPPING_VERSION:
+            log.warning("the %s data stream's write index has mapping version %d, the template %d: rolling it over",
+                        metrics, current, METRICS_MAPPING_VERSION)
+            self.es.rollover(metrics)
         self._templates_ok = True
 
     def _send(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,6 +174,8 @@ class StoreWriter:
             log.info("Elasticsearch refused %d documents in one request as too large: sending halves",
                      len(actions))
             return self._deliver(actions[:half]) + self._deliver(actions[half:])
+        if not errors:
+            return []
         by_id = {a.get("_id"): a for a in actions}
         return [(by_id.get(_error_body(e).get("_id"), {}), e) for e in errors]
 

@@ -24,7 +24,9 @@ HOUSEKEEPING_EVERY_S = 10.0
 
 
 def housekeeping_loop(host_id: str, parent_pid: int, every_s: float = HOUSEKEEPING_EVERY_S) -> None:
-    """The worker's housekeeping, in a process of its own: heartbeat, reaper, spool replay.
+    """The worker's housekeeping, in a process of its own: heartbeat, reaper, spool replay, autoscaler,
+    due schedules (benchfarm.schedules.loop: every worker is a scheduler, a Redis claim per fire time keeps
+    each fire to one).
 
     It runs beside the Celery worker rather than as a thread inside it: Celery's
     prefork pool forks job processes from the worker at any time (a replacement
@@ -36,8 +38,14 @@ def housekeeping_loop(host_id: str, parent_pid: int, every_s: float = HOUSEKEEPI
     farm = Farm(get_settings())
     signal.signal(signal.SIGTERM, _leave_on_sigterm)  # the worker stops it with SIGTERM: leave through `finally`
     registry, reaper, writer = farm.host_registry, farm.reaper, farm.store_writer
+    scales = autoscales_here(farm.settings)
     try:
         while os.getppid() == parent_pid:
+            if scales:
+                try:
+                    farm.autoscaler.run_once()
+                except Exception:
+                    log.warning("autoscaler pass failed", exc_info=True)
             try:
                 if writer.replay_spool():
                     log.warning("replayed the Elasticsearch spool")
@@ -49,9 +57,25 @@ def housekeeping_loop(host_id: str, parent_pid: int, every_s: float = HOUSEKEEPI
                     log.warning("reaper acted on job %s", job_id)
             except Exception:
                 log.warning("housekeeping pass failed", exc_info=True)
+            if farm.settings.schedules_enabled:
+                try:
+                    for fire in farm.scheduler.tick():
+                        log.warning("schedule %s fired for %s: %s", fire.schedule_id, fire.fire_at.isoformat(),
+                                    fire.job_id or fire.error)
+                except Exception:
+                    log.warning("schedule tick failed", exc_info=True)
             time.sleep(every_s)
     finally:
         farm.close()  # the events the reaper emitted that the mirror still queues
+
+
+def autoscales_here(settings: Settings) -> bool:
+    """Whether this host's housekeeping runs the elastic pools' autoscaler: where salt-cloud's config is
+    (``benchfarm stack up`` renders it beside the master's), unless settings turn it off. Every such host
+    runs a pass; the autoscaler's lease lets one of them decide (``benchfarm.elastic.autoscaler``)."""
+    from benchfarm.stack.salt_cloud import cloud_config_dir
+
+    return settings.autoscaler and (cloud_config_dir(settings) / "cloud").is_file()
 
 
 def _leave_on_sigterm(signum: int, frame: Any) -> None:

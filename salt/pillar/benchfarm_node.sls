@@ -35,5 +35,7 @@ def run() -> dict[str, Any]:
             # benchfarm.register / health events post to the farm's internal routes with the internal credential
             # (never the admin token: a node's pillar opens /internal/* and nothing else)
             "internal_token": settings.resolved_internal_token() or "",
+            # a node's health check judges the load average of the machine all its nodes share
+            "health": {"max_load_per_cpu": settings.node_max_load_per_cpu},
         },
     }

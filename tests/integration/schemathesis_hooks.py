@@ -1,6 +1,6 @@
 """Schemathesis hooks of the API fuzz run (``test_api_fuzz.py``), loaded through ``SCHEMATHESIS_HOOKS``.
 
-Four kinds of generated request are not sent, each for a reason the OpenAPI document
+Six kinds of generated request are not sent, each for a reason the OpenAPI document
 cannot carry; everything else is checked with ``--checks all``:
 
 - a *positive* ``POST /jobs`` body the spec loader refuses. JSON Schema cannot say "a valid
@@ -15,6 +15,11 @@ cannot carry; everything else is checked with ``--checks all``:
   cannot say "a container policy's default at most its maximum" (``default_pids_limit`` and
   ``max_pids_limit``, ``default_memory_bytes`` and ``max_memory_bytes``), so such a body is
   schema-valid and rightly answered 422. A body the model accepts stays checked.
+- a *positive* ``POST /campaigns`` body whose spec the loader refuses, or whose targets or
+  matrix the campaign grammar refuses (a matrix key must be an env variable of the spec): the
+  request schema documents the spec as an object, the loader and the grammar validate it.
+- a *positive* ``GET /history`` naming both a ``host`` and a hardware ``class``: a series is of
+  one or the other, which query parameters in OpenAPI cannot say, so it is rightly answered 422.
 - a host event for one of the farm's real hosts (``BENCHFARM_FUZZ_PROTECTED_HOSTS``,
   comma-separated): the fuzz must not quarantine or retire the host other tests run on.
 """
@@ -47,6 +52,23 @@ def _loader_refuses(spec: dict[str, Any]) -> bool:
     return False
 
 
+def _campaign_refused(body: dict[str, Any]) -> bool:
+    from benchfarm.campaigns.plan import parse_matrix, parse_targets
+    from benchfarm.errors import UserInputError
+
+    spec = body.get("spec")
+    if (body.get("pool") and not body.get("each_host")) or (body.get("each_host") and body.get("across")):
+        return True  # --pool goes with --each-host, which excludes --across
+    if not isinstance(spec, dict) or _pulls_from_a_registry(spec) or _loader_refuses(spec):
+        return True
+    try:
+        matrix = parse_matrix(f"{k}={','.join(v)}" for k, v in (body.get("matrix") or {}).items())
+        parse_targets(body.get("across") or [])
+    except (UserInputError, TypeError):
+        return True
+    return any(k not in (spec.get("env") or {}) for k in matrix)
+
+
 def _host_event_refused(body: dict[str, Any]) -> bool:
     try:
         HostEvent.model_validate(body)
@@ -57,16 +79,21 @@ def _host_event_refused(body: dict[str, Any]) -> bool:
 
 @schemathesis.hook
 def filter_case(ctx: Any, case: Any) -> bool:
-    """Keep a generated case unless it is one of the four kinds the module docstring names."""
+    """Keep a generated case unless it is one of the six kinds the module docstring names."""
+    method, path = case.operation.method.upper(), case.operation.path
+    positive = case.meta is not None and case.meta.generation.mode.is_positive
+    if (method, path) == ("GET", "/history"):
+        query = case.query or {}
+        return not (positive and query.get("host") is not None and query.get("class") is not None)
     body = case.body if isinstance(case.body, dict) else None
     if body is None:
         return True
-    method, path = case.operation.method.upper(), case.operation.path
-    positive = case.meta is not None and case.meta.generation.mode.is_positive
     if (method, path) == ("POST", "/jobs"):
         if _pulls_from_a_registry(body):
             return False
         return not (positive and _loader_refuses(body))
+    if (method, path) == ("POST", "/campaigns"):
+        return not (positive and _campaign_refused(body))
     if (method, path) == ("POST", "/internal/host-events"):
         host_id = body.get("host_id")
         if isinstance(host_id, str) and host_id in PROTECTED_HOSTS:

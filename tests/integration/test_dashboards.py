@@ -7,6 +7,7 @@ with that job's id and time range and searched, and the buckets are checked agai
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 import uuid
@@ -15,9 +16,11 @@ from datetime import datetime, timedelta
 import pytest
 
 from benchfarm.adapters.elasticsearch import EsClient
+from benchfarm.cli.main import main
 from benchfarm.client import ApiClient
 from benchfarm.dashboards.panels import PANELS, panel
 from benchfarm.dashboards.queries import panel_request
+from tests.integration.history_support import STEP_AT, planted_history
 from tests.integration.jobs_support import dump, wait_final
 
 pytestmark = pytest.mark.integration
@@ -151,7 +154,26 @@ def test_trends_median_equals_the_median_of_the_job_repetitions(es, settings, jo
     assert day["median_m.events_per_second"]["values"]["50.0"] == pytest.approx(expected, rel=1e-9)
 
 
+def test_changepoints_panel_shows_the_change_history_stored(es, settings, capsys):
+    """A planted step, stored by `benchfarm history --changes`, is one change in the panel's series bucket."""
+    with planted_history(es, settings.index_prefix, "dash-history") as planted:
+        assert main(["history", planted.spec, "ops_per_s", "--changes", "--json"]) == 0
+        (change,) = json.loads(capsys.readouterr().out)["changes"]
+        es.refresh(f"{settings.index_prefix}-changepoints")
+        window = {"from": planted.at(0).isoformat(), "to": planted.at(len(planted.values)).isoformat()}
+        res = _search(es, settings, "trends-changepoints", spec_name=planted.spec, interval="1h", **window)
+        assert res["hits"]["total"]["value"] == 1
+        (bucket,) = res["aggregations"]["time"]["buckets"]
+        assert bucket["key"] == planted.at(STEP_AT).timestamp() * 1000
+        (series,) = bucket["by_series"]["buckets"]
+        assert series["key"] == change["series"] and series["doc_count"] == 1
+        assert series["avg_magnitude"]["value"] == pytest.approx(change["magnitude"], rel=1e-9)
+        other = _search(es, settings, "trends-changepoints", spec_name=planted.spec + "-other", interval="1h",
+                        **window)
+        assert other["hits"]["total"]["value"] == 0
+
+
 def test_every_panel_has_a_test_here():
     tested = {"job-cpu-host", "job-cpu-container", "job-memory", "job-io", "job-gpu", "farm-jobs-by-pool-status",
-              "farm-host-utilisation", "trends-by-image", "trends-by-git-ref"}
+              "farm-host-utilisation", "trends-by-image", "trends-by-git-ref", "trends-changepoints"}
     assert {p.id for p in PANELS} == tested

@@ -180,7 +180,7 @@ def test_time_series_mode_refuses_what_the_spool_relies_on(settings, farm):
     es.close()
 
 
-def test_metric_mapping_grows_only_under_m_and_always_as_double(settings, farm):
+def test_metric_mapping_grows_only_under_m_as_float_or_exact_long(settings, farm):
     """The metrics template's mappings on a throw-away plain index (a data stream cannot be deleted here)."""
     from benchfarm.store.templates import templates
 
@@ -190,16 +190,19 @@ def test_metric_mapping_grows_only_under_m_and_always_as_double(settings, farm):
     es.raw.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
     try:
         (s,) = _samples("job-map", 1, time.time())
-        s.fields = {"new_counter": 7, "ratio": 0.5}
+        s.fields = {"new_counter": 7, "ratio": 0.5, "rss_bytes": 2**40 + 1, "huge_bytes": 2.0**70}
         action = documents.sample_action(s, name)
         action["_source"]["surprise"] = "a field no collector declares"
-        assert es.bulk([action]) == (1, [])
+        assert es.bulk([action]) == (1, [])  # a reading a long cannot hold is left out, not the sample refused
         props = es.raw.indices.get_mapping(index=name)[name]["mappings"]["properties"]
-        assert props["m"]["properties"] == {"new_counter": {"type": "double"}, "ratio": {"type": "double"}}
+        assert {k: v["type"] for k, v in props["m"]["properties"].items()} == {
+            "new_counter": "float", "ratio": "float", "rss_bytes": "long", "huge_bytes": "long"}
         assert "surprise" not in props  # kept in _source, never mapped
         es.refresh(name)
-        res = es.search(name, {"size": 0, "aggs": {"mx": {"max": {"field": "m.new_counter"}}}})
+        res = es.search(name, {"size": 0, "aggs": {"mx": {"max": {"field": "m.new_counter"}},
+                                                    "rss": {"max": {"field": "m.rss_bytes"}}}})
         assert res["aggregations"]["mx"]["value"] == 7.0
+        assert res["aggregations"]["rss"]["value"] == float(2**40 + 1)  # integer families are exact
     finally:
         es.delete_index(name)
         es.close()

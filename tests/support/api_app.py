@@ -16,6 +16,8 @@ from benchfarm.access.audit import AuditLog
 from benchfarm.access.tokens import TokenStore
 from benchfarm.api.app import create_app
 from benchfarm.api.deps import ApiDeps
+from benchfarm.campaigns.repository import CampaignRepository
+from benchfarm.campaigns.service import CampaignService
 from benchfarm.errors import NotFoundError
 from benchfarm.images.model import ImageInfo
 from benchfarm.jobs.repository import JobRepository
@@ -102,7 +104,8 @@ def fake_farm(tmp_path) -> FakeFarm:
     images = FakeImages({IMAGE: ImageInfo(id=IMAGE_ID, tags=[IMAGE], repo_digests=[], labels={}, created="")})
     dispatcher = RecordingDispatcher()
     audited = RecordingAuditSink()
-    deps = ApiDeps(settings=settings, repo=repo, hosts=hosts, jobs=JobService(repo, hosts, images, dispatcher),
-                   tokens=TokenStore(kv), audit=AuditLog(audited))
+    jobs = JobService(repo, hosts, images, dispatcher)
+    deps = ApiDeps(settings=settings, repo=repo, hosts=hosts, jobs=jobs, tokens=TokenStore(kv), audit=AuditLog(audited),
+                   campaigns=CampaignService(CampaignRepository(kv), jobs, repo, hosts))
     app = create_app(settings, deps)
     return FakeFarm(app, TestClient(app, raise_server_exceptions=False), kv, deps, images, dispatcher, audited)

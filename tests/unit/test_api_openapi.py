@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from benchfarm.analysis.baseline_ref import parse_baseline_ref
 from benchfarm.api.app import create_app
-from benchfarm.api.routers import hosts, internal, jobs, meta, verdicts
+from benchfarm.api.routers import campaigns, farm, history, hosts, internal, jobs, meta, pools, verdicts
 from benchfarm.api.routers.verdicts import BASELINE_PATTERN
 from benchfarm.errors import ServiceUnavailableError, SetupError
 from benchfarm.inventory.host_states import HostStatus
@@ -25,7 +25,12 @@ ROUTES = {
     ("post", "/jobs"), ("get", "/jobs"), ("get", "/jobs/{job_id}"), ("delete", "/jobs/{job_id}"),
     ("get", "/jobs/{job_id}/events"), ("get", "/jobs/{job_id}/logs"),
     ("get", "/jobs/{job_id}/compare"), ("get", "/jobs/{job_id}/junit"),
-    ("get", "/hosts"),
+    ("get", "/hosts"), ("get", "/farm"), ("get", "/history"),
+    ("get", "/pools"), ("post", "/pools"), ("get", "/pools/{name}"), ("patch", "/pools/{name}"),
+    ("get", "/jobs/{job_id}/wait"),
+    ("post", "/campaigns"), ("get", "/campaigns"), ("get", "/campaigns/{campaign_id}"),
+    ("delete", "/campaigns/{campaign_id}"), ("get", "/campaigns/{campaign_id}/compare"),
+    ("get", "/campaigns/{campaign_id}/junit"),
     ("post", "/internal/container-events"), ("post", "/internal/host-events"),
     ("get", "/healthz"),
 }
@@ -52,9 +57,13 @@ def test_each_resource_has_its_router():
         return {(m.lower(), r.path) for r in router.routes for m in r.methods}
 
     assert paths(jobs.router) == {r for r in ROUTES if r[1].startswith("/jobs") and not r[1].endswith(
-        ("/compare", "/junit"))}
+        ("/compare", "/junit", "/wait"))}
+    assert paths(pools.router) == {r for r in ROUTES if r[1].startswith("/pools") or r[1].endswith("/wait")}
     assert paths(verdicts.router) == {("get", "/jobs/{job_id}/compare"), ("get", "/jobs/{job_id}/junit")}
     assert paths(hosts.router) == {("get", "/hosts")}
+    assert paths(farm.router) == {("get", "/farm")}
+    assert paths(history.router) == {("get", "/history")}
+    assert paths(campaigns.router) == {r for r in ROUTES if r[1].startswith("/campaigns")}
     assert paths(internal.router) == {r for r in ROUTES if r[1].startswith("/internal")}
     assert paths(meta.router) == {("get", "/healthz")}
 
@@ -86,6 +95,9 @@ def test_every_error_answer_is_documented_as_the_error_body(doc):
     ("post", "/internal/host-events", {"200", "401", "403", "404", "409", "422", "503"}),
     ("get", "/jobs/{job_id}/compare", {"200", "401", "403", "404", "409", "422", "503"}),
     ("get", "/jobs/{job_id}/junit", {"200", "401", "403", "404", "409", "422", "503"}),
+    ("post", "/campaigns", {"202", "401", "403", "404", "409", "422", "502", "503"}),
+    ("get", "/campaigns/{campaign_id}/compare", {"200", "401", "403", "404", "422", "503"}),
+    ("delete", "/campaigns/{campaign_id}", {"202", "401", "403", "404", "422", "503"}),
 ])
 def test_each_route_documents_what_it_answers(doc, method, path, statuses):
     assert set(doc["paths"][path][method]["responses"]) == statuses

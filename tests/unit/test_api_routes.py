@@ -29,6 +29,8 @@ def _submit(farm: FakeFarm, **extra) -> dict:
     ("get", "/jobs"), ("post", "/jobs"), ("get", "/jobs/job-1"), ("delete", "/jobs/job-1"),
     ("get", "/jobs/job-1/events"), ("get", "/jobs/job-1/logs"), ("get", "/jobs/job-1/compare"),
     ("get", "/jobs/job-1/junit"), ("get", "/hosts"), ("post", "/internal/host-events"),
+    ("get", "/campaigns"), ("post", "/campaigns"), ("get", "/campaigns/camp-1"), ("delete", "/campaigns/camp-1"),
+    ("get", "/campaigns/camp-1/compare"), ("get", "/campaigns/camp-1/junit"),
     ("post", "/internal/container-events"),
 ])
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic dTpw"}])

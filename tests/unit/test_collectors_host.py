@@ -204,3 +204,42 @@ def test_real_proc_of_this_machine() -> None:
     declared = {f.name for f in col.fields()}
     assert set(s) <= declared
     col.close()
+
+
+def _sys_tree(root: Path, recording: Path) -> Path:
+    """Per-device sysfs counter files (block/<disk>/stat, class/net/<nic>/statistics/*) of a /proc recording."""
+    for disk in whole_disks((recording / "diskstats").read_bytes()):
+        d = root / "block" / disk
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "stat").write_text(" ".join(str(v) for v in _diskstat(recording / "diskstats", disk)) + "\n")
+    for line in (recording / "net/dev").read_text().splitlines()[2:]:
+        name, _, rest = line.partition(":")
+        v = rest.split()
+        stats = root / "class/net" / name.strip() / "statistics"
+        stats.mkdir(parents=True, exist_ok=True)
+        for counter, value in (("rx_bytes", v[0]), ("rx_packets", v[1]), ("tx_bytes", v[8]), ("tx_packets", v[9])):
+            (stats / counter).write_text(value + "\n")
+    return root
+
+
+def test_io_counters_come_from_each_device_sysfs_files_when_they_match_proc(proc: Path, tmp_path: Path) -> None:
+    sys_root = _sys_tree(tmp_path / "sys", T0)
+    clock = FakeClock()
+    col = HostCollector(proc_root=proc, sys_root=sys_root, clock=clock)
+    assert col.available()
+    _sys_tree(sys_root, T1)  # only sysfs moves on: the rates show it is what the sample reads
+    clock.t += 0.5
+    s = col.sample()
+    a, b = _diskstat(T0 / "diskstats", "vda"), _diskstat(T1 / "diskstats", "vda")
+    assert s["disk_write_bytes_per_s"] == pytest.approx((b[6] - a[6]) * 512 / 0.5) and s["disk_write_bytes_per_s"] > 0
+    assert s["net_rx_bytes_per_s"] > 0
+
+
+def test_sysfs_counters_of_other_devices_than_proc_lists_are_not_used(proc: Path, tmp_path: Path) -> None:
+    sys_root = _sys_tree(tmp_path / "sys", T1)  # later counters than /proc's: not the same reading
+    clock = FakeClock()
+    col = HostCollector(proc_root=proc, sys_root=sys_root, clock=clock)
+    assert col.available()
+    clock.t += 0.5
+    s = col.sample()  # neither tree moved: no I/O
+    assert s["disk_write_bytes_per_s"] == 0 and s["net_rx_bytes_per_s"] == 0

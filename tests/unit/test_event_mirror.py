@@ -102,7 +102,7 @@ def test_the_housekeeping_process_closes_its_farm_when_it_leaves(monkeypatch):
         host_registry = reaper = store_writer = None
 
         def __init__(self, settings: Any) -> None:
-            pass
+            self.settings = settings
 
         def close(self) -> None:
             closed.append(True)

@@ -324,7 +324,7 @@ def test_the_worker_gets_the_hosts_settings_and_is_awaited(linked, engine: FakeE
     written = yaml.safe_load(engine.files["/etc/benchfarm/config.yaml"])
     assert written == {"redis_port": 16379, "registry_port": 15000, "index_prefix": "bf", "minion_id": "n1",
                        "pool": "nodes-a", "state_dir": "/var/lib/benchfarm", "cache_dir": "/var/cache/benchfarm",
-                       "docker_url": "unix:///var/run/docker.sock"}
+                       "docker_url": "unix:///var/run/docker.sock", "schedules_enabled": False}
 
 
 def test_an_old_heartbeat_is_not_taken_for_the_new_worker(linked, engine: FakeEngine) -> None:

@@ -45,6 +45,8 @@ class FakeEs:
         self.max_request_bytes: int | None = None  # larger bulk requests answer 413, like http.max_content_length
         self.bulk_calls = 0
         self.request_sizes: list[int] = []
+        self.versions: dict[str, int] = {}  # data stream -> its write index's mapping version
+        self.rollovers: list[str] = []
 
     def put_index_template(self, name: str, body: dict[str, Any]) -> None:
         if self.down:
@@ -53,6 +55,13 @@ class FakeEs:
             with _translate("http://fake:9200", f"index template {name}"):
                 raise _api_error(self.refuse_template)
         self.templates[name] = body
+
+    def write_index_version(self, name: str) -> int | None:
+        return self.versions.get(name)
+
+    def rollover(self, name: str) -> None:
+        self.rollovers.append(name)
+        self.versions[name] = self.templates[name]["version"]
 
     def bulk(self, actions):
         actions = list(actions)
@@ -146,7 +155,18 @@ def test_templates_cover_every_index_and_free_form_fields_are_flattened():
     results = tpls["bf-results"]["template"]["mappings"]["properties"]
     assert {results[k]["type"] for k in ("provenance", "hardware", "summary")} == {"flattened"}
     metric_tpl = tpls["bf-metrics"]["template"]["mappings"]["dynamic_templates"]
-    assert metric_tpl == [{"metric_numbers": {"path_match": "m.*", "mapping": {"type": "double"}}}]
+    assert [next(iter(t)) for t in metric_tpl] == ["metric_integers", "metric_numbers"]  # the catch-all last
+    assert all(t[next(iter(t))]["mapping"]["index"] is False for t in metric_tpl)  # aggregated, never searched
+    assert tpls["bf-metrics"]["template"]["mappings"]["_meta"]["version"] == tpls["bf-metrics"]["version"]
+
+
+def test_a_metrics_stream_with_an_older_mapping_is_rolled_over_once(es, writer):
+    writer.install_templates()  # no data stream yet: nothing to roll over
+    assert es.rollovers == []
+    es.versions["bf-metrics"] = 1
+    writer.install_templates()
+    writer.install_templates()
+    assert es.rollovers == ["bf-metrics"] and es.versions["bf-metrics"] == es.templates["bf-metrics"]["version"]
 
 
 # ---------------------------------------------------------------- spool

@@ -1,0 +1,182 @@
+"""Power of the farm's verdict, measured: A/A false alarms and detection of planted 2%, 5% and 10% slowdowns.
+
+Part 1, real jobs (on the running one-host farm, through its API, on the machine's own worker): a busybox
+CPU-time loop pinned to CPU 1, as tests/integration/test_verdicts.py runs it (CPU ticks of its own process,
+10 ms resolution; lower is better). ``--baselines`` jobs of the base length and one job each at +2%, +5%
+and +10% iterations. Every pair of base jobs is an A/A comparison; every (base, slow) pair a planted one;
+each is judged by ``benchfarm.analysis.compare.compare_metric`` (the verdict ``benchfarm compare`` gives)
+on the first n measured repetitions of each job, for several n.
+
+Part 2, simulation with the noise part 1 measured, for large counts: a job's repetition values are its
+level times one plus a within-job residual, drawn from the residuals the real jobs had around their own
+median; a job's level moves by a between-job factor with the standard deviation the base jobs' medians
+had (the machine drifts between jobs, not only between repetitions). ``--trials`` comparisons per cell.
+
+Rates carry 95% Wilson intervals (scipy's ``binomtest(...).proportion_ci(method="wilson")``). The farm's
+default verdict needs a change beyond ``max_regression_pct`` (5%) and p < 0.05, so a planted 5% slowdown
+sits on the threshold itself; ``--threshold`` shows the power at another one.
+
+The machine is shared (2 cores; Elasticsearch, Salt, the worker and other sessions' tests compete for
+them): the noise measured is real-world noisy, and another run measures a different machine state.
+
+Run (about 5 minutes with --quick, with the farm up)::
+
+    python bench/verdict_power.py --quick
+    python bench/verdict_power.py --baselines 4 --reps 12 --trials 600 --threshold 2.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from benchfarm.analysis.compare import REGRESSED, compare_metric
+
+SLOWDOWNS = (0.02, 0.05, 0.10)
+SCRIPT = (
+    't(){ set -- $(cat /proc/$$/stat); echo $(( ${14} + ${15} )); }; '
+    's=$(t); i=0; while [ $i -lt $N ]; do i=$((i+1)); done; e=$(t); '
+    'echo "{\\"ms\\": $(( (e-s)*10 ))}"'
+)
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+@dataclass
+class Rate:
+    hits: int
+    total: int
+
+    def text(self) -> str:
+        if not self.total:
+            return "-"
+        ci = stats.binomtest(self.hits, self.total).proportion_ci(confidence_level=0.95, method="wilson")
+        return f"{self.hits / self.total:6.1%} [{ci.low:5.1%}, {ci.high:5.1%}] ({self.hits}/{self.total})"
+
+
+def _spec(image: str, name: str, iterations: int, reps: int) -> dict:
+    return {"name": name, "image": image, "command": ["sh", "-c", SCRIPT], "env": {"N": str(iterations)},
+            "resources": {"cpuset": "1"}, "warmup": 1, "repetitions": reps, "timeout_s": 600,
+            "results": {"format": "json-lines", "metrics": {"ms": {"unit": "ms", "direction": "lower"}}}}
+
+
+def run_real_jobs(iterations: int, reps: int, baselines: int) -> dict[str, list[list[float]]]:
+    """Submit the jobs (one at a time: they share CPU 1) and return kind -> per-job measured values."""
+    import docker
+
+    from benchfarm.client import ApiClient
+    from benchfarm.settings import get_settings
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the tests' image helper
+    from tests.support.busybox import ensure_busybox_image
+
+    settings = get_settings()
+    image = ensure_busybox_image(docker.DockerClient(base_url=settings.docker_url))
+    api = ApiClient.from_settings(settings)
+    tag = uuid.uuid4().hex[:6]
+    plan = [("base", iterations)] * baselines + [(f"+{s:.0%}", round(iterations * (1 + s))) for s in SLOWDOWNS]
+    out: dict[str, list[list[float]]] = {}
+    for i, (kind, n) in enumerate(plan):
+        t0 = time.monotonic()
+        job_id = api.submit(_spec(image, f"h15-power-{tag}", n, reps), queue_anyway=False)["id"]
+        while (job := api.job(job_id))["status"] not in FINAL:
+            time.sleep(0.5)
+        if job["status"] != "succeeded":
+            sys.exit(f"job {job_id} {job['status']}: {job.get('reason')}")
+        values = [float(r["metrics"]["ms"]) for r in job["repetitions"] if not r["warmup"]]
+        out.setdefault(kind, []).append(values)
+        print(f"  job {i + 1}/{len(plan)} {kind:>5} N={n}: {job_id} median {statistics.median(values):.0f} ms "
+              f"({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+    return out
+
+
+def _regressed(base: list[float] | np.ndarray, cand: list[float] | np.ndarray, threshold: float, seed: int) -> bool:
+    return compare_metric(base, cand, direction="lower", max_regression_pct=threshold, seed=seed).verdict == REGRESSED
+
+
+def real_table(jobs: dict[str, list[list[float]]], counts: list[int], threshold: float) -> None:
+    bases = jobs["base"]
+    print(f"\nReal jobs: verdicts on the first n measured repetitions (threshold {threshold}%, alpha 0.05)")
+    print(f"{'n':>3} | {'A/A false alarms':>32} | " + " | ".join(f"{'detected ' + k:>32}" for k in jobs if k != "base"))
+    for n in counts:
+        aa = Rate(0, 0)
+        for a, b in itertools.permutations(bases, 2):
+            aa.total += 1
+            aa.hits += _regressed(a[:n], b[:n], threshold, seed=n)
+        cells = []
+        for kind, slow in jobs.items():
+            if kind == "base":
+                continue
+            r = Rate(0, 0)
+            for a in bases:
+                r.total += 1
+                r.hits += _regressed(a[:n], slow[0][:n], threshold, seed=n)
+            cells.append(r.text())
+        print(f"{n:>3} | {aa.text():>32} | " + " | ".join(f"{c:>32}" for c in cells))
+
+
+def measured_noise(jobs: dict[str, list[list[float]]]) -> tuple[np.ndarray, float]:
+    """(within-job relative residuals of every job, between-job relative sd of the base jobs' medians)."""
+    residuals = np.concatenate([np.asarray(v) / statistics.median(v) - 1 for vs in jobs.values() for v in vs])
+    medians = [statistics.median(v) for v in jobs["base"]]
+    between = float(np.std(medians, ddof=1) / np.mean(medians)) if len(medians) > 1 else 0.0
+    return residuals, between
+
+
+def simulated_table(residuals: np.ndarray, between: float, level: float, counts: list[int], trials: int,
+                    threshold: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    print(f"\nSimulation with the measured noise: {trials} comparisons per cell (threshold {threshold}%, alpha 0.05)")
+    print(f"{'n':>3} | {'A/A false alarms':>32} | " + " | ".join(f"{'detected +' + f'{s:.0%}':>32}"
+                                                                for s in SLOWDOWNS))
+
+    def job(n: int, slowdown: float) -> np.ndarray:
+        shift = 1 + rng.normal(0, between)
+        values = level * shift * (1 + slowdown) * (1 + rng.choice(residuals, size=n))
+        return np.round(values, -1)  # the benchmark's 10 ms ticks
+
+    for n in counts:
+        cells = []
+        for slowdown in (0.0, *SLOWDOWNS):
+            r = Rate(0, trials)
+            for t in range(trials):
+                r.hits += _regressed(job(n, 0.0), job(n, slowdown), threshold, seed=t)
+            cells.append(r.text())
+        print(f"{n:>3} | " + " | ".join(f"{c:>32}" for c in cells), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="2 base jobs of 8 repetitions, 200 trials per cell")
+    ap.add_argument("--baselines", type=int, default=3, help="base jobs (A/A pairs: every ordered pair)")
+    ap.add_argument("--reps", type=int, default=10, help="measured repetitions per real job")
+    ap.add_argument("--iterations", type=int, default=400_000, help="loop length of the base job")
+    ap.add_argument("--trials", type=int, default=400, help="simulated comparisons per cell")
+    ap.add_argument("--threshold", type=float, default=5.0, help="max_regression_pct of the verdict (default 5)")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    if args.quick:
+        args.baselines, args.reps, args.trials = 2, 8, 200
+    print(f"real jobs: {args.baselines} base + {len(SLOWDOWNS)} slowed, {args.reps} measured repetitions each, "
+          f"N={args.iterations}, cpuset 1", file=sys.stderr)
+    jobs = run_real_jobs(args.iterations, args.reps, args.baselines)
+    counts = [n for n in (3, 5, 8, 10, 12) if n <= args.reps]
+    real_table(jobs, counts, args.threshold)
+    residuals, between = measured_noise(jobs)
+    level = statistics.median(jobs["base"][0])
+    print(f"\nmeasured noise: within-job sd {np.std(residuals, ddof=1):.2%} of the job median "
+          f"({residuals.size} repetitions), between-job sd of base medians {between:.2%} "
+          f"({len(jobs['base'])} jobs); base median {level:.0f} ms")
+    simulated_table(residuals, between, level, [3, 5, 8, 10, 15, 20, 30], args.trials, args.threshold, args.seed)
+
+
+if __name__ == "__main__":
+    main()

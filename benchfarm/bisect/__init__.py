@@ -1,0 +1,1 @@
+"""Bisection of a performance regression over image revisions (`benchfarm bisect`)."""
