@@ -56,6 +56,12 @@ class ApiClient:
     def submit(self, spec: dict[str, Any], queue_anyway: bool = False) -> dict[str, Any]:
         return self._request("POST", "/jobs", json=spec, params={"queue_anyway": str(queue_anyway).lower()}).json()
 
+    def submit_many(self, specs: list[dict[str, Any]], queue_anyway: bool = False) -> list[dict[str, Any]]:
+        """``POST /jobs/bulk``: every spec stored and queued, or none (the first refusal raised)."""
+        resp = self._request("POST", "/jobs/bulk", json={"jobs": specs},
+                             params={"queue_anyway": str(queue_anyway).lower()}, timeout=SUBMIT_CAMPAIGN_TIMEOUT_S)
+        return list(resp.json()["jobs"])
+
     def job(self, job_id: str) -> dict[str, Any]:
         return self._request("GET", f"/jobs/{job_id}").json()
 

@@ -113,6 +113,35 @@ class RedisKV(RedisClient):
                         continue
             raise ServiceUnavailableError(f"Redis key {key} is too contended to update", hint="retry")
 
+    def write_batch(self, sets: dict[str, str], changes: list[ZChange],
+                    appends: list[tuple[str, str, str]]) -> None:
+        """Write many keys, sorted-set entries and list appends in one MULTI/EXEC: one fsync for all of them.
+
+        ``appends`` are ``(list_key, channel, value)``: an RPUSH of ``value`` and its PUBLISH on
+        ``channel``. All or nothing: the transaction is applied whole or not at all.
+        """
+        with _translate_errors(self.url), self.raw.pipeline(transaction=True) as pipe:
+            if sets:
+                pipe.mset(sets)
+            adds: dict[str, dict[str, float]] = {}
+            for zset, member, score in changes:
+                if score is None:
+                    pipe.zrem(zset, member)
+                else:
+                    adds.setdefault(zset, {})[member] = score
+            for zset, members in adds.items():
+                pipe.zadd(zset, members)
+            for list_key, channel, value in appends:
+                pipe.rpush(list_key, value)
+                pipe.publish(channel, value)
+            pipe.execute()
+
+    def zrem(self, key: str, members: list[str]) -> None:
+        if not members:
+            return
+        with _translate_errors(self.url):
+            self.raw.zrem(key, *members)
+
     def zadd(self, key: str, member: str, score: float) -> None:
         with _translate_errors(self.url):
             self.raw.zadd(key, {member: score})

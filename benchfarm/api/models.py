@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from benchfarm.inventory.host_states import HostStatus
 from benchfarm.jobs.model import JobStatus
 from benchfarm.scheduler.capabilities import HostCapabilities
+from benchfarm.scheduler.service import MAX_BULK_JOBS
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
@@ -28,6 +29,20 @@ class JobAccepted(BaseModel):
     status: JobStatus
     queue: str | None
     image_digest: str | None = Field(description="the engine's id of the image the job will run (pinned at submit)")
+
+
+class BulkSubmit(BaseModel):
+    """``POST /jobs/bulk``: many job specs at once (a CI burst), all accepted or none."""
+
+    jobs: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BULK_JOBS,
+                                       description="job specs (each as `POST /jobs` takes it; `benchfarm spec "
+                                                   "schema` prints the schema)")
+
+
+class BulkAccepted(BaseModel):
+    """``POST /jobs/bulk``: every job is stored durably and queued, in the order of the request."""
+
+    jobs: list[JobAccepted]
 
 
 class JobSummary(BaseModel):

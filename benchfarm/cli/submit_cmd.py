@@ -66,6 +66,9 @@ def submit(
         "--reference", help="Campaign with --wait: the group others are divided by (pool or hardware class).")] = None,
     price: Annotated[list[str] | None, typer.Option(
         "--price", help="Campaign with --wait: POOL=USD per host-hour for perf/$ (repeatable), e.g. a=0.42/h.")] = None,
+    count: Annotated[int, typer.Option(
+        "--count", "-n", min=1, max=10_000, help="Burst: submit the spec (each spec of a burst file) this many "
+        "times, in one request, all or none.")] = 1,
 ) -> int | None:
     """Submit a benchmark job to the farm.
 
@@ -82,7 +85,20 @@ def submit(
     Campaigns (--across, --each-host, --matrix): one job per (target, matrix point), each
     labelled with the campaign; with --wait, a side-by-side comparison by pool and hardware
     class, exit 5 when any job did not succeed (the tables first, naming each failure).
+
+    Bursts (--count N, or a SPEC_FILE that is a YAML/JSON list of specs): every job in one
+    request (`POST /jobs/bulk`), stored in one transaction and queued in one broker round
+    trip, all or none; prints each job id (--json: the list). Not with --wait or --baseline:
+    follow them with `benchfarm jobs list`.
     """
+    from benchfarm.spec.loader import load_specs_file
+
+    specs = load_specs_file(spec_file)
+    if count > 1 or len(specs) > 1:
+        _submit_burst(specs * count, as_json=as_json, queue_anyway=queue_anyway, label=label,
+                      refused={"--wait": wait, "--baseline": baseline is not None, "--junit": junit is not None,
+                               "--across/--each-host/--matrix": bool(across or each_host or matrix)})
+        return None
     if across or each_host or matrix:
         from benchfarm.cli.campaign_cmd import submit_campaign
 
@@ -112,18 +128,41 @@ def submit(
     return None
 
 
-def _submit(spec_file: Path, *, wait: bool, as_json: bool, queue_anyway: bool, label: list[str] | None,
-            print_job: bool = True) -> dict[str, Any]:
-    from benchfarm.errors import BenchmarkFailedError, UserInputError
-    from benchfarm.spec.loader import load_spec_file
+def _with_labels(data: dict[str, Any], label: list[str] | None) -> dict[str, Any]:
+    from benchfarm.errors import UserInputError
 
-    spec = load_spec_file(spec_file)
-    data = spec.model_dump(mode="json")
     for item in label or []:
         if "=" not in item:
             raise UserInputError(f"--label {item!r} must be KEY=VALUE")
         k, v = item.split("=", 1)
         data.setdefault("labels", {})[k] = v
+    return data
+
+
+def _submit_burst(specs: list[Any], *, as_json: bool, queue_anyway: bool, label: list[str] | None,
+                  refused: dict[str, bool]) -> None:
+    """Submit ``specs`` in one bulk request and print what was accepted."""
+    from benchfarm.errors import UserInputError
+
+    if given := [name for name, on in refused.items() if on]:
+        raise UserInputError(f"{', '.join(given)} apply to one job, not a burst",
+                             hint="submit the burst, then follow it with `benchfarm jobs list`; or drop --count")
+    accepted = farm().api_client.submit_many([_with_labels(s.model_dump(mode="json"), label) for s in specs],
+                                             queue_anyway=queue_anyway)
+    if as_json:
+        print_json(accepted)
+        return
+    for job in accepted:
+        out.print(f"{job['id']} {job['queue']}", highlight=False)
+    err.print(f"submitted {len(accepted)} jobs", highlight=False)
+
+
+def _submit(spec_file: Path, *, wait: bool, as_json: bool, queue_anyway: bool, label: list[str] | None,
+            print_job: bool = True) -> dict[str, Any]:
+    from benchfarm.errors import BenchmarkFailedError
+    from benchfarm.spec.loader import load_spec_file
+
+    data = _with_labels(load_spec_file(spec_file).model_dump(mode="json"), label)
     client = farm().api_client
     accepted = client.submit(data, queue_anyway=queue_anyway)
     job_id = accepted["id"]

@@ -34,6 +34,8 @@ class Dispatcher(Protocol):
 
     def enqueue(self, job_id: str, queue: str, priority: int) -> str: ...
 
+    def enqueue_many(self, jobs: list[tuple[str, str, int]]) -> None: ...
+
 
 class Reaper:
     """Finds jobs nobody is running any more and puts them right.
@@ -42,7 +44,10 @@ class Reaper:
       container on this host is killed, then the job is queued again, or failed
       with reason "worker lost" once it used up its attempts;
     - a ``submitted`` job never handed to the broker (the broker was down at
-      submit): it is queued now.
+      submit): it is queued now;
+    - a bulk-submitted job whose message was never confirmed sent (the API died
+      or the broker refused between storing the batch and queueing it): its
+      message is sent again.
     So no job stays ``running`` forever and no accepted job is lost.
 
     Args:
@@ -78,6 +83,13 @@ class Reaper:
         for job in self.repo.submitted_before(self.clock.now() - self.submitted_grace_s, limit=SWEEP_LIMIT):
             if self._queue_submitted(job):
                 acted.append(job.id)
+        undispatched = self.repo.undispatched_before(self.clock.now() - self.submitted_grace_s, limit=SWEEP_LIMIT)
+        if undispatched:  # broker first: down, it raises and the jobs stay in the index for the next sweep
+            self.dispatcher.enqueue_many([(j.id, j.queue or DEFAULT_QUEUE, j.priority) for j in undispatched])
+            self.repo.dispatched([j.id for j in undispatched])
+            for job in undispatched:
+                self.repo.emit(job.id, EventType.QUEUED, {"queue": job.queue, "by": "reaper"})
+            acted += [j.id for j in undispatched]
         return acted
 
     def _queue_submitted(self, seen: JobRecord) -> bool:

@@ -55,6 +55,9 @@ class KeyValueStore(Protocol):
                          mutate: Callable[[str | None], tuple[str | None, list[ZChange], Any]]) -> Any: ...
     def zrange_by_score(self, key: str, max_score: float, limit: int) -> list[str]: ...
     def zadd(self, key: str, member: str, score: float) -> None: ...
+    def zrem(self, key: str, members: list[str]) -> None: ...
+    def write_batch(self, sets: dict[str, str], changes: list[ZChange],
+                    appends: list[tuple[str, str, str]]) -> None: ...
     def zrevrange(self, key: str, start: int, stop: int) -> list[str]: ...
     def mget(self, keys: list[str]) -> list[str | None]: ...
     def append_and_publish(self, list_key: str, channel: str, value: str) -> None: ...
@@ -136,6 +139,11 @@ class JobRepository:
         """The sorted set of submitted, not yet queued jobs, scored by submission time."""
         return f"{self.PREFIX}:jobs:submitted"
 
+    @property
+    def dispatching_key(self) -> str:
+        """The sorted set of bulk-submitted jobs not yet confirmed on the broker, scored by submission time."""
+        return f"{self.PREFIX}:jobs:dispatching"
+
     def _index_changes(self, job_id: str, job: JobRecord | None) -> list[ZChange]:
         """The index entries ``job`` should have (None: the job is gone, so none)."""
         lease = job.lease_until if job is not None and job.status == JobStatus.RUNNING else None
@@ -154,6 +162,62 @@ class JobRepository:
         self.kv.transact_indexed(self._job_key(job.id), store_new)
         self.kv.wait_persisted()
         return job
+
+    def create_queued_many(self, jobs: builtins.list[tuple[JobRecord, dict[str, Any]]]) -> None:
+        """Store many new jobs as ``queued`` with their ``submitted`` and ``queued`` events, in one transaction.
+
+        ``jobs`` are ``(record, data of its submitted event)``. One MULTI/EXEC (one fsync under
+        ``appendfsync always``) stores every record, its listing entry, its two events and an
+        entry in the dispatching index; the caller sends the broker messages next and then
+        calls :meth:`dispatched`. Whatever is still in that index after a grace period (the
+        API died, or the broker refused between the two writes) is sent again by the reaper
+        (:meth:`undispatched_before`), so an accepted job is never lost; a message sent twice
+        is dropped by the claim. Why not ``submitted`` first, as :meth:`create` does: marking
+        N jobs ``queued`` afterwards is a compare-and-set over N keys, which workers claiming
+        the first of them keep invalidating.
+        """
+        sets: dict[str, str] = {}
+        changes: list[ZChange] = []
+        appends: list[tuple[str, str, str]] = []
+        emitted: list[JobEvent] = []
+        for job, submitted in jobs:
+            job.status = JobStatus.QUEUED
+            score = job.submitted_at.timestamp()
+            sets[self._job_key(job.id)] = job.model_dump_json()
+            sets[f"{self._events_key(job.id)}:seq"] = "2"
+            changes += [(f"{self.PREFIX}:jobs", job.id, score), (self.dispatching_key, job.id, score),
+                        *self._index_changes(job.id, job)]
+            events = [JobEvent(job_id=job.id, seq=1, type=EventType.SUBMITTED, data=submitted, at=job.submitted_at),
+                      JobEvent(job_id=job.id, seq=2, type=EventType.QUEUED, data={"queue": job.queue},
+                               at=job.submitted_at)]
+            appends += [(self._events_key(job.id), self.events_channel(job.id), e.model_dump_json()) for e in events]
+            emitted += events
+        self.kv.write_batch(sets, [c for c in changes if c[2] is not None], appends)  # new jobs: no removals
+        self.kv.wait_persisted()
+        for event in emitted:
+            self._notify(event)
+
+    def dispatched(self, job_ids: builtins.list[str]) -> None:
+        """The broker holds these jobs' messages: take them out of the dispatching index."""
+        self.kv.zrem(self.dispatching_key, job_ids)
+
+    def undispatched_before(self, at: float, limit: int = 500) -> builtins.list[JobRecord]:
+        """Bulk-submitted jobs whose messages were never confirmed sent, stored before ``at``, oldest first.
+
+        Only those still ``queued`` are returned (one a worker took or a user cancelled needs no
+        message); the others leave the index here.
+        """
+        ids = self.kv.zrange_by_score(self.dispatching_key, at, limit)
+        due: builtins.list[JobRecord] = []
+        moved_on: builtins.list[str] = []
+        for job_id, raw in zip(ids, self.kv.mget([self._job_key(i) for i in ids]), strict=True):
+            job = JobRecord.model_validate_json(raw) if raw is not None else None
+            if job is not None and job.status == JobStatus.QUEUED:
+                due.append(job)
+            else:
+                moved_on.append(job_id)
+        self.dispatched(moved_on)
+        return due
 
     def get(self, job_id: str) -> JobRecord:
         raw = self.kv.get(self._job_key(job_id))
@@ -395,12 +459,15 @@ class JobRepository:
         seq = self.kv.incr(f"{self._events_key(job_id)}:seq")
         event = JobEvent(job_id=job_id, seq=seq, type=type_, data=data or {})
         self.kv.append_and_publish(self._events_key(job_id), self.events_channel(job_id), event.model_dump_json())
+        self._notify(event)
+        return event
+
+    def _notify(self, event: JobEvent) -> None:
         for listener in self.listeners:
             try:
                 listener(event)
             except Exception:  # a mirror (e.g. Elasticsearch) must never break the job path
                 log.warning("event listener failed", exc_info=True)
-        return event
 
     def events(self, job_id: str, after_seq: int = 0) -> builtins.list[JobEvent]:
         return [e for e in (JobEvent.model_validate_json(x) for x in self.kv.lrange(self._events_key(job_id)))

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any, Literal, Protocol
 
-from benchfarm.errors import UnsatisfiableJobError
+from benchfarm.errors import UnsatisfiableJobError, UserInputError
 from benchfarm.jobs.model import EventType, JobRecord, JobStatus, new_job_id, now
 from benchfarm.jobs.repository import NO_CHANGE, JobRepository
 from benchfarm.scheduler.host_registry import HostRegistry
@@ -15,8 +15,16 @@ from benchfarm.scheduler.host_registry import HostRegistry
 DEFAULT_POOL = "default"
 
 
+#: The most jobs one bulk submit takes (one transaction holds them all; a bigger burst is split by the client).
+MAX_BULK_JOBS = 10_000
+
+
 class Dispatcher(Protocol):
     def enqueue(self, job_id: str, queue: str, priority: int) -> str: ...
+
+    def enqueue_many(self, jobs: list[tuple[str, str, int]]) -> None:
+        """Queue ``(job_id, queue, priority)`` each, in as few broker writes as it can."""
+        ...
 
 
 class ImageResolver(Protocol):
@@ -102,6 +110,66 @@ class JobService:
         self.repo.emit(job.id, EventType.QUEUED, {"queue": job.queue})
         return job
 
+    def submit_many(self, specs: list[Any], *, queue_anyway: bool = False, submitted_by: str | None = None,
+                    team: str | None = None, visibility: Literal["private", "public"] = "public") -> list[JobRecord]:
+        """Accept many validated JobSpecs at once (a CI burst): all durable before this returns, then queued.
+
+        Each job is matched, pinned and recorded exactly as :meth:`submit` does, but the hosts,
+        images and pull references are looked up once per batch, every record and its
+        ``submitted``/``queued`` events are stored in one transaction and every message goes to
+        the broker in one pipeline: a few fsyncs for the batch instead of about six per job.
+        All or nothing: when one spec cannot run (or names an unknown image) nothing is stored.
+
+        Raises:
+            UserInputError: no specs, or more than :data:`MAX_BULK_JOBS`.
+            UnsatisfiableJobError: a spec no registered host can run (unless ``queue_anyway``), naming it.
+            NotFoundError: an unknown image.
+            ServiceUnavailableError: the broker did not take the messages (the jobs are stored; the reaper
+                sends them again).
+        """
+        from benchfarm.scheduler.matching import match_hosts
+        from benchfarm.scheduler.queues import queue_for_job
+
+        if not specs or len(specs) > MAX_BULK_JOBS:
+            raise UserInputError(f"a bulk submit takes 1 to {MAX_BULK_JOBS} jobs, not {len(specs)}",
+                                 hint=f"split the burst into requests of at most {MAX_BULK_JOBS} jobs")
+        hosts, seen = self.hosts.hosts(), self.hosts.workers_seen()
+        images: dict[str, Any] = {}
+        pull_refs: dict[str, str | None] = {}
+        planned: list[tuple[JobRecord, dict[str, Any]]] = []
+        ids: set[str] = set()
+        for index, spec in enumerate(specs):
+            match = match_hosts(spec, hosts)
+            if not match.hosts and not queue_anyway and not self._elastic(spec):
+                raise UnsatisfiableJobError(
+                    f"job {index} ({spec.name}) of the batch: no registered host can run it: "
+                    + "; ".join(match.reasons) + "; nothing of the batch was submitted",
+                    hint="change that job's requirements, add a host that has them, or submit with --queue-anyway")
+            if spec.image not in images:
+                images[spec.image] = self.images.resolve_image(spec.image)
+            image = images[spec.image]
+            pull_ref = None
+            if self.publisher is not None and self._may_run_elsewhere(match.hosts):
+                if spec.image not in pull_refs:
+                    pull_refs[spec.image] = self.publisher.pull_ref(spec.image, image)
+                pull_ref = pull_refs[spec.image]
+            while (job_id := new_job_id()) in ids:  # ids are a second plus 32 random bits: unique within the batch
+                pass
+            ids.add(job_id)
+            job = JobRecord(
+                id=job_id, spec=spec.model_dump(mode="json"), image_ref=spec.image, image_digest=image.id,
+                image_pull_ref=pull_ref,
+                image_provenance={"tags": image.tags, "repo_digests": image.repo_digests, "labels": image.labels,
+                                  "created": image.created},
+                queue=queue_for_job(spec, self._best_host(match.hosts, spec.requirements.pool, seen)),
+                labels=dict(spec.labels), priority=spec.priority, submitted_by=submitted_by, team=team,
+                visibility=visibility)
+            planned.append((job, {"name": spec.name, "image": spec.image, "digest": image.id, "bulk": len(specs)}))
+        self.repo.create_queued_many(planned)
+        self.dispatcher.enqueue_many([(job.id, job.queue or "", job.priority) for job, _ in planned])
+        self.repo.dispatched([job.id for job, _ in planned])
+        return [job for job, _ in planned]
+
     def _elastic(self, spec: Any) -> bool:
         """Whether the job names an elastic pool: its hosts are made when jobs wait for them, so a job is
         queued although none exists yet (the autoscaler says why it waits). Only CPU jobs: an elastic
@@ -114,7 +182,7 @@ class JobService:
         """True when a host other than this machine may take the job (or no host is known yet)."""
         return not hosts or any(h.host_id != self.local_host for h in hosts)
 
-    def _best_host(self, hosts: list[Any], pool: str | None = None) -> Any:
+    def _best_host(self, hosts: list[Any], pool: str | None = None, seen: dict[str, float] | None = None) -> Any:
         """The matching host whose queue the job goes to.
 
         A host with a live worker comes first: one known only from Salt grains (no
@@ -126,7 +194,8 @@ class JobService:
         """
         if not hosts:
             return None
-        seen = self.hosts.workers_seen()
+        if seen is None:
+            seen = self.hosts.workers_seen()
         now = time.time()
         alive = [h for h in hosts if now - seen.get(h.host_id, 0.0) < self.hosts.stale_after_s]
         candidates = alive or hosts

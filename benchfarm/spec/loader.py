@@ -256,3 +256,21 @@ def load_spec_file(path: Path | str) -> JobSpec:
         raise SpecValidationError(str(path), [SpecProblem("", f"cannot read the job spec: {reason}")],
                                   hint="check the path") from None
     return load_spec_text(text, source=str(path))
+
+
+def load_specs_file(path: Path | str) -> list[JobSpec]:
+    """A job spec file, or a burst file: a YAML/JSON list of job specs (``benchfarm submit`` sends it in bulk).
+
+    Raises:
+        SpecValidationError (a SpecError): as :func:`load_spec_file`; a list entry's problems name its index.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return [load_spec_file(path)]  # its error says why, with the line
+    if not isinstance(data, list):
+        return [load_spec_file(path)]
+    if not data:
+        raise SpecValidationError(str(path), [SpecProblem("", "a burst file must list at least one job spec")])
+    return [load_spec_data(item, source=f"{path} [{i}]") for i, item in enumerate(data)]

@@ -51,10 +51,15 @@ class RecordingDispatcher:
     """Records what would have gone to Celery."""
 
     sent: list[tuple[str, str, int]] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)  # the size of each enqueue_many call
 
     def enqueue(self, job_id: str, queue: str, priority: int) -> str:
         self.sent.append((job_id, queue, priority))
         return f"task-{job_id}"
+
+    def enqueue_many(self, jobs: list[tuple[str, str, int]]) -> None:
+        self.batches.append(len(jobs))
+        self.sent.extend(jobs)
 
 
 @dataclass

@@ -50,6 +50,23 @@ class MemoryKV:
     def zadd(self, key, member, score):
         self.zsets[key][member] = score
 
+    def zrem(self, key, members):
+        for member in members:
+            self.zsets[key].pop(member, None)
+
+    def write_batch(self, sets, changes, appends):
+        """Like RedisKV.write_batch: everything under one lock, as one transaction."""
+        with self.lock:
+            self.data.update(sets)
+            for zset, member, score in changes:
+                if score is None:
+                    self.zsets[zset].pop(member, None)
+                else:
+                    self.zsets[zset][member] = score
+            for list_key, channel, value in appends:
+                self.lists[list_key].append(value)
+                self.published.append((channel, value))
+
     def zrevrange(self, key, start, stop):
         items = sorted(self.zsets[key], key=lambda m: self.zsets[key][m], reverse=True)
         return items[start: None if stop == -1 else stop + 1]

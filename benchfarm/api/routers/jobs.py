@@ -26,7 +26,7 @@ from starlette.concurrency import iterate_in_threadpool
 from benchfarm.access.tokens import Principal
 from benchfarm.api.dependencies import Authenticated, Caller, Deps, JobId
 from benchfarm.api.errors import ERROR_BODY_REF, error_responses
-from benchfarm.api.models import CancelResult, JobAccepted, JobSummary
+from benchfarm.api.models import BulkAccepted, BulkSubmit, CancelResult, JobAccepted, JobSummary
 from benchfarm.errors import BenchfarmError, ConflictError, ForbiddenError
 from benchfarm.jobs.model import JobEvent, JobRecord, JobStatus
 from benchfarm.spec.loader import load_spec_data
@@ -90,6 +90,26 @@ def submit_job(d: Deps, caller: Caller, spec: Annotated[JobSpec, Depends(job_spe
     job = d.jobs.submit(spec, queue_anyway=queue_anyway, submitted_by=caller.user, team=caller.team,
                         visibility=visibility)
     return JobAccepted(id=job.id, status=job.status, queue=job.queue, image_digest=job.image_digest)
+
+
+@router.post("/bulk", status_code=202, response_model=BulkAccepted, responses=error_responses(404, 409, 422, 502))
+def submit_jobs(d: Deps, caller: Caller, body: BulkSubmit,
+                queue_anyway: Annotated[bool, Query(description="queue even if no host can run a job now")] = False,
+                visibility: Annotated[Literal["private", "public"],
+                                      Query(description="private: only the submitter's team (and operators) see "
+                                                        "them")] = "private",
+                ) -> BulkAccepted:
+    """Submit many job specs at once (a CI burst). Answers 202 once every job is stored durably and queued.
+
+    The same checks as ``POST /jobs`` for each spec, all before anything is stored: one invalid spec (422,
+    naming its index and fields), unknown image (404) or job no host can run (409) and none is submitted.
+    The jobs and their events are stored in one transaction and queued in one broker round trip.
+    """
+    specs = [load_spec_data(spec, source=f"<request> jobs[{i}]") for i, spec in enumerate(body.jobs)]
+    jobs = d.jobs.submit_many(specs, queue_anyway=queue_anyway, submitted_by=caller.user, team=caller.team,
+                              visibility=visibility)
+    return BulkAccepted(jobs=[JobAccepted(id=j.id, status=j.status, queue=j.queue, image_digest=j.image_digest)
+                              for j in jobs])
 
 
 @router.get("", response_model=list[JobSummary], responses=error_responses(422))
