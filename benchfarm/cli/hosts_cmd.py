@@ -14,7 +14,8 @@ from benchfarm.cli.console import out, print_json, progress
 from benchfarm.cli.farm import audit, farm
 from benchfarm.inventory.inventory import Inventory
 
-app = typer.Typer(help="Hosts of the farm (from Salt grains): list, quarantine, release, drift.", no_args_is_help=True)
+app = typer.Typer(help="Hosts of the farm (from Salt grains): list, quarantine, drain, release, drift.",
+                  no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -57,12 +58,28 @@ def quarantine(
 
 
 @app.command()
+def drain(
+    host: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown by `hosts list`).")] = "drained by operator",
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a host no new job; the job it runs finishes. `hosts release HOST` ends the drain."""
+    ret = _inventory().drain(host, reason)
+    audit("hosts.drain", host, reason)
+    if as_json:
+        print_json(ret)
+        return
+    running = ", ".join(ret["running_jobs"])
+    out.print(f"{host}: draining" + (f" (finishing {running})" if running else " (no job running)"))
+
+
+@app.command()
 def release(
     host: str,
     reason: Annotated[str, typer.Option("--reason", help="Why.")] = "released by operator",
     as_json: JsonOpt = False,
 ) -> None:
-    """Put a quarantined host back into scheduling."""
+    """Put a quarantined or drained host back into scheduling."""
     ret = _inventory().release(host, reason)
     audit("hosts.release", host, reason)
     print_json(ret) if as_json else out.print(f"{host}: released")

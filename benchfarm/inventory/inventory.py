@@ -114,8 +114,15 @@ class Inventory:
         caps = self.set_status(host_id, HostStatus.QUARANTINED.value, reason)
         return {"host_id": host_id, "status": caps.status, "reason": reason, "minion": minion}
 
+    def drain(self, host_id: str, reason: str) -> dict[str, Any]:
+        """Drain a host: it goes to ``maintenance``, so the job it runs finishes and it is given no new one
+        (its worker refuses claims while the registry says so); ``release`` ends it."""
+        caps = self.set_status(host_id, HostStatus.MAINTENANCE.value, reason)
+        return {"host_id": host_id, "status": caps.status, "reason": reason,
+                "running_jobs": self.running_jobs().get(host_id, [])}
+
     def release(self, host_id: str, reason: str = "released by operator") -> dict[str, Any]:
-        """Release a quarantined host (minion marker removed, registry status good)."""
+        """Release a quarantined or drained host (minion marker removed, registry status good)."""
         self.registry.get(host_id)
         minion = self._minion_call(host_id, "benchfarm.release", [reason], {"notify": False})
         caps = self.set_status(host_id, HostStatus.GOOD.value, reason)

@@ -57,3 +57,16 @@ def test_a_failing_health_check_quarantines_a_good_host():
     inv.apply_host_event({"host_id": "h1", "status": "good", "reason": "health check passed"})
     event = {"host_id": "h1", "status": "quarantined", "reason": "lock_dir"}
     assert inv.apply_host_event(event).status == "quarantined"
+
+
+def test_a_drained_host_is_held_in_maintenance_until_released():
+    inv = _inventory()
+    _register(inv)
+    inv.apply_host_event({"host_id": "h1", "status": "good", "reason": "health check passed"})
+    drained = inv.drain("h1", "disk swap")
+    assert drained["status"] == "maintenance" and drained["running_jobs"] == []
+    assert inv.registry.refusal("h1") is not None  # its worker claims nothing while drained
+    assert inv.apply_host_event({"host_id": "h1", "status": "good", "reason": "health check passed"}).status == \
+        "maintenance"
+    assert inv.release("h1")["status"] == "good"
+    assert inv.registry.refusal("h1") is None
