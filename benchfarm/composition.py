@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from benchfarm.campaigns.service import CampaignService
     from benchfarm.client import ApiClient
     from benchfarm.elastic.autoscaler import Autoscaler
+    from benchfarm.elastic.fair_share import ShareGate
     from benchfarm.elastic.planner import PoolPlan
     from benchfarm.elastic.store import ElasticPoolStore
     from benchfarm.execution.executor import JobExecutor
@@ -238,7 +239,20 @@ class Farm:
         """Elastic pool definitions and the autoscaler's ledger (Redis)."""
         from benchfarm.elastic.store import ElasticPoolStore
 
-        return ElasticPoolStore(self.kv)
+        return ElasticPoolStore(self.kv, teams=self._teams)
+
+    def _teams(self) -> set[str]:
+        """The teams of the API's users (live tokens) and the farm's own, which pool shares may name."""
+        from benchfarm.access.tokens import FARM_ADMIN
+
+        return {r.team for r in self.tokens.list() if r.revoked is None} | {FARM_ADMIN.team}
+
+    @cached_property
+    def share_gate(self) -> ShareGate:
+        """Fair share between teams at dispatch: whether a job of a pool with shares takes a host now."""
+        from benchfarm.elastic.fair_share import ShareGate
+
+        return ShareGate(self.elastic_pools.definitions, self.host_registry, self.repository)
 
     def pool_plans(self) -> dict[str, PoolPlan]:
         """What the autoscaler's next pass will do for each elastic pool, and why (reads Redis only)."""

@@ -52,6 +52,10 @@ def show(job_id: str, as_json: JsonOpt = False) -> None:
               f"{' (' + job['reason'] + ')' if job.get('reason') else ''}", highlight=False)
     out.print(f"image {job['image_ref']} = {job.get('image_digest')}; queue {job.get('queue')}; "
               f"host {job.get('host_id') or '-'}; attempts {job.get('attempts')}", highlight=False)
+    if job["status"] in ("submitted", "queued"):
+        wait = _client().get(f"/jobs/{job_id}/wait").json()
+        if wait.get("reason"):
+            out.print(f"waiting: {wait['reason']}", highlight=False)
     if job["repetitions"]:
         out.print(_metrics_table(job))
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from benchfarm.cli.console import out, print_json
 from benchfarm.cli.farm import audit, farm
 from benchfarm.elastic.definition import ReplacePolicy
-from benchfarm.errors import NotFoundError
+from benchfarm.errors import NotFoundError, UserInputError
 from benchfarm.inventory.pools import PoolStore
 
 app = typer.Typer(help="Pools of hosts: list, create, show, edit, add, drain, remove.", no_args_is_help=True)
@@ -31,6 +31,10 @@ MaxOpt = Annotated[int | None, typer.Option("--max-hosts", help="The most hosts 
 IdleOpt = Annotated[float | None, typer.Option("--idle-timeout", help="Seconds an idle host above min stays.")]
 PriceOpt = Annotated[float | None, typer.Option("--price", help="Price per host-hour.")]
 BudgetOpt = Annotated[float | None, typer.Option("--budget", help="Daily budget (UTC day); no new host past it.")]
+ShareOpt = Annotated[list[str] | None, typer.Option(
+    "--share", help="TEAM=FRACTION: the team is served first, at dispatch, up to this fraction of the pool's hosts "
+                    "(repeat per team; on edit the list replaces the pool's shares; TEAM=0 drops one). A team may "
+                    "borrow what others leave idle; a running job is never preempted.")]
 ReplaceOpt = Annotated[ReplacePolicy | None, typer.Option(
     "--replace", help="A host that fails its health check (or drifts): replaced, or quarantined (never).")]
 
@@ -39,12 +43,30 @@ def _pools() -> PoolStore:
     return farm().pools
 
 
+def _shares(given: list[str] | None) -> dict[str, float] | None:
+    """``["a=0.5", "b=0.5"]`` -> ``{"a": 0.5, "b": 0.5}`` (a 0 leaves the team out). Raises UserInputError."""
+    if given is None:
+        return None
+    out: dict[str, float] = {}
+    for item in given:
+        team, sep, fraction = item.partition("=")
+        try:
+            value = float(fraction)
+        except ValueError:
+            value = -1.0
+        if not sep or not team or value < 0:
+            raise UserInputError(f"--share {item!r} is not TEAM=FRACTION", hint="e.g. --share team-a=0.5")
+        if value > 0:
+            out[team] = value
+    return out
+
+
 def _elastic_fields(profile: str | None, cpus: str | None, memory: str | None, min_hosts: int | None,
                     max_hosts: int | None, idle_timeout: float | None, price: float | None, budget: float | None,
-                    replace: ReplacePolicy | None) -> dict[str, Any]:
+                    replace: ReplacePolicy | None, share: list[str] | None = None) -> dict[str, Any]:
     given = {"profile": profile, "cpus": cpus, "memory": memory, "min_hosts": min_hosts, "max_hosts": max_hosts,
              "idle_timeout_s": idle_timeout, "price_per_host_hour": price, "daily_budget": budget,
-             "replace": replace}
+             "replace": replace, "shares": _shares(share)}
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -74,10 +96,12 @@ def list_(as_json: JsonOpt = False) -> None:
 def create(name: str, description: Annotated[str, typer.Option(help="What the pool is for.")] = "",
            profile: ProfileOpt = None, cpus: CpusOpt = None, memory: MemoryOpt = None, min_hosts: MinOpt = None,
            max_hosts: MaxOpt = None, idle_timeout: IdleOpt = None, price: PriceOpt = None,
-           budget: BudgetOpt = None, replace: ReplaceOpt = None, as_json: JsonOpt = False) -> None:
+           budget: BudgetOpt = None, replace: ReplaceOpt = None, share: ShareOpt = None,
+           as_json: JsonOpt = False) -> None:
     """Declare a pool; with any elastic option, an elastic pool the autoscaler grows and shrinks."""
     f = farm()
-    fields = _elastic_fields(profile, cpus, memory, min_hosts, max_hosts, idle_timeout, price, budget, replace)
+    fields = _elastic_fields(profile, cpus, memory, min_hosts, max_hosts, idle_timeout, price, budget, replace,
+                             share)
     definition = f.elastic_pools.create({"name": name, "description": description, **fields}) if fields else None
     existing = {p["name"] for p in f.pools.list()}
     if name not in existing:
@@ -94,9 +118,11 @@ def create(name: str, description: Annotated[str, typer.Option(help="What the po
 def edit(name: str, description: Annotated[str | None, typer.Option(help="What the pool is for.")] = None,
          profile: ProfileOpt = None, cpus: CpusOpt = None, memory: MemoryOpt = None, min_hosts: MinOpt = None,
          max_hosts: MaxOpt = None, idle_timeout: IdleOpt = None, price: PriceOpt = None,
-         budget: BudgetOpt = None, replace: ReplaceOpt = None, as_json: JsonOpt = False) -> None:
+         budget: BudgetOpt = None, replace: ReplaceOpt = None, share: ShareOpt = None,
+         as_json: JsonOpt = False) -> None:
     """Change an elastic pool's definition (the next autoscaler pass acts on it)."""
-    fields = _elastic_fields(profile, cpus, memory, min_hosts, max_hosts, idle_timeout, price, budget, replace)
+    fields = _elastic_fields(profile, cpus, memory, min_hosts, max_hosts, idle_timeout, price, budget, replace,
+                             share)
     if description is not None:
         fields["description"] = description
     if not fields:

@@ -38,6 +38,7 @@ class HostFacts:
     pool: str
     status: str
     alive: bool
+    reason: str = ""  # why it has its status (a quarantine's reason, e.g. "health check failed: docker")
 
 
 class FarmView(Protocol):
@@ -93,7 +94,7 @@ def snapshot_pools(store: ElasticPoolStore, farm: FarmView, now: float) -> dict[
     usage = store.usage()
     out: dict[str, PoolSnapshot] = {}
     for name, d in definitions.items():
-        hosts = [HostView(n, f.status, f.alive, bool(running.get(n)), entries.get(n))
+        hosts = [HostView(n, f.status, f.alive, bool(running.get(n)), entries.get(n), f.reason)
                  for n, f in facts.items() if f.pool == name]
         hosts += [HostView(n, "", False, bool(running.get(n)), e)
                   for n, e in entries.items() if e.pool == name and n not in facts]

@@ -17,6 +17,7 @@ from benchfarm.errors import UserInputError
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _CPUS = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")  # as benchfarm.access.tokens names teams
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*([kmgt](i?b)?|b)?$", re.IGNORECASE)
 
 
@@ -46,6 +47,9 @@ class PoolDefinition(BaseModel):
     price_per_host_hour: float = Field(default=0.0, ge=0)
     daily_budget: float | None = Field(default=None, ge=0, description="spend per UTC day; None: no budget")
     replace: ReplacePolicy = ReplacePolicy.ON_HEALTH_CHECK
+    shares: dict[str, float] = Field(default_factory=dict, description="team -> fraction of the pool's hosts it "
+                                     "is served first up to, at dispatch (benchfarm.elastic.fair_share); a "
+                                     "team may borrow what others leave idle")
     created_at: float = 0.0
 
     @model_validator(mode="after")
@@ -59,6 +63,14 @@ class PoolDefinition(BaseModel):
             raise ValueError(f"cpus {self.cpus!r} is not a CPU list such as 0, 0-1 or 0,2")
         if not _MEMORY.match(self.memory):
             raise ValueError(f"memory {self.memory!r} is not a size such as 1g or 512m")
+        for team, fraction in self.shares.items():
+            if not _TEAM.match(team):
+                raise ValueError(f"share team {team!r} is not a team name (letters, digits, '.', '_', '@', '-')")
+            if not 0 < fraction <= 1:
+                raise ValueError(f"share of team {team} is {fraction:g}: give a fraction of the pool's hosts in (0, 1]")
+        if sum(self.shares.values()) > 1 + 1e-9:
+            raise ValueError(f"shares add up to {sum(self.shares.values()):g}: they are fractions of the pool's "
+                             "hosts and may add up to 1 at most")
         if self.profile is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", self.profile):
             raise ValueError(f"profile {self.profile!r} is not a salt-cloud profile name")
         return self
@@ -73,7 +85,8 @@ class PoolDefinition(BaseModel):
         budget = "no budget" if self.daily_budget is None else f"budget {self.daily_budget:g}/day"
         return (f"{self.min_hosts}-{self.max_hosts} hosts from {self.cloud_profile}, idle timeout "
                 f"{self.idle_timeout_s:g} s, {self.price_per_host_hour:g}/host-hour, {budget}, "
-                f"replace {self.replace.value}")
+                f"replace {self.replace.value}" + (", shares " + ", ".join(
+                    f"{t} {f:g}" for t, f in sorted(self.shares.items())) if self.shares else ""))
 
 
 def parse_definition(data: dict) -> PoolDefinition:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from benchfarm.elastic.autoscaler import HostFacts
+from benchfarm.inventory.inventory import REASONS_KEY
 from benchfarm.jobs.model import JobRecord, JobStatus
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.scheduler.host_registry import HostRegistry
@@ -11,6 +14,17 @@ from benchfarm.scheduler.service import DEFAULT_POOL
 # queued jobs are looked for among the most recent ones (the listing scans ten times as many ids);
 # running jobs come from the reaper's lease index, which holds exactly them
 RECENT_QUEUED = 200
+
+
+def _reason(raw: str | None, status: str) -> str:
+    """The reason recorded with the host's current status (``benchfarm.inventory``), "" when none is."""
+    if not raw:
+        return ""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return ""
+    return str(data.get("reason") or "") if data.get("status") == status else ""
 
 
 def job_pool(job: JobRecord) -> str:
@@ -31,8 +45,10 @@ class RegistryFarmView:
 
     def hosts(self) -> list[HostFacts]:
         seen = self.registry.workers_seen()
+        reasons = self.registry.kv.hgetall(REASONS_KEY)
         now = self.now()
-        return [HostFacts(h.host_id, h.pool, h.status, now - seen.get(h.host_id, 0.0) < self.registry.stale_after_s)
+        return [HostFacts(h.host_id, h.pool, h.status, now - seen.get(h.host_id, 0.0) < self.registry.stale_after_s,
+                          _reason(reasons.get(h.host_id), h.status))
                 for h in self.registry.hosts()]
 
     def _jobs(self, status: JobStatus) -> list[JobRecord]:

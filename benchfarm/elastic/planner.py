@@ -4,14 +4,18 @@ Kept apart from the pass that acts (``autoscaler``) so that ``benchfarm pool sho
 say what *will* happen with the same code that decides it, and so every rule is unit-tested
 without a clock or a store:
 
-- **replace** (policy ``on-health-check``/``on-drift``): a host the autoscaler made that is
-  quarantined is drained; once it runs no job it is destroyed and one is created from the profile.
+- **replace, not repair**: a host the autoscaler made that is quarantined is drained; once it runs no job
+  it is destroyed and one is created from the profile. Policy ``on-health-check`` replaces a host that
+  failed its health check, ``on-drift`` also one quarantined for drift (``benchfarm hosts drift
+  --quarantine`` records the reason ``drift: ...``), ``never`` leaves the quarantine to a person.
 - **scale up**: queued jobs of the pool beyond its idle live hosts and the hosts being created ask
   for hosts, up to ``max_hosts`` and to what the day's remaining budget pays for one hour each;
   below ``min_hosts`` asks too. A drained idle host is taken back before a new one is made.
 - **scale down**: when no queued job lacks a host, hosts idle past the timeout are drained (the
   pool stays at ``min_hosts`` or more, and keeps an idle host for each queued job), and a drained
   host is destroyed only in a later pass and only while it runs no job: a host with a running job is never destroyed.
+- **above max** (an operator lowered ``max_hosts``): surplus hosts are drained, idle ones first; a busy
+  one finishes its job first, as every drained host does.
 - a host stuck in creation past ``create_timeout_s`` (its creator died) is destroyed.
 """
 
@@ -40,6 +44,7 @@ class HostView:
     alive: bool = False         # its worker's heartbeat is fresh
     busy: bool = False          # it runs a job now
     entry: HostEntry | None = None  # the ledger's, when the autoscaler made it
+    reason: str = ""            # why the registry holds it in its status (a quarantine's reason)
 
 
 @dataclass
@@ -97,6 +102,13 @@ class PoolPlan:
         return f"waiting for a free host of pool {self.pool} ({self.busy} busy of {self.hosts})"
 
 
+def replaces(policy: ReplacePolicy, reason: str) -> bool:
+    """Whether ``policy`` replaces a host quarantined for ``reason`` (drift reasons start with ``drift:``)."""
+    if policy == ReplacePolicy.NEVER:
+        return False
+    return policy == ReplacePolicy.ON_DRIFT or not reason.startswith("drift")
+
+
 def _until_midnight(now: float) -> str:
     return datetime.fromtimestamp(next_day_start(now), UTC).strftime("%H:%M UTC")
 
@@ -129,12 +141,11 @@ def plan(snap: PoolSnapshot, create_timeout_s: float = 900.0) -> PoolPlan:
                                           + (h.entry.error or "its destroyer stopped") + ")"))
 
     # replace, not repair
-    if d.replace != ReplacePolicy.NEVER:
-        for h in counted:
-            if h.entry and h.entry.state == LIVE and h.status in UNHEALTHY:
-                out.decisions.append(Decision(DRAIN, d.name, h.name,
-                                              f"it is {h.status} (failed its health check or drifted); policy "
-                                              f"{d.replace.value} replaces it", replacing=h.name))
+    for h in counted:
+        if h.entry and h.entry.state == LIVE and h.status in UNHEALTHY and replaces(d.replace, h.reason):
+            why = h.reason or "failed its health check"
+            out.decisions.append(Decision(DRAIN, d.name, h.name, f"it is {h.status} ({why}); policy "
+                                          f"{d.replace.value} replaces it", replacing=h.name))
 
     # drained hosts go once they run no job; a replaced one gets its successor at once
     want_back = max(0, len(snap.pending) - len(idle) - len(creating))
@@ -178,6 +189,21 @@ def plan(snap: PoolSnapshot, create_timeout_s: float = 900.0) -> PoolPlan:
         why = (f"below min {d.min_hosts} host(s)" if below_min >= need else
                f"{len(snap.pending)} queued job(s), {len(idle)} idle live host(s), {len(creating)} being created")
         out.decisions += [Decision(CREATE, d.name, None, why) for _ in range(n)]
+
+    # above max (lowered by an operator): drain the surplus, idle hosts first; none is destroyed while busy
+    acted = {x.host for x in out.decisions if x.action in (DRAIN, DESTROY)}
+    back = {x.host for x in out.decisions if x.action == UNDRAIN}
+    staying = [h for h in counted if h.name not in acted and (h.name in back or not (h.entry and h.entry.state ==
+                                                                                       DRAINING))]
+    over = len(staying) + sum(1 for x in out.decisions if x.action == CREATE) - d.max_hosts
+    if over > 0:
+        surplus = [h for h in staying if h.entry is not None and h.entry.state == LIVE]
+        surplus.sort(key=lambda h: (h.busy, -(h.entry.last_busy if h.entry else 0.0)))
+        for h in surplus[:over]:
+            out.decisions.append(Decision(DRAIN, d.name, h.name, f"the pool has {len(staying)} host(s), above "
+                                          f"its max {d.max_hosts}" + ("; destroyed once its running job ends"
+                                                                       if h.busy else "")))
+        return out
 
     # scale down: only when no queued job lacks a host
     if need <= 0:

@@ -3,6 +3,11 @@
 ``benchfarm:pools:elastic``        pool name -> its definition (JSON)
 ``benchfarm:pools:elastic:hosts``  host name -> the ledger entry of a host the autoscaler made
 ``benchfarm:pools:elastic:usage``  ``<pool>|<UTC day>`` -> host-seconds of hosts already destroyed
+``benchfarm:pools:elastic:shares`` pool name -> its teams' shares (JSON), when it gives any
+
+Shares are kept apart from the rest of the definition so that a process of the release before them
+(whose definition model forbids unknown fields) still reads every definition while the farm's
+processes are restarted one by one: it ignores the shares instead of failing on them.
 
 The ledger is written only through a :class:`~benchfarm.elastic.lease.Fence` (the decision-maker's
 lease); definitions are written by people (CLI, API).
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +28,7 @@ from benchfarm.errors import NotFoundError, UserInputError
 DEFINITIONS_KEY = "benchfarm:pools:elastic"
 LEDGER_KEY = "benchfarm:pools:elastic:hosts"
 USAGE_KEY = "benchfarm:pools:elastic:usage"
+SHARES_KEY = "benchfarm:pools:elastic:shares"
 
 CREATING, LIVE, DRAINING, DESTROYING = "creating", "live", "draining", "destroying"
 
@@ -66,13 +73,34 @@ class PoolUsage:
 class ElasticPoolStore:
     """Definitions (people write them) and the ledger (the lease holder writes it)."""
 
-    def __init__(self, kv: HashStore, clock: Any = time) -> None:
+    def __init__(self, kv: HashStore, clock: Any = time, teams: Callable[[], set[str]] | None = None) -> None:
         self.kv = kv
         self.clock = clock
+        self.teams = teams  # the teams of the API's users, which shares must name (None: not checked)
+
+    def _check_teams(self, pool: PoolDefinition) -> None:
+        """Shares name teams that have API users: a typo would give a share to nobody."""
+        if not pool.shares or self.teams is None:
+            return
+        unknown = sorted(set(pool.shares) - self.teams())
+        if unknown:
+            raise UserInputError(f"pool {pool.name}: no API user is of team(s) {', '.join(unknown)}",
+                                 hint="shares name the teams of API tokens; create one with "
+                                      "`benchfarm tokens create USER --team TEAM`, or see `benchfarm tokens list`")
 
     # definitions -------------------------------------------------------------
     def definitions(self) -> dict[str, PoolDefinition]:
-        return {k: PoolDefinition.model_validate_json(v) for k, v in self.kv.hgetall(DEFINITIONS_KEY).items()}
+        shares = self.kv.hgetall(SHARES_KEY)
+        out = {k: PoolDefinition.model_validate_json(v) for k, v in self.kv.hgetall(DEFINITIONS_KEY).items()}
+        return {k: d.model_copy(update={"shares": json.loads(shares[k])}) if k in shares else d
+                for k, d in out.items()}
+
+    def _write(self, pool: PoolDefinition) -> None:
+        self.kv.hset(DEFINITIONS_KEY, pool.name, pool.model_dump_json(exclude={"shares"}))
+        if pool.shares:
+            self.kv.hset(SHARES_KEY, pool.name, json.dumps(pool.shares))
+        else:
+            self.kv.hdel(SHARES_KEY, pool.name)
 
     def find(self, name: str) -> PoolDefinition | None:
         return self.definitions().get(name)
@@ -88,10 +116,11 @@ class ElasticPoolStore:
     def create(self, data: dict[str, Any]) -> PoolDefinition:
         """Store a new definition. Raises UserInputError when it is invalid or the pool is defined already."""
         pool = parse_definition({**data, "created_at": self.clock.time()})
+        self._check_teams(pool)
         if self.find(pool.name) is not None:
             raise UserInputError(f"pool {pool.name!r} is defined already",
                                  hint=f"change it with `benchfarm pool edit {pool.name} ...`")
-        self.kv.hset(DEFINITIONS_KEY, pool.name, pool.model_dump_json())
+        self._write(pool)
         return pool
 
     def edit(self, name: str, changes: dict[str, Any]) -> PoolDefinition:
@@ -100,7 +129,8 @@ class ElasticPoolStore:
         if "name" in changes and changes["name"] != name:
             raise UserInputError("a pool cannot be renamed", hint="create another pool and move the jobs")
         pool = parse_definition({**current.model_dump(), **changes})
-        self.kv.hset(DEFINITIONS_KEY, name, pool.model_dump_json())
+        self._check_teams(pool)
+        self._write(pool)
         return pool
 
     def delete(self, name: str) -> bool:
@@ -108,6 +138,7 @@ class ElasticPoolStore:
         if self.find(name) is None:
             return False
         self.kv.hdel(DEFINITIONS_KEY, name)
+        self.kv.hdel(SHARES_KEY, name)
         return True
 
     # ledger ------------------------------------------------------------------

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchfarm.adapters.celery_app import TASK_PING, TASK_RUN_JOB, app, on_process_exit
+from benchfarm.adapters.celery_app import PRIORITY_STEPS, TASK_PING, TASK_RUN_JOB, app, on_process_exit
 from benchfarm.composition import close_process_farm, process_farm
 
 REFUSED_RETRY_S = 30
+LAST_PRIORITY_STEP = PRIORITY_STEPS[-1]  # kombu serves step 0 first
 
 # a pool process ends with os._exit (no atexit): events its farm still queues are written here
 on_process_exit(close_process_farm)
@@ -26,6 +27,10 @@ def run_job(self: Any, job_id: str) -> str:
     farm = process_farm()
     if (why := farm.host_registry.refusal(farm.settings.minion_id)) is not None:
         raise self.retry(countdown=REFUSED_RETRY_S, max_retries=None, exc=RuntimeError(why))
+    if (why := farm.share_gate.step_back(job_id, self.request.retries)) is not None:
+        # fair share at dispatch: back to the end of the pool's queue (now, any host may take it; the last
+        # priority step, so the team below its share is reached first), and this host takes the next job
+        raise self.retry(countdown=0, max_retries=None, priority=LAST_PRIORITY_STEP, exc=RuntimeError(why))
     job = farm.executor.execute(job_id)
     return "skipped" if job is None else job.status.value
 

@@ -13,7 +13,7 @@ from benchfarm.elastic.autoscaler import Autoscaler, HostFacts
 from benchfarm.elastic.costs import seconds_by_day
 from benchfarm.elastic.definition import ReplacePolicy, parse_definition
 from benchfarm.elastic.lease import DecisionLease
-from benchfarm.elastic.planner import CREATE, DESTROY, DRAIN, PoolSnapshot, plan
+from benchfarm.elastic.planner import CREATE, DESTROY, DRAIN, PoolSnapshot, plan, replaces
 from benchfarm.elastic.store import DRAINING, LIVE, ElasticPoolStore
 from benchfarm.errors import UserInputError
 
@@ -339,3 +339,59 @@ def test_an_idle_host_a_queued_job_is_about_to_take_is_not_drained(world):
     assert scaler.run_once() == []
     farm.queued["h13-q"] = []
     assert [d.action for d in scaler.run_once()] == [DRAIN]
+
+
+def test_replace_policy_on_health_check_leaves_a_drifted_host_quarantined_and_on_drift_replaces_it(world):
+    clock, _kv, farm, prov, _events, spawn, store, autoscaler = world
+    store.create({"name": "h13-dr", "min_hosts": 1, "max_hosts": 1, "replace": "on-health-check"})
+    scaler = autoscaler()
+    scaler.run_once()
+    spawn.run_all()
+    host = prov.created[0]
+    farm.facts[host] = HostFacts(host, "h13-dr", "quarantined", True, "drift: benchfarm-worker-config")
+    clock.advance(10)
+    assert scaler.run_once() == []  # drift is not a failed health check: a person looks at it
+    store.edit("h13-dr", {"replace": "on-drift"})
+    made = scaler.run_once()
+    assert [(d.action, d.host) for d in made] == [(DRAIN, host)] and "drift: benchfarm-worker-config" in made[0].reason
+
+
+
+@pytest.mark.parametrize(("policy", "reason", "replaced"), [
+    (ReplacePolicy.ON_HEALTH_CHECK, "health check failed: docker", True),
+    (ReplacePolicy.ON_HEALTH_CHECK, "", True),
+    (ReplacePolicy.ON_HEALTH_CHECK, "drift: benchfarm-worker-config", False),
+    (ReplacePolicy.ON_DRIFT, "drift: benchfarm-worker-config", True),
+    (ReplacePolicy.ON_DRIFT, "health check failed: docker", True),
+    (ReplacePolicy.NEVER, "health check failed: docker", False),
+])
+def test_which_quarantines_a_policy_replaces(policy, reason, replaced):
+    assert replaces(policy, reason) is replaced
+
+
+def test_max_lowered_drains_the_surplus_and_a_busy_host_is_destroyed_only_after_its_job(world):
+    clock, _kv, farm, prov, events, spawn, store, autoscaler = world
+    store.create({"name": "h13-x", "max_hosts": 2, "idle_timeout_s": 3600})
+    farm.queued["h13-x"] = ["j1", "j2"]
+    scaler = autoscaler()
+    scaler.run_once()
+    spawn.run_all()
+    busy, idle = prov.created
+    farm.queued["h13-x"] = []
+    farm.jobs_running[busy] = ["j1"]
+    store.edit("h13-x", {"max_hosts": 0})
+    clock.advance(5)
+    made = scaler.run_once()
+    assert [(d.action, d.host) for d in made] == [(DRAIN, idle), (DRAIN, busy)]
+    assert "above its max 0; destroyed once its running job ends" in made[1].reason
+    for _ in range(10):  # the busy host's job goes on: it is drained, never destroyed (FakeProvisioner asserts it)
+        clock.advance(10)
+        scaler.run_once()
+        spawn.run_all()
+    assert prov.destroyed == [idle] and store.entries()[busy].state == DRAINING
+    farm.jobs_running[busy] = []
+    clock.advance(10)
+    scaler.run_once()
+    spawn.run_all()
+    assert prov.destroyed == [idle, busy]
+    assert [e["action"] for e in events].count("destroyed") == 2

@@ -18,6 +18,7 @@ from benchfarm.api.deps import ApiDeps
 from benchfarm.api.errors import error_responses
 from benchfarm.api.routers.jobs import readable_job
 from benchfarm.elastic.definition import PoolDefinition
+from benchfarm.elastic.fair_share import ShareGate
 from benchfarm.elastic.farm_view import job_pool
 from benchfarm.elastic.planner import PoolPlan
 from benchfarm.elastic.store import ElasticPoolStore
@@ -107,4 +108,10 @@ def job_wait(d: Deps, caller: Caller, job_id: JobId) -> JobWait:
         plans = _plans(d)
     except NotFoundError:
         plans = {}
-    return JobWait(job_id=job.id, status=job.status.value, pool=pool, reason=why_waiting(job, pool, plans))
+    reason = why_waiting(job, pool, plans)
+    if reason is not None and d.elastic_pools is not None:
+        # a host may be free, yet the job steps back for a team below its share (benchfarm.elastic.fair_share)
+        verdict = ShareGate(d.elastic_pools.definitions, d.hosts, d.repo).check(job)
+        if not verdict.run:
+            reason = verdict.reason
+    return JobWait(job_id=job.id, status=job.status.value, pool=pool, reason=reason)
