@@ -256,16 +256,20 @@ class JobExecutor:
                 on_started=partial(self._container_started, job, state, index=index, cpuset=cs.cpuset, fresh=fresh),
                 on_poll=keeper.renew_when_due, keep_container=not fresh, reuse=state.shared_container,
             )
+            mark = self.clock.monotonic()
             report = self._stop_telemetry(state.telemetry)
             state.telemetry = None
             rep = self._record(index, warmup, outcome, report)
+            rep.phases["collectors_stop"] = round(self.clock.monotonic() - mark, 6)
             failure = self._failure_reason(outcome)
             if failure is None:
+                mark = self.clock.monotonic()
                 try:
                     rep.metrics = parse_results(spec, outcome.stdout, outcome.result_files)
                 except BenchfarmError as exc:
                     failure = f"results: {exc.message}{self._cut_note(outcome)}"
                     rep.error = failure
+                rep.phases["parse"] = round(self.clock.monotonic() - mark, 6)
             self._append(lease, rep, report)
             if outcome.cancelled:
                 self._finish(lease, JobStatus.CANCELLED, "cancelled by request")
@@ -337,7 +341,7 @@ class JobExecutor:
             started_at=o.started_at, finished_at=o.finished_at, exit_code=o.exit_code, oom_killed=o.oom_killed,
             timed_out=o.timed_out, logs=o.logs, logs_truncated=o.logs_truncated, results_cut=list(o.result_files_cut),
             sampler_cpu_seconds=report.sampler_cpu_seconds, container_cpu_seconds=report.container_cpu_seconds,
-            samples_taken=report.samples_taken,
+            samples_taken=report.samples_taken, phases=dict(o.phases),
         )
 
     @staticmethod

@@ -67,6 +67,9 @@ class RepetitionRecord(BaseModel):
     sampler_cpu_seconds: float | None = None
     samples_taken: int | None = None  # collector samples taken during this repetition (all reach the store)
     container_cpu_seconds: float | None = None
+    # seconds of each step of the farm's own work around this container (RunOutcome.phases, plus collectors_stop
+    # and parse): where a short job's overhead goes
+    phases: dict[str, float] = Field(default_factory=dict)
 
     @property
     def duration_s(self) -> float | None:

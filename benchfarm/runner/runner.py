@@ -37,6 +37,10 @@ class RunOutcome:
     stdout: str
     result_files: dict[str, bytes]
     result_files_cut: list[str] = field(default_factory=list)  # paths cut short (or left empty) at the cap
+    # seconds of each step of the run on this host's clock: prepare, create, start, collectors_start, run (start
+    # to the exit seen), inspect, logs, results, remove (filled in as the container goes); what a no-op job costs
+    # beyond `docker run --rm` is read from these (bench/e2e_overhead.py)
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,6 +122,15 @@ class ContainerRunner:
         existing container again instead of creating one (jobs that opt out of a
         fresh container per repetition); its output is then only what this run added.
         """
+        phases: dict[str, float] = {}
+        mark = self.clock.monotonic()
+
+        def lap(name: str) -> None:
+            nonlocal mark
+            at = self.clock.monotonic()
+            phases[name] = round(at - mark, 6)
+            mark = at
+
         if cs.results_dir is not None:
             cs.results_dir.mkdir(parents=True, exist_ok=True)
             cs.results_dir.chmod(0o777)  # the benchmark may run as any user inside
@@ -125,14 +138,18 @@ class ContainerRunner:
                 if old.is_file():
                     old.unlink()
         created_at = self.clock.utcnow()
+        lap("prepare")
         cid = reuse or self.engine.create(cs)
+        lap("create")
         seen_all, seen_out = self._seen.get(cid, (0, 0))
         timed_out = cancelled = False
         finished = False
         try:
             self.engine.start(cid)
+            lap("start")
             if on_started:
                 on_started(cid)
+            lap("collectors_start")
             deadline = self.clock.monotonic() + timeout_s
             exit_code: int | None = None
             while exit_code is None:
@@ -148,9 +165,13 @@ class ContainerRunner:
                 exit_code = self.engine.wait(cid, timeout=min(self.poll_s, remaining))
                 if on_poll:
                     on_poll()
-            self.engine.wait(cid, timeout=30)
+            if exit_code is None:  # killed (timeout, cancel): wait for it to be gone
+                self.engine.wait(cid, timeout=30)
+            lap("run")
             state = self.engine.state(cid)
+            lap("inspect")
             all_out, std_out = self.engine.output(cid)
+            lap("logs")
             self._seen[cid] = (len(all_out), len(std_out))
             new_logs = all_out[seen_all:]
             truncated = len(new_logs) > MAX_LOG_BYTES
@@ -158,6 +179,7 @@ class ContainerRunner:
             stdout = std_out[seen_out:].decode(errors="replace")
             results = (read_result_files(cs.results_dir, self.results_limit_bytes) if cs.results_dir is not None
                        else ResultFiles())
+            lap("results")
             finished = True
             return RunOutcome(
                 container_id=cid,
@@ -173,8 +195,10 @@ class ContainerRunner:
                 stdout=stdout,
                 result_files=results.files,
                 result_files_cut=results.cut,
+                phases=phases,
             )
         finally:
             if not keep_container or (not finished and reuse is None):
                 self.engine.remove(cid)
                 self._seen.pop(cid, None)
+                lap("remove")
