@@ -94,12 +94,18 @@ def _delete_documents(settings: Settings, index_prefix: str, job_ids: set[str]) 
                 es.delete_index(name)
             for tpl in es.raw.indices.get_index_template(name=f"{index_prefix}*").get("index_templates", []):
                 es.raw.indices.delete_index_template(name=tpl["name"])
-        elif job_ids:
+        elif job_ids:  # this build has no _delete_by_query: find the documents, then delete them in bulk
             ids = sorted(job_ids)
-            for i in range(0, len(ids), 1000):
-                es.raw.delete_by_query(index=f"{index_prefix}-*", query={"terms": {"job_id": ids[i:i + 1000]}},
-                                       conflicts="proceed", refresh=True, expand_wildcards="all",
-                                       ignore_unavailable=True)
+            for i in range(0, len(ids), 500):
+                query = {"terms": {"job_id": ids[i:i + 500]}}
+                while True:
+                    es.raw.indices.refresh(index=f"{index_prefix}-*", expand_wildcards="all", ignore_unavailable=True)
+                    hits = es.raw.search(index=f"{index_prefix}-*", query=query, size=5000, source=False,
+                                         expand_wildcards="all", ignore_unavailable=True)["hits"]["hits"]
+                    if not hits:
+                        break
+                    es.raw.bulk(operations=[{"delete": {"_index": h["_index"], "_id": h["_id"]}} for h in hits],
+                                refresh=True)
     finally:
         es.close()
 

@@ -117,6 +117,9 @@ class RunState:
     telemetry: TelemetrySession | None = None  # the collectors attached to the running repetition
     measured_values: dict[str, list[float]] = field(default_factory=dict)  # per metric, for adaptive repetitions
     converged: bool | None = None  # adaptive repetitions only
+    # repetitions recorded in Redis whose results document is not written yet: written before the next
+    # repetition starts, and the last one after the job's final state (not between the run and ``finished``)
+    unpublished: list[tuple[JobRecord, RepetitionRecord]] = field(default_factory=list)
 
 
 class JobExecutor:
@@ -152,13 +155,15 @@ class JobExecutor:
             return None
         lease = Lease.of(job)
         keeper = LeaseKeeper(self.repo, lease, self.config.lease_s, self.config.renew_every_s, self.clock)
+        state = RunState()
         try:
-            self._run_to_the_end(job, lease, keeper)
+            self._run_to_the_end(job, lease, keeper, state)
         except LeaseLostError as exc:
             log.warning("%s; its container is stopped and its results are discarded", exc.message)
             shutil.rmtree(self._attempt_dir(lease), ignore_errors=True)
             return None
         final = self.repo.get(job_id)
+        self._publish_repetitions(state)
         if self.publisher:
             try:
                 self.publisher.job(final)
@@ -166,8 +171,19 @@ class JobExecutor:
                 log.warning("publishing job %s failed; the store spools it", job_id, exc_info=True)
         return final
 
+    def _publish_repetitions(self, state: RunState) -> None:
+        """Write the results documents of the repetitions recorded since the last call."""
+        pending, state.unpublished = state.unpublished, []
+        if not self.publisher:
+            return
+        for job, rep in pending:
+            try:
+                self.publisher.repetition(job, rep)
+            except Exception:
+                log.warning("publishing a repetition of %s failed", job.id, exc_info=True)
+
     # --------------------------------------------------------------------------
-    def _run_to_the_end(self, job: JobRecord, lease: Lease, keeper: LeaseKeeper) -> None:
+    def _run_to_the_end(self, job: JobRecord, lease: Lease, keeper: LeaseKeeper, state: RunState) -> None:
         """Run the job in a host slot and record its final state; a failure of the run fails the job.
 
         Raises:
@@ -176,7 +192,7 @@ class JobExecutor:
         try:
             with host_slot(self.config.lock_dir, self.caps.max_concurrent_jobs, clock=self.clock,
                            timeout_s=self.config.slot_timeout_s, on_wait=keeper.renew_when_due):
-                self._run_all(job, lease, keeper)
+                self._run_all(job, lease, keeper, state)
         except LeaseLostError:
             raise
         except BenchfarmError as exc:
@@ -190,10 +206,9 @@ class JobExecutor:
         still running on this host never mixes its files with, nor deletes, a later attempt's)."""
         return self.config.results_root / lease.job_id / f"attempt{lease.attempt}"
 
-    def _run_all(self, job: JobRecord, lease: Lease, keeper: LeaseKeeper) -> None:
+    def _run_all(self, job: JobRecord, lease: Lease, keeper: LeaseKeeper, state: RunState) -> None:
         spec = JobSpec.model_validate(job.spec)
         self._ensure_image(job, keeper)
-        state = RunState()
         try:
             self._repetitions(job, spec, state, lease, keeper)
         finally:
@@ -242,6 +257,7 @@ class JobExecutor:
 
         for index in range(total):
             warmup = index < spec.warmup
+            self._publish_repetitions(state)
             if keeper.renew():
                 self._finish(lease, JobStatus.CANCELLED, "cancelled by request")
                 return
@@ -270,7 +286,7 @@ class JobExecutor:
                     failure = f"results: {exc.message}{self._cut_note(outcome)}"
                     rep.error = failure
                 rep.phases["parse"] = round(self.clock.monotonic() - mark, 6)
-            self._append(lease, rep, report)
+            state.unpublished.append((self._append(lease, rep, report), rep))
             if outcome.cancelled:
                 self._finish(lease, JobStatus.CANCELLED, "cancelled by request")
                 return
@@ -286,8 +302,7 @@ class JobExecutor:
                 state.converged = step.converged
                 if not step.should_continue:
                     break
-        self._record_run_shape(lease, state.converged)
-        self._finish(lease, JobStatus.SUCCEEDED, None)
+        self._finish(lease, JobStatus.SUCCEEDED, None, run_shape=self._run_shape(state.converged))
 
     def _container_started(self, job: JobRecord, state: RunState, container_id: str, *, index: int,
                            cpuset: str | None, fresh: bool) -> None:
@@ -300,8 +315,9 @@ class JobExecutor:
             except Exception:
                 log.warning("telemetry failed to start for %s", job.id, exc_info=True)
 
-    def _record_run_shape(self, lease: Lease, converged: bool | None) -> None:
-        """Store how many measured repetitions ran, adaptive convergence and the hardware class."""
+    def _run_shape(self, converged: bool | None) -> Callable[[JobRecord], None]:
+        """Sets how many measured repetitions ran, adaptive convergence and the hardware class (written with
+        the final status, in the same compare-and-set: one fsync'd write less on every job's path)."""
         hw = hardware_class(self.caps)
 
         def set_run_shape(job: JobRecord) -> None:
@@ -309,7 +325,7 @@ class JobExecutor:
             job.adaptive_converged = converged
             job.hardware_class = hw
 
-        self.repo.update_fenced(lease, set_run_shape)
+        return set_run_shape
 
     @staticmethod
     def _failure_reason(o: RunOutcome) -> str | None:
@@ -354,7 +370,8 @@ class JobExecutor:
             log.warning("telemetry failed to stop cleanly", exc_info=True)
             return TelemetryReport(partial=True, warning=f"telemetry failed: {exc}")
 
-    def _append(self, lease: Lease, rep: RepetitionRecord, report: TelemetryReport) -> None:
+    def _append(self, lease: Lease, rep: RepetitionRecord, report: TelemetryReport) -> JobRecord:
+        """Record the repetition in the job (fenced) and emit its event; returns the record as written."""
         job_id = lease.job_id
 
         def append_repetition(job: JobRecord) -> JobRecord:
@@ -373,17 +390,16 @@ class JobExecutor:
             "index": rep.index, "warmup": rep.warmup, "exit_code": rep.exit_code, "metrics": rep.metrics,
             "done": len(job.measured()), "of": job.spec.get("repetitions"),
         })
-        if self.publisher:
-            try:
-                self.publisher.repetition(job, rep)
-            except Exception:
-                log.warning("publishing a repetition of %s failed", job_id, exc_info=True)
+        return job
 
-    def _finish(self, lease: Lease, status: JobStatus, reason: str | None) -> None:
+    def _finish(self, lease: Lease, status: JobStatus, reason: str | None,
+                run_shape: Callable[[JobRecord], None] | None = None) -> None:
         job_id = lease.job_id
         finished_at = self.clock.utcnow()
 
         def mark_final(job: JobRecord) -> None:
+            if run_shape is not None:
+                run_shape(job)
             job.status = status
             job.reason = reason
             job.finished_at = finished_at
