@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import redis
@@ -72,6 +73,19 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90
     sys.exit("the bench's API did not start")
 
 
+def export_tree(rev: str, into: Path) -> Path:
+    """The source tree of ``rev`` (``git archive``: the repository's worktrees and index are left alone)."""
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    shutil.rmtree(into, ignore_errors=True)
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "benchfarm", "salt"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
 def _wait_worker(mine: redis.Redis, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -112,8 +126,11 @@ def _delete_documents(settings: Settings, index_prefix: str, job_ids: set[str]) 
 
 @contextmanager
 def isolated_farm(settings: Settings, db: int, *, worker: bool = False, index_prefix: str | None = None,
-                  copy_hosts: bool = True) -> Iterator[IsolatedFarm]:
-    """Start this tree's API (and worker) over Redis database ``db``; delete what they made on exit."""
+                  copy_hosts: bool = True, tree: Path | None = None) -> Iterator[IsolatedFarm]:
+    """Start this tree's API (and worker) over Redis database ``db``; delete what they made on exit.
+
+    ``tree``: run another source tree's code instead (``git archive REV``), for a before/after comparison.
+    """
     mine = _database(settings, db)
     prefix = index_prefix or settings.index_prefix
     if copy_hosts and not worker:  # matching against the farm's real hosts; a worker registers its own
@@ -126,14 +143,16 @@ def isolated_farm(settings: Settings, db: int, *, worker: bool = False, index_pr
            "BENCHFARM_INDEX_PREFIX": prefix, "BENCHFARM_API_PORT": str(port),
            "BENCHFARM_API_URL": f"http://127.0.0.1:{port}", "BENCHFARM_AUTOSCALER": "false",
            "BENCHFARM_SCHEDULES_ENABLED": "false"}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     procs: list[subprocess.Popen[bytes]] = []
     farm_ = IsolatedFarm(settings, db, env, f"http://127.0.0.1:{port}", mine)
     try:
-        procs.append(api := subprocess.Popen([*PYTHON, "api", "serve", "--port", str(port)], env=env))
+        procs.append(api := subprocess.Popen([*PYTHON, "api", "serve", "--port", str(port)], env=env, cwd=tree))
         _wait_healthy(farm_.api_url, api)
         if worker:
             procs.append(wrk := subprocess.Popen([*PYTHON, "worker", "run"], env=env, stdout=subprocess.DEVNULL,
-                                                 stderr=subprocess.DEVNULL))
+                                                 stderr=subprocess.DEVNULL, cwd=tree))
             _wait_worker(mine, wrk)
         yield farm_
     finally:
