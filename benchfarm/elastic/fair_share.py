@@ -26,18 +26,20 @@ Why so, and why so small:
   side of their shares, priority and submit order decide as before.
 - A team the pool names no share for (or a job without a team) has a share of 0: it only borrows.
 
-Accepted limits: the check and the claim are not one transaction, so two hosts freeing in the same
-instant may both start jobs of one team (the error lasts one job and is never a preemption); and a job
-steps back at most :data:`MAX_STEP_BACKS` times, so a rival's waiting job that never reaches this queue
-(a lost message, a job no host of the pool can take) does not hold the pool's hosts idle for ever.
+Two hosts freeing at once decide one after the other (a short per-pool lock), and a job let through
+counts as running until it is claimed (see :class:`ShareGate`). Accepted limit: a job steps back at most
+:data:`MAX_STEP_BACKS` times, so a rival's waiting job that never reaches this queue (a lost message, a
+job no host of the pool can take) does not hold the pool's hosts idle for ever.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from benchfarm.elastic.definition import PoolDefinition
 from benchfarm.elastic.farm_view import job_pool
@@ -49,6 +51,10 @@ log = logging.getLogger(__name__)
 
 #: a job steps back at most this many times, then runs anyway (see the module docstring)
 MAX_STEP_BACKS = 50
+PREFIX = "benchfarm:fairshare"
+RESERVATION_S = 30.0   # a job let through counts as running until claimed, or this long at most
+LOCK_TTL_S = 5         # a pool's decision lock outlives a stopped decider by this much at most
+LOCK_WAIT_S = 3.0
 NO_TEAM = "(no team)"
 
 
@@ -94,15 +100,49 @@ def decide(team: str | None, state: ShareState) -> ShareVerdict:
                               f"{entitled:g} of {state.hosts} host(s)); no team below its share waits")
 
 
+class ShareKV(Protocol):
+    """What the gate keeps in the key-value store (``benchfarm.adapters.redis_store.RedisKV`` fits)."""
+
+    def set_if_absent(self, key: str, value: str, ttl_s: int) -> bool: ...
+    def delete(self, *keys: str) -> None: ...
+    def hset(self, key: str, field: str, value: str) -> None: ...
+    def hgetall(self, key: str) -> dict[str, str]: ...
+    def hdel(self, key: str, field: str) -> None: ...
+
+
 class ShareGate:
-    """Reads a pool's :class:`ShareState` from the registry and the job repository (Redis) and decides."""
+    """Reads a pool's :class:`ShareState` from the registry and the job repository (Redis) and decides.
+
+    Between the decision to run a job and its claim by the executor (a few hundred milliseconds), the
+    job is still queued in the repository, so a second host deciding then would not count it. So that
+    two hosts freeing at once cannot both give a host to one team, decisions for a pool are taken one at
+    a time (a short lock in Redis, ``benchfarm:fairshare:<pool>:lock``), and a job let through is
+    *reserved* (``benchfarm:fairshare:<pool>:starting``) and counted as running until the repository
+    shows it claimed, or for :data:`RESERVATION_S` at most.
+    """
 
     def __init__(self, definitions: Callable[[], dict[str, PoolDefinition]], registry: HostRegistry,
-                 repo: JobRepository, recent_queued: int = 200) -> None:
+                 repo: JobRepository, kv: ShareKV | None = None, recent_queued: int = 200,
+                 clock: Callable[[], float] = time.time) -> None:
         self.definitions = definitions
         self.registry = registry
         self.repo = repo
+        self.kv = kv
         self.recent_queued = recent_queued
+        self.clock = clock
+
+    def _reserved(self, pool: str, queued: set[str]) -> dict[str, str]:
+        """job id -> team of the jobs let through and not claimed yet (stale reservations are dropped)."""
+        if self.kv is None:
+            return {}
+        key, now, out = f"{PREFIX}:{pool}:starting", self.clock(), {}
+        for job_id, raw in self.kv.hgetall(key).items():
+            team, _, at = raw.rpartition("|")
+            if job_id in queued and now - float(at or 0) < RESERVATION_S:
+                out[job_id] = team
+            else:
+                self.kv.hdel(key, job_id)
+        return out
 
     def state(self, pool: str, leave_out: str | None = None) -> ShareState | None:
         """The pool's state, or None when it gives no shares (the common case: one read of the definitions)."""
@@ -111,19 +151,39 @@ class ShareGate:
             return None
         hosts = sum(1 for h in self.registry.hosts() if h.pool == pool and h.status == "good")
         running = Counter(j.team or NO_TEAM for j in self.repo.running() if job_pool(j) == pool)
-        waiting = Counter(j.team or NO_TEAM for j in self.repo.list(status=JobStatus.QUEUED.value,
-                                                                    limit=self.recent_queued)
-                          if job_pool(j) == pool and j.id != leave_out and not j.cancel_requested)
+        queued = [j for j in self.repo.list(status=JobStatus.QUEUED.value, limit=self.recent_queued)
+                  if job_pool(j) == pool and not j.cancel_requested]
+        reserved = self._reserved(pool, {j.id for j in queued})
+        running.update(reserved.values())
+        waiting = Counter(j.team or NO_TEAM for j in queued if j.id != leave_out and j.id not in reserved)
         return ShareState(pool, dict(d.shares), hosts, dict(running), dict(waiting))
 
     def check(self, job: JobRecord) -> ShareVerdict:
-        """Whether ``job`` may take a host now."""
+        """Whether ``job`` may take a host now (reads only)."""
         pool = job_pool(job)
         state = self.state(pool, leave_out=job.id)
         return ShareVerdict(True, f"pool {pool} has no shares") if state is None else decide(job.team, state)
 
+    def _decide_and_reserve(self, job: JobRecord) -> ShareVerdict:
+        pool = job_pool(job)
+        if self.kv is None or not (d := self.definitions().get(pool)) or not d.shares:
+            return self.check(job)
+        lock = f"{PREFIX}:{pool}:lock"
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while not (held := self.kv.set_if_absent(lock, job.id, ttl_s=LOCK_TTL_S)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        try:
+            verdict = self.check(job)
+            if verdict.run:
+                self.kv.hset(f"{PREFIX}:{pool}:starting", job.id, f"{job.team or NO_TEAM}|{self.clock()}")
+            return verdict
+        finally:
+            if held:  # (without it, after LOCK_WAIT_S, the decision went ahead unlocked: a share is a preference)
+                self.kv.delete(lock)
+
     def step_back(self, job_id: str, times: int) -> str | None:
-        """Why the delivery of ``job_id`` should go back to the queue instead of running, or None to run it.
+        """Why the delivery of ``job_id`` should go back to the queue instead of running, or None to run it
+        (then the job is reserved until its claim; see the class docstring).
 
         ``times``: how often this job stepped back already. Only a queued job is judged (a delivery of a
         running or final one is the executor's to skip); a failure to read the state runs the job (the
@@ -135,7 +195,7 @@ class ShareGate:
             job = self.repo.get(job_id)
             if job.status != JobStatus.QUEUED or job.cancel_requested:
                 return None
-            verdict = self.check(job)
+            verdict = self._decide_and_reserve(job)
         except Exception:
             log.warning("fair share of job %s could not be judged; it runs", job_id, exc_info=True)
             return None

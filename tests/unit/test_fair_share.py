@@ -116,3 +116,71 @@ def test_shares_are_stored_apart_so_an_older_reader_of_definitions_is_not_broken
         store.edit("p", {"shares": {"a": 0.5, "nobody": 0.5}})
     store.edit("p", {"shares": {}})
     assert store.get("p").shares == {} and kv.h[SHARES_KEY] == {}
+
+
+class _Jobs:
+    """The repository calls the gate makes, over a dict of records."""
+
+    def __init__(self, jobs: list) -> None:
+        self.jobs = {j.id: j for j in jobs}
+
+    def get(self, job_id: str):
+        return self.jobs[job_id]
+
+    def running(self):
+        return [j for j in self.jobs.values() if j.status.value == "running"]
+
+    def list(self, *, status: str, limit: int):
+        return [j for j in self.jobs.values() if j.status.value == status][:limit]
+
+
+class _Hosts:
+    def hosts(self):
+        from benchfarm.scheduler.capabilities import HostCapabilities
+
+        return [HostCapabilities(host_id=f"n{i}", pool="p", status="good") for i in range(2)]
+
+
+class _KV:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.h: dict[str, dict[str, str]] = {}
+
+    def set_if_absent(self, key: str, value: str, ttl_s: int) -> bool:
+        return self.values.setdefault(key, value) == value
+
+    def delete(self, *keys: str) -> None:
+        for k in keys:
+            self.values.pop(k, None)
+
+    def hset(self, key: str, field: str, value: str) -> None:
+        self.h.setdefault(key, {})[field] = value
+
+    def hgetall(self, key: str) -> dict[str, str]:
+        return dict(self.h.get(key, {}))
+
+    def hdel(self, key: str, field: str) -> None:
+        self.h.get(key, {}).pop(field, None)
+
+
+def test_two_hosts_freeing_at_once_do_not_both_start_jobs_of_one_team():
+    """a4 is let through and reserved; a5, decided before a4's claim, counts it and steps back for b1."""
+    from benchfarm.elastic.fair_share import ShareGate
+    from benchfarm.jobs.model import JobRecord, JobStatus
+
+    def job(job_id: str, team: str) -> JobRecord:
+        return JobRecord(id=job_id, spec={"requirements": {"pool": "p"}}, image_ref="i", queue="pool.p",
+                         team=team, status=JobStatus.QUEUED)
+
+    jobs = _Jobs([job("a4", "a"), job("a5", "a"), job("b1", "b")])
+    definition = parse_definition({"name": "p", "max_hosts": 2, "shares": HALF})
+    gate = ShareGate(lambda: {"p": definition}, _Hosts(), jobs, _KV())  # type: ignore[arg-type]
+    assert gate.step_back("a4", 0) is None
+    why = gate.step_back("a5", 0)
+    assert why is not None and "team b is below its share" in why
+    # once a4 is claimed (running), its reservation goes and it is counted from the repository
+    jobs.jobs["a4"].status = JobStatus.RUNNING
+    assert gate.step_back("a5", 1) is not None
+    assert gate.step_back("a5", 50) is None  # stepped back enough: it runs
+    assert gate.step_back("b1", 0) is None
+    assert gate.step_back("a5", 2) is None  # b holds its share now (b1 reserved): a borrows the idle host

@@ -1,0 +1,155 @@
+"""Replace, not repair, on the real farm: a pool host that fails its health check is drained, destroyed
+and made again from the pool's profile, never while it runs a job; with policy ``never`` it stays
+quarantined.
+
+One pool (min = max = 1 node, policy on-health-check) gets its node through salt-cloud. A job of 15 s
+runs there; mid-job the node's health check fails for real (its lock directory removed, then
+``benchfarm.health_check fire_event=True`` through the farm's Salt master: the health-failed reactor
+quarantines the host). The autoscaler drains it at once but destroys it only after the job ended
+(succeeded); a successor is created from the profile and joins. Then, with the policy ``never``, the
+successor fails its check too and stays, quarantined, through passes of the autoscalers. Everything
+made is removed in the finaliser.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from benchfarm.adapters.elasticsearch import EsClient
+from benchfarm.client import ApiClient
+from benchfarm.composition import Farm
+from benchfarm.nodes.image import NodeImageBuilder
+from benchfarm.settings import Settings
+from tests.integration.elastic_support import Scalers, poll, pool_events, progress, remove_pool
+from tests.integration.jobs_support import busybox_spec, cli, dump, wait_final
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SESSION = uuid.uuid4().hex[:4]
+POOL = f"h13-r{SESSION}"
+
+
+@pytest.fixture(scope="module")
+def efarm(farm, settings: Settings) -> Farm:
+    return Farm(settings)
+
+
+@pytest.fixture(scope="module")
+def pool(efarm: Farm, settings: Settings, catalogue_image) -> Iterator[str]:
+    catalogue_image("base")
+    NodeImageBuilder(efarm.images, efarm.nodes.config).ensure(progress)  # before the clock starts
+    res = cli("pool", "create", POOL, "--cpus", "1", "--memory", "1g", "--min-hosts", "1", "--max-hosts", "1",
+              "--idle-timeout", "600", "--replace", "on-health-check", "--description", "issue-13 replace test")
+    assert res.returncode == 0, res.stderr
+    scalers = Scalers(efarm, POOL).start()
+    try:
+        yield POOL
+    finally:
+        scalers.close()
+        remove_pool(efarm, settings, POOL)
+
+
+@pytest.fixture(scope="module")
+def api(farm, settings: Settings) -> ApiClient:
+    return ApiClient.from_settings(settings)
+
+
+@pytest.fixture(scope="module")
+def es(farm, settings: Settings) -> Iterator[EsClient]:
+    client = EsClient.from_settings(settings)
+    yield client
+    client.close()
+
+
+def _live_host(efarm: Farm, other_than: str = "") -> str | None:
+    """The pool's host that is live in the ledger, good and heartbeating, if there is one."""
+    entries = {n: e for n, e in efarm.elastic_pools.entries().items() if e.pool == POOL and e.state == "live"}
+    seen = efarm.host_registry.workers_seen()
+    for h in efarm.host_registry.hosts():
+        if h.host_id in entries and h.host_id != other_than and h.status == "good" and \
+                time.time() - seen.get(h.host_id, 0) < 60:
+            return h.host_id
+    return None
+
+
+def _fail_health_check(efarm: Farm, host: str) -> None:
+    """Break one of the node's health checks for real (its host-lock directory goes) and run the check with
+    its event, as the daily schedule does: the master's health-failed reactor quarantines the host."""
+    checks = efarm.salt.cmd(host, "benchfarm.health_check", [], timeout=60)[host]["checks"]
+    lock_dir = checks["lock_dir"]["detail"]
+    assert lock_dir.endswith("/locks"), checks
+    efarm.nodes.exec(host, ["rm", "-rf", lock_dir])
+    ret = efarm.salt.cmd(host, "benchfarm.health_check", [], kwarg={"fire_event": True}, timeout=60)[host]
+    assert ret["failed"] == ["lock_dir"], ret
+    poll(f"{host} quarantined by the reactor",
+         lambda: efarm.host_registry.get(host).status in ("quarantined", "maintenance"), timeout_s=60)
+
+
+def _events(es: EsClient, settings: Settings, host: str) -> dict[str, dict[str, Any]] | None:
+    """The first event of each action about ``host`` (its successor's create as ``create-replacement``)."""
+    found = pool_events(es, settings, {"bool": {"filter": [{"term": {"pool": POOL}}], "should": [
+        {"term": {"host": host}}, {"term": {"replacing": host}}], "minimum_should_match": 1}})
+    if found is None:
+        return None
+    out: dict[str, dict[str, Any]] = {}
+    for doc in found:
+        key = "create-replacement" if doc["action"] == "create" and doc.get("replacing") == host else doc["action"]
+        out.setdefault(key, doc)
+    return out
+
+
+def test_a_host_failing_its_health_check_mid_job_finishes_the_job_then_is_replaced(
+        pool: str, efarm: Farm, api: ApiClient, busybox_image: str, es: EsClient, settings: Settings) -> None:
+    first = poll("the pool's first host (min 1) live", lambda: _live_host(efarm), timeout_s=300, every_s=1.0)
+    job_id = api.submit(busybox_spec(busybox_image, "sleep 15; echo '{\"value\": 1}'", name=f"{POOL}-job",
+                                     requirements={"pool": POOL}, timeout_s=120))["id"]
+    try:
+        poll("the job running", lambda: api.job(job_id)["status"] == "running", timeout_s=120)
+        assert api.job(job_id)["host_id"] == first
+        _fail_health_check(efarm, first)
+        drained_while_busy = False
+        while (job := api.job(job_id))["status"] not in ("succeeded", "failed", "cancelled"):
+            entry = efarm.elastic_pools.entries().get(first)
+            assert entry is not None and entry.state in ("live", "draining"), entry
+            assert efarm.nodes.find(first) is not None, "the host was destroyed under its running job"
+            drained_while_busy = drained_while_busy or (entry.state == "draining" and job["status"] == "running")
+            time.sleep(0.5)
+        job = wait_final(api, job_id)
+    finally:
+        if api.job(job_id)["status"] in ("queued", "running"):
+            api.cancel(job_id)
+    assert job["status"] == "succeeded" and job["host_id"] == first, dump(job)
+    assert drained_while_busy, "the replacement's drain came only after the job"
+    second = poll("a successor made from the profile, live and good", lambda: _live_host(efarm, other_than=first),
+                  timeout_s=300, every_s=1.0)
+    assert efarm.nodes.find(first) is None and first not in efarm.elastic_pools.entries()
+    node = efarm.nodes.find(second)
+    assert node is not None and node.pool == POOL and node.cpuset == "1"
+    found = poll("the drain, destroy and replacement events",
+                 lambda: (ev := _events(es, settings, first)) and
+                 {"drain", "destroyed", "create-replacement"} <= ev.keys() and ev, timeout_s=120)
+    assert "health check failed" in found["drain"]["reason"] and "replaces it" in found["drain"]["reason"]
+    assert found["create-replacement"]["reason"].startswith(f"replaces {first}")
+
+
+def test_with_policy_never_a_failing_host_stays_quarantined(pool: str, efarm: Farm, es: EsClient,
+                                                            settings: Settings) -> None:
+    host = poll("the pool's live host", lambda: _live_host(efarm), timeout_s=120)
+    assert cli("pool", "edit", POOL, "--replace", "never").returncode == 0
+    _fail_health_check(efarm, host)
+    end = time.monotonic() + 25  # this process's autoscalers pass every second, the worker's every 10 s
+    while time.monotonic() < end:
+        entry = efarm.elastic_pools.entries().get(host)
+        assert entry is not None and entry.state == "live", entry
+        assert efarm.host_registry.get(host).status == "quarantined"
+        time.sleep(1)
+    assert efarm.nodes.find(host) is not None
+    events = poll("the host's events", lambda: _events(es, settings, host), timeout_s=120)
+    assert "drain" not in events, events
+    shown = cli("pool", "show", POOL)
+    assert shown.returncode == 0 and "replace never" in shown.stdout, shown.stdout
