@@ -43,7 +43,7 @@ from benchfarm.settings import Settings, get_settings
 from benchfarm.stack import salt_cloud
 from benchfarm.stack.salt_config import master_config_dir
 
-IMAGE = "benchfarm/busybox:latest"
+IMAGE = "benchfarm-test/busybox:latest"  # the test suite's static busybox, built when missing
 PATHS = ("nodes-add", "cloud", "saltify")
 
 
@@ -161,6 +161,12 @@ def main() -> None:
     parser.add_argument("--job-timeout", type=float, default=300.0,
                         help="seconds from the add command's return to the first job's end before giving up")
     args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the tests' image helper
+    import docker
+
+    from tests.support.busybox import ensure_busybox_image
+
+    ensure_busybox_image(docker.from_env())
     paths = [p for p in args.paths.split(",") if p]
     if unknown := set(paths) - set(PATHS):
         sys.exit(f"unknown path(s): {', '.join(sorted(unknown))}")
