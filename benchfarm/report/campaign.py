@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from jinja2 import Environment, select_autoescape
 
+from benchfarm.dashboards.timelines import fmt
 from benchfarm.report.plots import _png
 
 _ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
@@ -45,9 +46,6 @@ Groups are (pool, hardware class), not host names; the reference is <b>{{ c.refe
 {% endfor %}</table>{% endif %}
 </section>""")
 
-
-def fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
 
 
 def ci(interval: list[float] | None) -> str:

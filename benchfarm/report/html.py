@@ -12,6 +12,7 @@ from jinja2 import Environment, select_autoescape
 
 from benchfarm.analysis.changepoints import ChangePoint, DetectorConfig
 from benchfarm.analysis.history import HistoryPoint
+from benchfarm.dashboards.timelines import fmt
 from benchfarm.report import plots
 from benchfarm.report.data import JobData
 
@@ -93,10 +94,6 @@ p &le; {{ cfg.max_p_value }})</span></p>
 {% else %}<p class="muted">no succeeded jobs in this series</p>{% endif %}
 </section>""")
 
-
-def fmt(value: float | None) -> str:
-    """A number for a table: 6 significant digits, '-' for None."""
-    return "-" if value is None else f"{value:.6g}"
 
 
 def _units(record: dict[str, Any]) -> dict[str, str]:

@@ -11,21 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from benchfarm.dashboards.timelines import SCALE, TIMELINES
 from benchfarm.report.data import JobData, Series
-
-# panel title -> (unit label, [(collector, field, legend)])  — the same fields as the Job run dashboard
-TIMELINES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
-    "CPU": ("%", [("host", "cpuset_util_pct", "job cpuset (host)"), ("host", "cpu_util_pct", "all CPUs (host)"),
-                  ("cgroup", "cpu_util_pct", "container (cgroup)")]),
-    "Memory": ("MiB", [("cgroup", "memory_usage_bytes", "container"), ("host", "mem_used_bytes", "host used")]),
-    "I/O": ("MiB/s", [("cgroup", "io_read_bytes_per_s", "container read"),
-                      ("cgroup", "io_write_bytes_per_s", "container write"),
-                      ("host", "disk_read_bytes_per_s", "host disk read"),
-                      ("host", "disk_write_bytes_per_s", "host disk write")]),
-    "GPU": ("% / W", [("gpu", "gpu0_util_pct", "GPU 0 util %"), ("gpu", "gpu0_mem_util_pct", "GPU 0 mem util %"),
-                      ("gpu", "gpu0_power_w", "GPU 0 power W")]),
-}
-_SCALE = {"MiB": 1 / (1 << 20), "MiB/s": 1 / (1 << 20)}
 
 
 def _png(fig) -> str:
@@ -59,7 +46,7 @@ def timeline(job: JobData, title: str) -> str | None:
     for i, (start, end, warmup) in enumerate(_rep_spans(job)):
         ax.axvspan(start, end, color="#bbbbbb" if warmup else "#cfe3f7", alpha=0.5, lw=0,
                    label=("repetition" if i == 0 else None))
-    scale = _SCALE.get(unit, 1.0)
+    scale = SCALE.get(unit, 1.0)
     for legend, s in lines:
         ax.plot(s.t, [v * scale for v in s.v], marker=".", ms=3, lw=1.2, label=legend)
     ax.set_title(f"{title}", loc="left", fontsize=10)

@@ -175,6 +175,7 @@ def test_changepoints_panel_shows_the_change_history_stored(es, settings, capsys
 
 def test_every_panel_has_a_test_here():
     # campaign-median-by-class runs on a real campaign's results in tests/integration/test_campaigns.py
-    tested = {"campaign-median-by-class", "job-cpu-host", "job-cpu-container", "job-memory", "job-io", "job-gpu", "farm-jobs-by-pool-status",
-              "farm-host-utilisation", "trends-by-image", "trends-by-git-ref", "trends-changepoints"}
+    tested = {"campaign-median-by-class", "job-cpu-host", "job-cpu-container", "job-memory", "job-io", "job-gpu",
+              "farm-jobs-by-pool-status", "farm-host-utilisation", "trends-by-image", "trends-by-git-ref",
+              "trends-changepoints"}
     assert {p.id for p in PANELS} == tested

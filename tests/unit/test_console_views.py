@@ -78,10 +78,17 @@ def test_metric_rows_leave_warmups_out_and_carry_the_unit():
 
 
 # ------------------------------------------------------------------ charts
-def test_the_timeline_panels_are_the_reports():
-    from benchfarm.report.plots import TIMELINES
+def test_the_console_draws_the_reports_panels_without_loading_matplotlib():
+    import subprocess
+    import sys
 
-    assert views.TIMELINES == TIMELINES
+    code = ("import sys, benchfarm.api.console.views as v, benchfarm.report.plots as p; "
+            "assert v.TIMELINES is p.TIMELINES; "
+            "del sys.modules['benchfarm.report.plots']; "
+            "[sys.modules.pop(m) for m in list(sys.modules) if m.startswith(('matplotlib', 'benchfarm'))]; "
+            "import benchfarm.api.console.views; print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_timeline_charts_align_series_on_their_sample_times_and_scale_bytes():

@@ -11,29 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from benchfarm.dashboards.timelines import SCALE, TIMELINES, fmt  # noqa: F401 (fmt: the pages' number format)
 from benchfarm.jobs.model import JobRecord
-
-#: panel title -> (unit, [(collector, field, legend)]); the report's panels (benchfarm.report.plots.TIMELINES),
-#: kept here too so the API never loads matplotlib; tests/unit/test_console_views.py checks they agree
-TIMELINES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
-    "CPU": ("%", [("host", "cpuset_util_pct", "job cpuset (host)"), ("host", "cpu_util_pct", "all CPUs (host)"),
-                  ("cgroup", "cpu_util_pct", "container (cgroup)")]),
-    "Memory": ("MiB", [("cgroup", "memory_usage_bytes", "container"), ("host", "mem_used_bytes", "host used")]),
-    "I/O": ("MiB/s", [("cgroup", "io_read_bytes_per_s", "container read"),
-                      ("cgroup", "io_write_bytes_per_s", "container write"),
-                      ("host", "disk_read_bytes_per_s", "host disk read"),
-                      ("host", "disk_write_bytes_per_s", "host disk write")]),
-    "GPU": ("% / W", [("gpu", "gpu0_util_pct", "GPU 0 util %"), ("gpu", "gpu0_mem_util_pct", "GPU 0 mem util %"),
-                      ("gpu", "gpu0_power_w", "GPU 0 power W")]),
-}
-_SCALE = {"MiB": 1 / (1 << 20), "MiB/s": 1 / (1 << 20)}
-
-
-def fmt(value: float | None) -> str:
-    """A number for a table cell: 6 significant digits (as the HTML report), '-' for None or NaN."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{value:.6g}"
 
 
 def fmt_bytes(n: int | None) -> str:
@@ -202,7 +181,7 @@ def timeline_charts(samples: Iterable[dict[str, Any]], t0: datetime | None) -> l
         if not present:
             continue
         xs = sorted({t for c, f, _ in present for t in points[(c, f)]})
-        scale = _SCALE.get(unit, 1.0)
+        scale = SCALE.get(unit, 1.0)
         ys = [[(points[(c, f)][t] * scale if t in points[(c, f)] else None) for t in xs] for c, f, _ in present]
         charts.append(Chart(title, unit, "seconds since start", [legend for _, _, legend in present], xs, ys))
     return charts
