@@ -1,9 +1,12 @@
 """Collector overhead: a fixed-work CPU benchmark pinned to one core, with every available collector
 sampling at 10 Hz (sampler thread pinned to another core) against no collectors, in paired runs whose
-order alternates.  Prints the median slowdown ratio, the collectors' CPU time per sample and the
+order alternates.  Prints the slowdown ratio (with/none) on the benchmark's own CPU time (the
+workload process's ``time.process_time``: what it spent running, not the time other processes of a
+shared machine held its core) with a bootstrap 95% confidence interval of the median ratio (pairs
+resampled with replacement), the same on wall time, the collectors' CPU time per sample and the
 sampler's peak RSS.
 
-    python bench/collector_overhead.py [--pairs 20] [--work 7500000]
+    python bench/collector_overhead.py [--pairs 30] [--work 7500000] [--boot 10000]
 
 Samples go to an in-memory sink that only counts them, so this measures sampling, not Elasticsearch.
 The cgroup collector watches an idle busybox container when the docker CLI can start one.
@@ -33,10 +36,10 @@ import hashlib, os, sys, time
 os.sched_setaffinity(0, {int(sys.argv[1])})
 n = int(sys.argv[2])
 h = hashlib.sha256(b"benchfarm")
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 for _ in range(n):
     h.update(h.digest())
-print(time.perf_counter() - t0)
+print(time.perf_counter() - t0, time.process_time() - c0)
 """
 
 
@@ -48,10 +51,24 @@ class CountingSink:
         self.count += len(samples)
 
 
-def run_work(cpu: int, work: int) -> float:
+def run_work(cpu: int, work: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the benchmark process) of one run."""
     out = subprocess.run([sys.executable, "-c", WORKLOAD, str(cpu), str(work)],
                          capture_output=True, text=True, check=True)
-    return float(out.stdout)
+    wall, cpu_s = out.stdout.split()
+    return float(wall), float(cpu_s)
+
+
+def bootstrap_ci(ratios: list[float], resamples: int, level: float = 0.95, seed: int = 16) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median of ``ratios`` (the pairs resampled with replacement)."""
+    import random
+
+    rng = random.Random(seed)
+    n = len(ratios)
+    medians = sorted(statistics.median(rng.choices(ratios, k=n)) for _ in range(resamples))
+    lo = medians[int((1 - level) / 2 * resamples)]
+    hi = medians[min(resamples - 1, int((1 + level) / 2 * resamples))]
+    return lo, hi
 
 
 def start_idle_container() -> str | None:
@@ -72,7 +89,8 @@ def make_collectors(job_cpu: int, container: str | None) -> list[Collector]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", type=int, default=20)
+    ap.add_argument("--pairs", type=int, default=30)
+    ap.add_argument("--boot", type=int, default=10_000, help="bootstrap resamples")
     ap.add_argument("--work", type=int, default=7_500_000, help="sha256 iterations per run (~1.5 s here)")
     ap.add_argument("--interval", type=float, default=0.1)
     args = ap.parse_args()
@@ -92,12 +110,14 @@ def main() -> int:
             print(f"  collector {name:7s} {'available' if av else 'unavailable'}: {av.reason}")
         run_work(job_cpu, args.work // 10)  # warm-up
 
-        ratios, base_t, coll_t, per_tick, per_sample = [], [], [], [], []
+        ratios, cpu_ratios, base_t, coll_t, per_tick, per_sample = [], [], [], [], [], []
         peak_buffer = 0
+        loads = []
         t_start = time.monotonic()
         for i in range(args.pairs):
             order = ("none", "with") if i % 2 == 0 else ("with", "none")
-            times = {}
+            times: dict[str, tuple[float, float]] = {}
+            loads.append(os.getloadavg()[0])
             for mode in order:
                 if mode == "none":
                     times[mode] = run_work(job_cpu, args.work)
@@ -113,16 +133,23 @@ def main() -> int:
                     per_sample.append(s.cpu_seconds / s.samples_taken)
                 peak_buffer = max(peak_buffer, s.peak_buffer)
                 assert sink.count == s.samples_taken, "samples lost"
-            base_t.append(times["none"])
-            coll_t.append(times["with"])
-            ratios.append(times["with"] / times["none"])
-            print(f"  pair {i + 1:2d} ({order[0]:>4s} first): none {times['none']:.3f}s  with {times['with']:.3f}s  "
-                  f"ratio {ratios[-1]:.4f}")
-        q = statistics.quantiles(ratios, n=4)
-        print(f"pairs: {args.pairs} in {time.monotonic() - t_start:.0f}s")
-        print(f"median slowdown ratio (with/none): {statistics.median(ratios):.4f}  "
-              f"(IQR {q[0]:.4f}..{q[2]:.4f}; median none {statistics.median(base_t):.3f}s, "
-              f"with {statistics.median(coll_t):.3f}s)")
+            base_t.append(times["none"][1])
+            coll_t.append(times["with"][1])
+            ratios.append(times["with"][0] / times["none"][0])
+            cpu_ratios.append(times["with"][1] / times["none"][1])
+            print(f"  pair {i + 1:2d} ({order[0]:>4s} first): CPU none {times['none'][1]:.3f}s with "
+                  f"{times['with'][1]:.3f}s ratio {cpu_ratios[-1]:.4f} | wall ratio {ratios[-1]:.4f}", flush=True)
+        print(f"pairs: {args.pairs} in {time.monotonic() - t_start:.0f}s; load average {min(loads):.1f}-"
+              f"{max(loads):.1f}")
+        lo, hi = bootstrap_ci(cpu_ratios, args.boot)
+        print(f"slowdown on the benchmark's CPU time (with/none): median {statistics.median(cpu_ratios):.4f}, "
+              f"95% bootstrap CI {lo:.4f}..{hi:.4f} ({args.boot} resamples; median CPU none "
+              f"{statistics.median(base_t):.3f}s, with {statistics.median(coll_t):.3f}s): "
+              + ("the CI excludes a slowdown above 0.5%" if hi <= 1.005 else
+                 f"the CI does NOT exclude a slowdown above 0.5% (upper bound {(hi - 1) * 100:+.2f}%)"))
+        wlo, whi = bootstrap_ci(ratios, args.boot)
+        print(f"slowdown on wall time (with/none): median {statistics.median(ratios):.4f}, 95% bootstrap CI "
+              f"{wlo:.4f}..{whi:.4f}")
         print(f"sampler CPU time per tick (all collectors): {statistics.median(per_tick) * 1e3:.3f} ms; "
               f"per sample: {statistics.median(per_sample) * 1e3:.3f} ms")
         for c in make_collectors(job_cpu, container):

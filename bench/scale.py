@@ -185,6 +185,9 @@ def stage(farm: dict[str, Any], settings: Settings, *, hosts: tuple[int, int], h
     load = os.getloadavg()[0]
     figures = measure(farm, samples, hosts[1])
     mem = used_memory(raw) - farm["memory0"]
+    for name, (med, p99) in figures.items():
+        print(f"  {name:52s} p50 {med * 1000:8.2f} ms  p99 {p99 * 1000:8.2f} ms", flush=True)
+    print(f"  Redis memory growth {mem / 2**20:.1f} MB, {raw.dbsize():,} keys; load average {load:.1f}", flush=True)
     return {"figures": figures, "memory": mem, "load": load, "keys": raw.dbsize()}
 
 
@@ -217,9 +220,24 @@ def main() -> None:
                                  samples=args.samples)
         results["full"] = stage(farm, settings, hosts=(tenth[0], args.hosts), history=(tenth[1], args.history),
                                 queued=args.queued - tenth[2], samples=args.samples)
+        report(results, tenth, args)
     finally:
-        deleted = sum(raw.unlink(k) for k in raw.scan_iter(count=5000))
-        print(f"cleanup: {deleted} keys deleted from Redis database {args.db}")
+        cleanup(raw, args.db)
+
+
+def cleanup(raw: redis.Redis, db: int) -> None:
+    """Delete every key of the bench's database (again after a Redis restart: the AOF brings them back)."""
+    for attempt in range(10):
+        try:
+            deleted = sum(raw.unlink(k) for k in raw.scan_iter(count=5000))
+            print(f"cleanup: {deleted} keys deleted from Redis database {db}; {raw.dbsize()} left")
+            return
+        except redis.ConnectionError as exc:
+            print(f"cleanup: Redis went away ({exc}); trying again", flush=True)
+            time.sleep(3 * (attempt + 1))
+
+
+def report(results: dict[str, Any], tenth: tuple[int, int, int], args: argparse.Namespace) -> None:
     t, f = results["tenth"], results["full"]
     print(f"\nsizes: tenth = {tenth[0]} hosts, {tenth[1]:,} jobs of history, {tenth[2]:,} queued "
           f"(load average {t['load']:.1f}); full = {args.hosts} hosts, {args.history:,} history, "

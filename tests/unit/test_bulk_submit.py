@@ -188,3 +188,21 @@ def test_count_refuses_wait_and_baseline(capsys):
     assert "--wait apply to one job, not a burst" in capsys.readouterr().err
     assert main(["submit", "examples/cpu-sysbench.yaml", "-n", "2", "--baseline", "latest"]) == 2
     assert "not a burst" in capsys.readouterr().err
+
+
+def test_a_burst_matches_once_per_distinct_requirements(monkeypatch):
+    from benchfarm.scheduler import matching
+
+    calls = []
+    real = matching.match_hosts
+
+    def counting(spec, hosts):
+        calls.append(spec.name)
+        return real(spec, hosts)
+
+    monkeypatch.setattr(matching, "match_hosts", counting)
+    rig = _rig()
+    other = load_spec_data({"name": "big", "image": "img", "resources": {"memory": "1g"}})
+    jobs = rig.service.submit_many([*_specs(4), other, *_specs(2)])
+    assert len(jobs) == 7 and calls == ["b0", "big"]
+    assert {j.queue for j in jobs} == {"pool.default"}
