@@ -116,3 +116,19 @@ def test_cli_count_submits_n_copies_in_one_request(api, api_url, busybox_image, 
     assert {j["labels"]["burst"] for j in (api.job(a["id"]) for a in accepted)} == {tag}
     for job in accepted:  # torn down by the fixture: cancelled queued or mid-run
         api.cancel(job["id"])
+
+
+def test_a_single_submit_stores_in_one_transaction_and_runs(api, busybox_image, settings):
+    """``POST /jobs`` goes the same way as a burst of one: both events with the record, then the message."""
+    from benchfarm.composition import Farm
+
+    accepted = api.submit(busybox_spec(busybox_image, "echo '{\"value\": 7}'"))
+    api.made.append(accepted["id"])  # type: ignore[attr-defined]
+    assert accepted["status"] in ("queued", "running", "succeeded")
+    repo = Farm(settings).repository
+    assert accepted["id"] not in repo.kv.zrange_by_score(repo.dispatching_key, float("inf"), 10_000)
+    job = wait_final(api, accepted["id"])
+    assert job["status"] == "succeeded" and job["repetitions"][0]["metrics"] == {"value": 7.0}
+    assert job["repetitions_run"] == 1 and job["hardware_class"]
+    types = event_types(api, accepted["id"])
+    assert types[:3] == ["submitted", "queued", "started"] and types[-1] == "finished"
