@@ -206,3 +206,27 @@ def test_a_burst_matches_once_per_distinct_requirements(monkeypatch):
     jobs = rig.service.submit_many([*_specs(4), other, *_specs(2)])
     assert len(jobs) == 7 and calls == ["b0", "big"]
     assert {j.queue for j in jobs} == {"pool.default"}
+
+
+def test_the_host_registry_parses_a_record_again_only_when_it_changed(monkeypatch):
+    kv = MemoryKV()
+    registry = HostRegistry(kv)
+    registry.register(HostCapabilities(host_id="a", cpu_count=2, memory_bytes=1 << 30))
+    registry.register(HostCapabilities(host_id="b", cpu_count=4, memory_bytes=1 << 30))
+    parsed = []
+    real = HostCapabilities.model_validate_json
+
+    def counting(raw, *args, **kwargs):
+        parsed.append(raw)
+        return real(raw, *args, **kwargs)
+
+    monkeypatch.setattr(HostCapabilities, "model_validate_json", counting)
+    assert [h.host_id for h in registry.hosts()] == ["a", "b"] and len(parsed) == 2
+    first = registry.hosts()
+    first[0].status = "quarantined"  # a caller's change stays its own
+    assert len(parsed) == 2 and registry.hosts()[0].status == "good"
+    registry.set_status("b", "quarantined")
+    assert [h.status for h in registry.hosts()] == ["good", "quarantined"]
+    registry.retire("a")
+    assert [h.host_id for h in registry.hosts()] == ["b"]
+    assert [row["host_id"] for row in registry.describe()] == ["b"]
