@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
 import sys
 import threading
@@ -29,8 +30,11 @@ from datetime import datetime
 
 from benchfarm.client import ApiClient
 from benchfarm.composition import Farm
+from benchfarm.elastic.lease import LEASE_KEY
 from benchfarm.elastic.store import DEFINITIONS_KEY, LEDGER_KEY, USAGE_KEY
+from benchfarm.inventory.inventory import REASONS_KEY
 from benchfarm.nodes.image import NodeImageBuilder
+from benchfarm.scheduler.host_registry import HostRegistry
 from benchfarm.settings import get_settings
 from benchfarm.stack import salt_cloud
 from benchfarm.stack.node_enrolment import SaltNodeEnrolment
@@ -100,6 +104,7 @@ class Bench:
         try:
             for r in range(self.args.rounds):
                 cold = self.job(time.time())
+                cold["decider"] = (self.farm.kv.get(LEASE_KEY) or "?").split("|")[0]
                 _say(f"round {r + 1}: cold {cold['first_repetition_s']:.1f} s to the first repetition")
                 warm = self.job(time.time())
                 _say(f"round {r + 1}: warm {warm['first_repetition_s']:.1f} s to the first repetition")
@@ -119,9 +124,10 @@ class Bench:
                 with contextlib.suppress(Exception):
                     enrol.remove(name, _say)
                 self.farm.kv.hdel(LEDGER_KEY, name)
-        for host in self.farm.host_registry.hosts():
-            if host.pool == self.pool:
-                self.farm.host_registry.remove(host.host_id)
+        for host_id, raw in self.farm.kv.hgetall(HostRegistry.KEY).items():  # retired ones too
+            if json.loads(raw).get("pool") == self.pool:
+                self.farm.host_registry.remove(host_id)
+                self.farm.kv.hdel(REASONS_KEY, host_id)
         for key in self.farm.kv.hgetall(USAGE_KEY):
             if key.startswith(f"{self.pool}|"):
                 self.farm.kv.hdel(USAGE_KEY, key)
@@ -150,6 +156,29 @@ def main() -> None:
         ends = ", ".join(f"{r['finished_s']:.1f}" for r in results[kind])
         print(f"{kind:6} {firsts:>30} {ends:>24}")
     print(f"median: cold {cold:.1f} s, warm {warm:.1f} s, cold/warm {cold / warm:.1f}x")
+    deciders = sorted({r["decider"] for r in results["cold"]})
+    print(f"decided by: {', '.join(deciders)} (this script's autoscaler passes every second, a worker's "
+          "housekeeping every 10 s)")
+    joined = _joined_seconds(bench)
+    if joined:
+        print(f"create -> joined (salt-cloud -p, minion start, reactor, worker heartbeat): "
+              f"{', '.join(f'{s:.1f}' for s in joined)} s")
+
+
+def _joined_seconds(bench: Bench) -> list[float]:
+    """The autoscaler's own timing of each host it made for the pool (its ``joined`` events)."""
+    from benchfarm.adapters.elasticsearch import EsClient
+
+    index = f"{bench.settings.index_prefix}-pool-events"
+    try:
+        es = EsClient.from_settings(bench.settings)
+        es.refresh(index)
+        hits = es.search(index, {"size": 50, "query": {"bool": {"filter": [
+            {"term": {"pool": bench.pool}}, {"term": {"action": "joined"}}]}}})["hits"]["hits"]
+    except Exception as exc:  # the figures above stand without it
+        _say(f"could not read the pool events: {exc}")
+        return []
+    return [float(h["_source"]["seconds"]) for h in hits]
 
 
 if __name__ == "__main__":

@@ -11,12 +11,8 @@ Elasticsearch. Everything made is removed in the finaliser.
 
 from __future__ import annotations
 
-import contextlib
-import sys
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,32 +22,16 @@ from benchfarm.adapters.redis_lease import RedisLeases
 from benchfarm.client import ApiClient
 from benchfarm.composition import Farm
 from benchfarm.elastic.lease import DecisionLease
-from benchfarm.elastic.planner import Decision
-from benchfarm.elastic.store import DEFINITIONS_KEY, LEDGER_KEY, USAGE_KEY
 from benchfarm.nodes.image import NodeImageBuilder
 from benchfarm.settings import Settings
-from benchfarm.stack import salt_cloud
 from benchfarm.stack.node_enrolment import SaltNodeEnrolment
+from tests.integration.elastic_support import Scalers, poll, progress, remove_pool
 from tests.integration.jobs_support import busybox_spec, cli, dump, wait_final
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SESSION = uuid.uuid4().hex[:4]
 POOL = f"h13-{SESSION}"
-
-
-def _progress(message: str) -> None:
-    sys.stderr.write(f"[elastic] {message}\n")
-
-
-def _poll(what: str, fn: Callable[[], Any], timeout_s: float, every_s: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s:.0f} s"
-        time.sleep(every_s)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +43,7 @@ def efarm(farm, settings: Settings) -> Farm:
 def node_image(farm, catalogue_image, efarm: Farm) -> str:
     """Built (or reused) before the clock starts, as `benchfarm nodes image` does."""
     catalogue_image("base")
-    return NodeImageBuilder(efarm.images, efarm.nodes.config).ensure(_progress).ref
+    return NodeImageBuilder(efarm.images, efarm.nodes.config).ensure(progress).ref
 
 
 @pytest.fixture(scope="module")
@@ -75,57 +55,16 @@ def pool(efarm: Farm, settings: Settings, node_image: str) -> Iterator[str]:
     try:
         yield POOL
     finally:
-        enrol = SaltNodeEnrolment(settings, efarm.nodes, efarm.host_registry)
-        for name, entry in efarm.elastic_pools.entries().items():
-            if entry.pool == POOL:
-                with contextlib.suppress(Exception):
-                    enrol.remove(name, _progress)
-                efarm.kv.hdel(LEDGER_KEY, name)
-        for node in efarm.nodes.list():
-            if node.pool == POOL:
-                with contextlib.suppress(Exception):
-                    enrol.remove(node.name, _progress)
-        for host in efarm.host_registry.hosts():
-            if host.pool == POOL:
-                efarm.host_registry.remove(host.host_id)
-        for key in efarm.kv.hgetall(USAGE_KEY):
-            if key.startswith(f"{POOL}|"):
-                efarm.kv.hdel(USAGE_KEY, key)
-        efarm.kv.hdel(DEFINITIONS_KEY, POOL)
-        with contextlib.suppress(Exception):
-            efarm.pools.remove(POOL)
-        salt_cloud.remove_profile(settings, salt_cloud.pool_profile_name(POOL))
-
-
-class Scalers:
-    """Two autoscalers of this process under different names, each passing once a second on its own thread."""
-
-    def __init__(self, efarm: Farm) -> None:
-        self.instances = {name: efarm.build_autoscaler(holder=f"{POOL}-{name}") for name in ("a", "b")}
-        self.decisions: dict[str, list[Decision]] = {name: [] for name in self.instances}
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._loop, args=(n,), daemon=True) for n in self.instances]
-
-    def _loop(self, name: str) -> None:
-        while not self.stop.is_set():
-            try:
-                self.decisions[name] += [d for d in self.instances[name].run_once() if d.pool == POOL]
-            except Exception as exc:  # a pass that fails is retried, as in the housekeeping loop
-                _progress(f"autoscaler {name}: {exc}")
-            self.stop.wait(1.0)
+        remove_pool(efarm, settings, POOL)
 
 
 @pytest.fixture(scope="module")
 def scalers(efarm: Farm, pool: str) -> Iterator[Scalers]:
-    s = Scalers(efarm)
-    for t in s.threads:
-        t.start()
+    s = Scalers(efarm, POOL).start()
     try:
         yield s
     finally:
-        s.stop.set()
-        for t in s.threads:
-            t.join(timeout=30)
+        s.close()
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +94,7 @@ def ran(pool: str, scalers: Scalers, api: ApiClient, efarm: Farm, busybox_image:
             reasons.append(wait["reason"])
         return wait["status"] not in ("submitted", "queued")
 
-    _poll("the job starts", running_or_done, timeout_s=420, every_s=1.0)
+    poll("the job starts", running_or_done, timeout_s=420, every_s=1.0)
     return {"job": wait_final(api, job_id, timeout_s=120), "reasons": reasons}
 
 
@@ -186,7 +125,7 @@ def test_two_autoscalers_on_one_lease_made_one_decision_at_a_time(ran: dict[str,
         found = [h["_source"] for h in hits]
         return found if any(d["host"] == ran["job"]["host_id"] and d["action"] == "create" for d in found) else []
 
-    made = _poll("the create decision in Elasticsearch", decisions, timeout_s=60)
+    made = poll("the create decision in Elasticsearch", decisions, timeout_s=60)
     alive, most = 0, 0
     for d in made:
         alive += {"create": 1, "destroyed": -1}.get(d["action"], 0)
@@ -207,7 +146,7 @@ def test_the_lease_admits_one_holder_and_fences_a_former_one(efarm: Farm) -> Non
         fence_a = a.acquire()
         assert fence_a is not None and b.acquire() is None
         assert fence_a.hset(f"{key}:data", "x", "from a")
-        fence_b = _poll("the lease expires and b takes it", b.acquire, timeout_s=10, every_s=0.2)
+        fence_b = poll("the lease expires and b takes it", b.acquire, timeout_s=10, every_s=0.2)
         assert fence_b.token > fence_a.token
         assert not fence_a.hset(f"{key}:data", "x", "late write from a")
         assert efarm.kv.hgetall(f"{key}:data") == {"x": "from a"}
@@ -218,7 +157,7 @@ def test_the_lease_admits_one_holder_and_fences_a_former_one(efarm: Farm) -> Non
 def test_left_idle_the_node_is_drained_destroyed_and_costed(ran: dict[str, Any], efarm: Farm, es: EsClient,
                                                             settings: Settings) -> None:
     host = ran["job"]["host_id"]
-    _poll("the idle node is destroyed", lambda: efarm.nodes.find(host) is None and host not in
+    poll("the idle node is destroyed", lambda: efarm.nodes.find(host) is None and host not in
           efarm.elastic_pools.entries(), timeout_s=240, every_s=1.0)
     assert host not in {h.host_id for h in efarm.host_registry.hosts()}  # retired
     index = f"{settings.index_prefix}-pool-events"
@@ -229,7 +168,7 @@ def test_left_idle_the_node_is_drained_destroyed_and_costed(ran: dict[str, Any],
         found = {h["_source"]["action"]: h["_source"] for h in hits}
         return found if {"destroyed", "job-cost"} <= found.keys() else {}
 
-    found = _poll("the destroy and cost events", events, timeout_s=60)
+    found = poll("the destroy and cost events", events, timeout_s=60)
     assert {"create", "joined", "drain", "destroyed", "job-cost"} <= found.keys(), found.keys()
     assert "idle for" in found["drain"]["reason"]
     gone = found["destroyed"]

@@ -1,14 +1,18 @@
-"""Replace, not repair, on the real farm: a pool host that fails its health check is drained, destroyed
-and made again from the pool's profile, never while it runs a job; with policy ``never`` it stays
-quarantined.
+"""Replace, not repair, on the real farm, and a host with a running job never destroyed.
 
-One pool (min = max = 1 node, policy on-health-check) gets its node through salt-cloud. A job of 15 s
-runs there; mid-job the node's health check fails for real (its lock directory removed, then
-``benchfarm.health_check fire_event=True`` through the farm's Salt master: the health-failed reactor
-quarantines the host). The autoscaler drains it at once but destroys it only after the job ended
-(succeeded); a successor is created from the profile and joins. Then, with the policy ``never``, the
-successor fails its check too and stays, quarantined, through passes of the autoscalers. Everything
-made is removed in the finaliser.
+One pool (at most one node, CPU 1, 1 GiB, idle timeout 3 s, policy on-health-check), its nodes made by
+salt-cloud through the farm's node driver:
+
+1. a job of 25 s brings the first node; the job outlasts the idle timeout many times over and passes of
+   the autoscalers (this process's every second, the worker's every 10 s) fall within it, yet the node
+   is never drained nor destroyed while the job runs; once it ended, the node is drained and destroyed;
+2. with min 1, a node is made again; its health check fails for real (its host-lock directory removed,
+   then ``benchfarm.health_check fire_event=True`` through the farm's Salt master: the health-failed
+   reactor quarantines it); the autoscaler drains and destroys it and creates its successor from the
+   pool's profile, which joins;
+3. with policy ``never``, the successor fails its check too and stays, quarantined, through passes.
+
+Everything made is removed in the finaliser.
 """
 
 from __future__ import annotations
@@ -43,8 +47,8 @@ def efarm(farm, settings: Settings) -> Farm:
 def pool(efarm: Farm, settings: Settings, catalogue_image) -> Iterator[str]:
     catalogue_image("base")
     NodeImageBuilder(efarm.images, efarm.nodes.config).ensure(progress)  # before the clock starts
-    res = cli("pool", "create", POOL, "--cpus", "1", "--memory", "1g", "--min-hosts", "1", "--max-hosts", "1",
-              "--idle-timeout", "600", "--replace", "on-health-check", "--description", "issue-13 replace test")
+    res = cli("pool", "create", POOL, "--cpus", "1", "--memory", "1g", "--max-hosts", "1", "--idle-timeout", "3",
+              "--replace", "on-health-check", "--description", "issue-13 replace test")
     assert res.returncode == 0, res.stderr
     scalers = Scalers(efarm, POOL).start()
     try:
@@ -103,28 +107,40 @@ def _events(es: EsClient, settings: Settings, host: str) -> dict[str, dict[str, 
     return out
 
 
-def test_a_host_failing_its_health_check_mid_job_finishes_the_job_then_is_replaced(
+def test_a_host_running_a_job_is_never_destroyed_and_goes_once_idle(
         pool: str, efarm: Farm, api: ApiClient, busybox_image: str, es: EsClient, settings: Settings) -> None:
-    first = poll("the pool's first host (min 1) live", lambda: _live_host(efarm), timeout_s=300, every_s=1.0)
-    job_id = api.submit(busybox_spec(busybox_image, "sleep 15; echo '{\"value\": 1}'", name=f"{POOL}-job",
+    job_id = api.submit(busybox_spec(busybox_image, "sleep 25; echo '{\"value\": 1}'", name=f"{POOL}-job",
                                      requirements={"pool": POOL}, timeout_s=120))["id"]
     try:
-        poll("the job running", lambda: api.job(job_id)["status"] == "running", timeout_s=120)
-        assert api.job(job_id)["host_id"] == first
-        _fail_health_check(efarm, first)
-        drained_while_busy = False
+        poll("the job running on a new node", lambda: api.job(job_id)["status"] == "running", timeout_s=300)
+        host = api.job(job_id)["host_id"]
+        assert host.startswith(f"{POOL}-")
+        checks = 0
         while (job := api.job(job_id))["status"] not in ("succeeded", "failed", "cancelled"):
-            entry = efarm.elastic_pools.entries().get(first)
-            assert entry is not None and entry.state in ("live", "draining"), entry
-            assert efarm.nodes.find(first) is not None, "the host was destroyed under its running job"
-            drained_while_busy = drained_while_busy or (entry.state == "draining" and job["status"] == "running")
+            entry = efarm.elastic_pools.entries().get(host)
+            assert entry is not None and entry.state == "live", entry
+            assert efarm.nodes.find(host) is not None, "the host was destroyed under its running job"
+            checks += 1
             time.sleep(0.5)
         job = wait_final(api, job_id)
     finally:
         if api.job(job_id)["status"] in ("queued", "running"):
             api.cancel(job_id)
-    assert job["status"] == "succeeded" and job["host_id"] == first, dump(job)
-    assert drained_while_busy, "the replacement's drain came only after the job"
+    assert job["status"] == "succeeded" and job["host_id"] == host, dump(job)
+    assert checks > 20
+    poll("the idle node destroyed", lambda: efarm.nodes.find(host) is None and host not in
+         efarm.elastic_pools.entries(), timeout_s=120, every_s=1.0)
+    found = poll("the drain and destroy events", lambda: (ev := _events(es, settings, host)) and
+                 {"drain", "destroyed", "job-cost"} <= ev.keys() and ev, timeout_s=120)
+    assert "idle for" in found["drain"]["reason"]
+    assert found["drain"]["@timestamp"] >= job["finished_at"].replace("Z", "+00:00")[:19], (found["drain"], job)
+
+
+def test_a_host_failing_its_health_check_is_replaced_from_the_profile(
+        pool: str, efarm: Farm, es: EsClient, settings: Settings) -> None:
+    assert cli("pool", "edit", POOL, "--min-hosts", "1", "--idle-timeout", "600").returncode == 0
+    first = poll("a host made for min 1, live", lambda: _live_host(efarm), timeout_s=300, every_s=1.0)
+    _fail_health_check(efarm, first)
     second = poll("a successor made from the profile, live and good", lambda: _live_host(efarm, other_than=first),
                   timeout_s=300, every_s=1.0)
     assert efarm.nodes.find(first) is None and first not in efarm.elastic_pools.entries()
@@ -135,6 +151,7 @@ def test_a_host_failing_its_health_check_mid_job_finishes_the_job_then_is_replac
                  {"drain", "destroyed", "create-replacement"} <= ev.keys() and ev, timeout_s=120)
     assert "health check failed" in found["drain"]["reason"] and "replaces it" in found["drain"]["reason"]
     assert found["create-replacement"]["reason"].startswith(f"replaces {first}")
+    assert found["create-replacement"]["host"] == second
 
 
 def test_with_policy_never_a_failing_host_stays_quarantined(pool: str, efarm: Farm, es: EsClient,
