@@ -104,7 +104,11 @@ class Settings(BaseSettings):
     registry_port: int = 15000
 
     # Celery / worker
-    visibility_timeout_s: int = 3600
+    # a message a worker took and never acknowledged (it died before its claim: SIGKILL, a node killed or cut off)
+    # goes back to its queue after this; a copy of a job that is running, or ended, is dropped by the claim, so it
+    # may be short (it must stay above the 30 s countdown of a refused job's retry). 3600 left such a job queued
+    # for an hour (bench/faults.py, issue 12)
+    visibility_timeout_s: int = 120
     worker_lease_s: float = 15.0
     worker_max_attempts: int = 2
     worker_slot_timeout_s: float = 3600.0  # the longest a claimed job waits for a free benchmark slot

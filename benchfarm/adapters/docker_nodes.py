@@ -81,7 +81,7 @@ def _container_facts(attrs: dict[str, Any]) -> ContainerFacts:
                           addresses={n: v.get("IPAddress", "") for n, v in nets.items()},
                           cpuset=host.get("CpusetCpus", ""), memory=int(host.get("Memory") or 0),
                           exit_code=state.get("ExitCode") if status in ("exited", "dead") else None,
-                          oom_killed=bool(state.get("OOMKilled")))
+                          oom_killed=bool(state.get("OOMKilled")), image_id=attrs.get("Image", ""))
 
 
 class NodeEngine(DockerEngine):
@@ -215,6 +215,11 @@ class NodeEngine(DockerEngine):
         except NotFoundError:
             return False
         return True
+
+    def start_container(self, name_or_id: str) -> None:
+        """Start a stopped container again, with its filesystem as it was."""
+        with _convert(f"starting container {name_or_id}"):
+            self.client.api.start(name_or_id)
 
     def logs(self, name_or_id: str, tail: int = 40) -> str:
         """The last ``tail`` lines of a container's output ("" when it is gone)."""

@@ -166,7 +166,8 @@ class NodeManager:
         """Start node ``spec.name`` from ``image`` and wait until it is ready (see the module docstring).
 
         Idempotent: a running node with the same spec is returned as it is; a stopped one
-        (its container died) is started afresh on the same volume.
+        (its container died) is started again as it was, disk included, like a machine powered
+        on again; one stopped with another image than ``image`` is started afresh on its volume.
 
         ``services`` replaces the config's services for this node (e.g. ``dockerd sshd`` for a
         bare-metal-like node that salt-cloud's saltify enrolls over SSH); ``authorized_keys``
@@ -186,7 +187,17 @@ class NodeManager:
                 progress(f"node {spec.name} already runs with this spec")
                 self.wait_ready(spec.name)
                 return self.get(spec.name)
-            progress(f"node {spec.name} exists but is {node.status}: starting it afresh on its volume")
+            facts = self.engine.container(node.container_id)
+            if facts is not None and facts.image_id and facts.image_id == self.engine.image_id(image):
+                # like a machine powered on again: its disk is kept, so what its worker had not delivered yet
+                # (documents spooled while Elasticsearch was away, in its state dir) goes out once it runs; a
+                # node started afresh lost them (bench/faults.py, issue 12)
+                progress(f"node {spec.name} exists but is {node.status}: starting it again as it was")
+                self.engine.start_container(node.container_id)
+                self.wait_ready(spec.name, progress)
+                return self.get(spec.name)
+            progress(f"node {spec.name} exists but is {node.status} with another image: starting it afresh on its "
+                     "volume")
             self.engine.remove_container(node.container_id)
         if self.engine.image_id(image) is None:
             raise NotFoundError(f"the node image {image} is not in the engine",

@@ -36,6 +36,7 @@ class FakeEngine:
         self.loaded: list[bytes] = []
         self.next_pid = 100
         self.runs: list[NodeRunRequest] = []
+        self.starts: list[str] = []
         self.closed_ports: set[int] = set()          # ports the gateway does not answer on, seen from a node
         self.files: dict[str, str] = {}              # files written into nodes
         self.worker_starts: list[str] = []
@@ -86,8 +87,19 @@ class FakeEngine:
         (self.proc / str(pid) / "cgroup").write_text(f"4:memory:/docker/{cid}\n3:cpuset:/docker/{cid}\n0::/\n")
         self.ctrs[req.name] = ContainerFacts(id=cid, name=req.name, status="running", labels=dict(req.labels),
                                              image=req.image, pid=pid, addresses={req.network: "172.30.0.2"},
-                                             cpuset=req.cpuset, memory=req.memory, exit_code=None, oom_killed=False)
+                                             cpuset=req.cpuset, memory=req.memory, exit_code=None, oom_killed=False,
+                                             image_id=self.image_id(req.image) or "")
         return cid
+
+    def start_container(self, name_or_id: str) -> None:
+        c = self.container(name_or_id)
+        assert c is not None and c.status != "running"
+        self.starts.append(c.name)
+        self.next_pid += 1
+        (self.proc / str(self.next_pid)).mkdir(parents=True)
+        (self.proc / str(self.next_pid) / "cgroup").write_text(
+            f"4:memory:/docker/{c.id}\n3:cpuset:/docker/{c.id}\n0::/\n")
+        self.ctrs[c.name] = replace(c, status="running", pid=self.next_pid)
 
     def container(self, name_or_id: str) -> ContainerFacts | None:
         return self.ctrs.get(name_or_id) or next((c for c in self.ctrs.values() if c.id == name_or_id), None)
@@ -236,12 +248,26 @@ def test_a_node_that_does_not_come_up_is_removed_with_its_volume(manager: NodeMa
     assert not engine.ctrs and not engine.vols
 
 
-def test_a_dead_node_is_started_afresh_on_its_volume(manager: NodeManager, engine: FakeEngine) -> None:
-    manager.create(spec(), IMAGE)
+def test_a_dead_node_is_started_again_as_it_was(manager: NodeManager, engine: FakeEngine) -> None:
+    """Like a machine powered on again: the same container, so its worker's spool (in the container's own
+    filesystem) is still there to be delivered."""
+    first = manager.create(spec(), IMAGE)
     engine.ctrs["benchfarm-node-n1"] = replace(engine.ctrs["benchfarm-node-n1"], status="exited", pid=0)
     assert manager.get("n1").status == "exited"
     node = manager.create(spec(), IMAGE)
+    assert node.running and node.container_id == first.container_id
+    assert engine.starts == ["benchfarm-node-n1"] and len(engine.runs) == 1
+    assert set(engine.vols) == {"benchfarm-node-n1-docker"}
+
+
+def test_a_dead_node_of_another_image_is_started_afresh_on_its_volume(manager: NodeManager,
+                                                                     engine: FakeEngine) -> None:
+    manager.create(spec(), IMAGE)
+    engine.ctrs["benchfarm-node-n1"] = replace(engine.ctrs["benchfarm-node-n1"], status="exited", pid=0,
+                                               image_id="sha256:older")
+    node = manager.create(spec(), IMAGE)
     assert node.running
+    assert engine.starts == [] and len(engine.runs) == 2
     assert set(engine.vols) == {"benchfarm-node-n1-docker"}
 
 
