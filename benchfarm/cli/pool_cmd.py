@@ -150,6 +150,13 @@ def show(name: str, as_json: JsonOpt = False) -> None:
             "wait_reason": None if plan is None or not plan.pending else plan.wait_reason(),
             "spent_today": None if plan is None else round(plan.spent_today, 4),
             "queued_jobs": None if plan is None else plan.pending}
+    shares = f.share_gate.state(name) if definition is not None and definition.shares else None
+    if shares is not None:
+        data["shares"] = {team: {"share": fraction, "entitled_hosts": round(shares.entitled(team), 3),
+                                 "running": shares.running.get(team, 0), "waiting": shares.waiting.get(team, 0)}
+                          for team, fraction in sorted({**dict.fromkeys(shares.running, 0.0),
+                                                        **dict.fromkeys(shares.waiting, 0.0),
+                                                        **shares.shares}.items())}
     if as_json:
         print_json(data)
         return
@@ -162,6 +169,9 @@ def show(name: str, as_json: JsonOpt = False) -> None:
         if data["wait_reason"]:
             out.print(f"jobs wait: {data['wait_reason']}")
         out.print(f"next: {data['next']}")
+    for team, t in (data.get("shares") or {}).items():
+        out.print(f"  team {team}: share {t['share']:g} ({t['entitled_hosts']:g} host(s)), {t['running']} running, "
+                  f"{t['waiting']} waiting")
 
 
 @app.command()

@@ -145,6 +145,8 @@ def test_two_teams_half_and_half_b_gets_the_next_free_host_and_a_borrows_while_b
     assert efarm.elastic_pools.get(POOL).shares == {TEAM_A: 0.5, TEAM_B: 0.5}
     poll("both hosts of the pool live", lambda: sum(1 for e in efarm.elastic_pools.entries().values()
                                                      if e.pool == POOL and e.state == "live") == 2, timeout_s=120)
+    shown = cli("pool", "show", POOL)
+    assert f"team {TEAM_A}: share 0.5 (1 host(s))" in shown.stdout, shown.stdout + shown.stderr
     a, b = teams[TEAM_A], teams[TEAM_B]
     burst = [a.submit(busybox_spec(busybox_image, "sleep 8; echo '{\"value\": 1}'", name=f"{POOL}-a{i}",
                                    requirements={"pool": POOL}, priority=9))["id"] for i in range(6)]
