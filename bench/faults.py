@@ -131,6 +131,7 @@ class Run:
     submit_errors: Counter[str] = field(default_factory=Counter)
     faults_done: list[dict[str, Any]] = field(default_factory=list)
     last_fault_end: float = 0.0
+    repairs: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
 
@@ -306,6 +307,7 @@ class Campaign:
                 if self.run.stop.wait(0.5):
                     return
             time.sleep(self.rng.uniform(0, self.args.gap))
+            self.ensure_nodes()
             started = time.time()
             record: dict[str, Any] = {"index": fault.index, "kind": fault.kind, "node": self.run.nodes[fault.node],
                                       "at": started}
@@ -321,6 +323,36 @@ class Campaign:
             _say(f"fault {fault.index + 1}/{n_faults} {fault.kind}: {record.get('what', record.get('error'))}")
             if self.run.stop.is_set():
                 return
+
+    def ensure_nodes(self) -> None:
+        """Bring back a node that is down or whose worker is silent although no fault of ours is in progress
+        (a fault that did not heal, or something outside the campaign, like the host's dockerd restarting and
+        taking every node with it); each repair is counted and named in the figures."""
+        try:
+            seen = self.farm.host_registry.workers_seen()
+            found = {name: self.farm.nodes.find(name) for name in self.run.nodes}
+        except Exception as exc:  # Redis or the host's engine away: look again before the next fault
+            _say(f"cannot look at the nodes now: {exc}")
+            return
+        for i, name in enumerate(self.run.nodes):
+            node = found[name]
+            try:
+                if node is not None and node.running and time.time() - seen.get(name, 0.0) < 60:
+                    continue
+                if node is not None and node.running:
+                    why = "its worker sent no heartbeat for 60 s"
+                    self.farm.node_workers.start(name, _say)
+                elif node is not None:
+                    why = f"it was {node.status}"
+                    self.power_on(i)
+                else:
+                    why = "it was gone"
+                    self.add_node(i)
+                line = f"{name}: {why}; brought back"
+            except Exception as exc:
+                line = f"{name}: could not be brought back: {type(exc).__name__}: {exc}"
+            self.run.repairs.append(line)
+            _say(f"repair: {line}")
 
     def _repair(self, fault: Fault) -> None:
         """After a fault that did not heal: bring its node back the operator's way so the campaign goes on."""
@@ -414,6 +446,7 @@ class Campaign:
                     break
             if time.monotonic() - last >= self.args.progress_s:
                 _say("draining: " + self.progress_line(started))
+                self.ensure_nodes()
                 last = time.monotonic()
             time.sleep(1)
         return time.monotonic() - started
@@ -600,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         "faults": len(run.faults_done), "faults_by_kind": dict(sorted(kinds.items())),
         "faults_not_recovered": [f"{f['kind']} on {f['node']}: {f['error']}" for f in run.faults_done
                                  if "error" in f],
+        "node_repairs": run.repairs,
         "violations": len(violations), "violations_by_name": dict(Counter(v.name for v in violations)),
     })
     for f in run.faults_done:

@@ -193,11 +193,16 @@ class NodeManager:
                 # (documents spooled while Elasticsearch was away, in its state dir) goes out once it runs; a
                 # node started afresh lost them (bench/faults.py, issue 12)
                 progress(f"node {spec.name} exists but is {node.status}: starting it again as it was")
-                self.engine.start_container(node.container_id)
-                self.wait_ready(spec.name, progress)
-                return self.get(spec.name)
-            progress(f"node {spec.name} exists but is {node.status} with another image: starting it afresh on its "
-                     "volume")
+                try:
+                    self.engine.start_container(node.container_id)
+                except BenchfarmError as exc:  # seen after the host's dockerd restarted (its network endpoint was gone)
+                    progress(f"node {spec.name} did not start again ({exc.message}): starting it afresh on its volume")
+                else:
+                    self.wait_ready(spec.name, progress)
+                    return self.get(spec.name)
+            else:
+                progress(f"node {spec.name} exists but is {node.status} with another image: starting it afresh on "
+                         "its volume")
             self.engine.remove_container(node.container_id)
         if self.engine.image_id(image) is None:
             raise NotFoundError(f"the node image {image} is not in the engine",

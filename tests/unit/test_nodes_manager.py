@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchfarm.errors import NotFoundError, SetupError
+from benchfarm.errors import BenchfarmError, NotFoundError, SetupError
 from benchfarm.nodes.cgroups import HostCgroups
 from benchfarm.nodes.config import NodeFarmConfig
 from benchfarm.nodes.engine import ContainerFacts, ExecResult, NetworkFacts, NodeRunRequest
@@ -37,6 +37,7 @@ class FakeEngine:
         self.next_pid = 100
         self.runs: list[NodeRunRequest] = []
         self.starts: list[str] = []
+        self.start_refused = False  # the engine refuses to start a stopped container again
         self.closed_ports: set[int] = set()          # ports the gateway does not answer on, seen from a node
         self.files: dict[str, str] = {}              # files written into nodes
         self.worker_starts: list[str] = []
@@ -95,6 +96,9 @@ class FakeEngine:
         c = self.container(name_or_id)
         assert c is not None and c.status != "running"
         self.starts.append(c.name)
+        if self.start_refused:
+            raise BenchfarmError("the Docker engine refused: failed to update store for object type "
+                                 "*libnetwork.endpoint")
         self.next_pid += 1
         (self.proc / str(self.next_pid)).mkdir(parents=True)
         (self.proc / str(self.next_pid) / "cgroup").write_text(
@@ -258,6 +262,17 @@ def test_a_dead_node_is_started_again_as_it_was(manager: NodeManager, engine: Fa
     assert node.running and node.container_id == first.container_id
     assert engine.starts == ["benchfarm-node-n1"] and len(engine.runs) == 1
     assert set(engine.vols) == {"benchfarm-node-n1-docker"}
+
+
+def test_a_dead_node_the_engine_will_not_start_again_is_started_afresh(manager: NodeManager,
+                                                                      engine: FakeEngine) -> None:
+    manager.create(spec(), IMAGE)
+    engine.ctrs["benchfarm-node-n1"] = replace(engine.ctrs["benchfarm-node-n1"], status="exited", pid=0)
+    engine.start_refused = True
+    said: list[str] = []
+    node = manager.create(spec(), IMAGE, said.append)
+    assert node.running and engine.starts == ["benchfarm-node-n1"] and len(engine.runs) == 2
+    assert any("did not start again" in line and "libnetwork" in line for line in said), said
 
 
 def test_a_dead_node_of_another_image_is_started_afresh_on_its_volume(manager: NodeManager,
