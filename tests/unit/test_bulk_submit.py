@@ -230,3 +230,16 @@ def test_the_host_registry_parses_a_record_again_only_when_it_changed(monkeypatc
     registry.retire("a")
     assert [h.host_id for h in registry.hosts()] == ["b"]
     assert [row["host_id"] for row in registry.describe()] == ["b"]
+
+
+def test_a_job_naming_a_pool_is_matched_against_that_pools_hosts_and_refused_with_every_hosts_reasons():
+    rig = _rig()
+    registry = HostRegistry(rig.kv)
+    registry.register(HostCapabilities(host_id="p1", pool="gold", cpu_count=2, memory_bytes=1 << 30))
+    registry.register(HostCapabilities(host_id="p2", pool="gold", cpu_count=2, memory_bytes=1 << 30,
+                                       status="quarantined"))
+    job = rig.service.submit(load_spec_data({"name": "g", "image": "img", "requirements": {"pool": "gold"}}))
+    assert job.queue == "pool.gold"
+    with pytest.raises(UnsatisfiableJobError) as err:
+        rig.service.submit(load_spec_data({"name": "s", "image": "img", "requirements": {"pool": "silver"}}))
+    assert "silver" in err.value.message
