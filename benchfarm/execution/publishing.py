@@ -66,10 +66,14 @@ class TelemetrySession:
             self._attaching = threading.Thread(target=run_attach, name="telemetry-attach", daemon=True)
             self._attaching.start()
 
-    def stop(self) -> TelemetryReport:
+    def attached(self) -> Any:
+        """The sampler once the attach ended (None when it failed)."""
         if self._attaching is not None:
             self._attaching.join()
-        if self.sampler is None:
+        return self.sampler
+
+    def stop(self) -> TelemetryReport:
+        if self.attached() is None:
             log.warning("telemetry failed to start: %s", self._attach_error)
             return TelemetryReport(partial=True, warning=f"telemetry failed to start: {self._attach_error}")
         try:
