@@ -1,4 +1,4 @@
-"""Bulk submit: jobs accepted durably per second, ``POST /jobs/bulk`` against N single ``POST /jobs``.
+"""Bulk submit: jobs accepted durably per second, ``POST /jobs:bulk`` against N single ``POST /jobs``.
 
 Both sides talk over HTTP to this tree's API, served by ``benchfarm api serve`` in a process of its own
 on a free port, over the farm's real Redis (appendfsync always: a 202 means the records are on disk),
@@ -53,7 +53,7 @@ def single(client: httpx.Client, n: int) -> float:
 def bulk(client: httpx.Client, n: int) -> float:
     body = {"jobs": [spec(i) for i in range(n)]}
     start = time.perf_counter()
-    resp = client.post("/jobs/bulk", json=body)
+    resp = client.post("/jobs:bulk", json=body)
     resp.raise_for_status()
     elapsed = time.perf_counter() - start
     assert len(resp.json()["jobs"]) == n

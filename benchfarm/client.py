@@ -57,8 +57,8 @@ class ApiClient:
         return self._request("POST", "/jobs", json=spec, params={"queue_anyway": str(queue_anyway).lower()}).json()
 
     def submit_many(self, specs: list[dict[str, Any]], queue_anyway: bool = False) -> list[dict[str, Any]]:
-        """``POST /jobs/bulk``: every spec stored and queued, or none (the first refusal raised)."""
-        resp = self._request("POST", "/jobs/bulk", json={"jobs": specs},
+        """``POST /jobs:bulk``: every spec stored and queued, or none (the first refusal raised)."""
+        resp = self._request("POST", "/jobs:bulk", json={"jobs": specs},
                              params={"queue_anyway": str(queue_anyway).lower()}, timeout=SUBMIT_CAMPAIGN_TIMEOUT_S)
         return list(resp.json()["jobs"])
 

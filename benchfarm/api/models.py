@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from benchfarm.inventory.host_states import HostStatus
 from benchfarm.jobs.model import JobStatus
 from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.scheduler.service import MAX_BULK_JOBS
+from benchfarm.spec.model import JobSpec
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
@@ -32,15 +33,17 @@ class JobAccepted(BaseModel):
 
 
 class BulkSubmit(BaseModel):
-    """``POST /jobs/bulk``: many job specs at once (a CI burst), all accepted or none."""
+    """``POST /jobs:bulk``: many job specs at once (a CI burst), all accepted or none."""
 
-    jobs: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BULK_JOBS,
+    # documented as job specs; SkipValidation leaves each as its JSON object for the spec loader, whose
+    # messages name the field (as POST /jobs does)
+    jobs: list[Annotated[JobSpec, SkipValidation]] = Field(min_length=1, max_length=MAX_BULK_JOBS,
                                        description="job specs (each as `POST /jobs` takes it; `benchfarm spec "
                                                    "schema` prints the schema)")
 
 
 class BulkAccepted(BaseModel):
-    """``POST /jobs/bulk``: every job is stored durably and queued, in the order of the request."""
+    """``POST /jobs:bulk``: every job is stored durably and queued, in the order of the request."""
 
     jobs: list[JobAccepted]
 

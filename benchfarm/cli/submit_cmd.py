@@ -87,7 +87,7 @@ def submit(
     class, exit 5 when any job did not succeed (the tables first, naming each failure).
 
     Bursts (--count N, or a SPEC_FILE that is a YAML/JSON list of specs): every job in one
-    request (`POST /jobs/bulk`), stored in one transaction and queued in one broker round
+    request (`POST /jobs:bulk`), stored in one transaction and queued in one broker round
     trip, all or none; prints each job id (--json: the list). Not with --wait or --baseline:
     follow them with `benchfarm jobs list`.
     """

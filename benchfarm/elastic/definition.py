@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from benchfarm.errors import UserInputError
 
@@ -19,6 +20,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _CPUS = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 _TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")  # as benchfarm.access.tokens names teams
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*([kmgt](i?b)?|b)?$", re.IGNORECASE)
+_PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class ReplacePolicy(StrEnum):
@@ -29,27 +31,45 @@ class ReplacePolicy(StrEnum):
     NEVER = "never"                      # quarantine it (a person looks at it), as for a racked machine
 
 
-class PoolDefinition(BaseModel):
+class PoolSettings(BaseModel):
+    """What a person sets on an elastic pool besides its name: the body of ``PATCH /pools/NAME`` (only the
+    fields given change). Patterns are in the JSON Schema so API clients see them; the checks that need
+    several fields, and the messages that say what would be right, are :class:`PoolDefinition`'s."""
+
+    # numbers are strict: ``true`` or ``"3"`` is not a number of hosts or dollars (JSON Schema says so too)
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    profile: str | None = Field(default=None, description="a salt-cloud profile; default: the node provider's, "
+                                                          "made from cpus and memory",
+                                json_schema_extra={"pattern": _PROFILE.pattern})
+    cpus: str = Field(default="0", description="the node provider's CPU set per host (kernel list form)",
+                      json_schema_extra={"pattern": _CPUS.pattern})
+    memory: str = Field(default="1g", description="the node provider's memory per host",
+                        json_schema_extra={"pattern": r"^\d+(\.\d+)?\s*([kKmMgGtT]([iI]?[bB])?|[bB])?$"})
+    min_hosts: int = Field(default=0, ge=0, le=1000, strict=True)
+    max_hosts: int = Field(default=1, ge=0, le=1000, strict=True)
+    idle_timeout_s: float = Field(default=600.0, gt=0, strict=True,
+                                  description="an idle host above min goes after this long")
+    price_per_host_hour: float = Field(default=0.0, ge=0, strict=True)
+    daily_budget: float | None = Field(default=None, ge=0, strict=True,
+                                       description="spend per UTC day; None: no budget")
+    replace: ReplacePolicy = ReplacePolicy.ON_HEALTH_CHECK
+    shares: dict[str, Annotated[float, Strict()]] = Field(
+        default_factory=dict, description="team -> fraction of the pool's hosts it is served first up to, at "
+        "dispatch (benchfarm.elastic.fair_share); a team may borrow what others leave idle")
+
+
+class NewPool(PoolSettings):
+    """The body of ``POST /pools``: a name and the settings (unset ones take their defaults)."""
+
+    name: str = Field(json_schema_extra={"pattern": _NAME.pattern})
+
+
+class PoolDefinition(NewPool):
     """An elastic pool. ``profile`` names a salt-cloud profile; without one the farm writes a profile for
     its node provider from ``cpus`` and ``memory`` (``benchfarm-node-<pool>``)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    description: str = ""
-    profile: str | None = Field(default=None, description="a salt-cloud profile; default: the node provider's, "
-                                                          "made from cpus and memory")
-    cpus: str = Field(default="0", description="the node provider's CPU set per host (kernel list form)")
-    memory: str = Field(default="1g", description="the node provider's memory per host")
-    min_hosts: int = Field(default=0, ge=0, le=1000)
-    max_hosts: int = Field(default=1, ge=0, le=1000)
-    idle_timeout_s: float = Field(default=600.0, gt=0, description="an idle host above min goes after this long")
-    price_per_host_hour: float = Field(default=0.0, ge=0)
-    daily_budget: float | None = Field(default=None, ge=0, description="spend per UTC day; None: no budget")
-    replace: ReplacePolicy = ReplacePolicy.ON_HEALTH_CHECK
-    shares: dict[str, float] = Field(default_factory=dict, description="team -> fraction of the pool's hosts it "
-                                     "is served first up to, at dispatch (benchfarm.elastic.fair_share); a "
-                                     "team may borrow what others leave idle")
     created_at: float = 0.0
 
     @model_validator(mode="after")
@@ -71,7 +91,7 @@ class PoolDefinition(BaseModel):
         if sum(self.shares.values()) > 1 + 1e-9:
             raise ValueError(f"shares add up to {sum(self.shares.values()):g}: they are fractions of the pool's "
                              "hosts and may add up to 1 at most")
-        if self.profile is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", self.profile):
+        if self.profile is not None and not _PROFILE.match(self.profile):
             raise ValueError(f"profile {self.profile!r} is not a salt-cloud profile name")
         return self
 

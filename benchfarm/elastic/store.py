@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from benchfarm.elastic.definition import PoolDefinition, parse_definition
 from benchfarm.elastic.lease import Fence
-from benchfarm.errors import NotFoundError, UserInputError
+from benchfarm.errors import ConflictError, NotFoundError, UserInputError
 
 DEFINITIONS_KEY = "benchfarm:pools:elastic"
 LEDGER_KEY = "benchfarm:pools:elastic:hosts"
@@ -114,11 +114,12 @@ class ElasticPoolStore:
         return found
 
     def create(self, data: dict[str, Any]) -> PoolDefinition:
-        """Store a new definition. Raises UserInputError when it is invalid or the pool is defined already."""
+        """Store a new definition. Raises UserInputError when it is invalid, ConflictError (409) when the pool
+        is defined already."""
         pool = parse_definition({**data, "created_at": self.clock.time()})
         self._check_teams(pool)
         if self.find(pool.name) is not None:
-            raise UserInputError(f"pool {pool.name!r} is defined already",
+            raise ConflictError(f"pool {pool.name!r} is defined already",
                                  hint=f"change it with `benchfarm pool edit {pool.name} ...`")
         self._write(pool)
         return pool

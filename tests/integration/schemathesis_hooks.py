@@ -1,16 +1,17 @@
 """Schemathesis hooks of the API fuzz run (``test_api_fuzz.py``), loaded through ``SCHEMATHESIS_HOOKS``.
 
-Six kinds of generated request are not sent, each for a reason the OpenAPI document
+Seven kinds of generated request are not sent, each for a reason the OpenAPI document
 cannot carry; everything else is checked with ``--checks all``:
 
-- a *positive* ``POST /jobs`` body the spec loader refuses. JSON Schema cannot say "a valid
-  regular expression" (``requirements.cpu_model``), "``adaptive.max_repetitions`` at least
-  ``min_repetitions``" or "a ``thresholds.per_metric`` key is a declared metric", so such a
-  body is schema-valid and still rightly answered 422. The loader is the API's own
-  validation, so a body it accepts must not be refused: that part stays checked.
-- a job spec naming its image by digest in a registry (``host/name@sha256:...``): the API
-  makes the Docker engine pull it, and the farm host has no route to a made-up registry
-  (the engine's failure, a 502, would say nothing about the API).
+- a *positive* ``POST /jobs`` body (or a spec of a ``POST /jobs:bulk`` body) the spec
+  loader refuses. JSON Schema cannot say "a valid regular expression"
+  (``requirements.cpu_model``), "``adaptive.max_repetitions`` at least ``min_repetitions``" or
+  "a ``thresholds.per_metric`` key is a declared metric", so such a body is schema-valid and
+  still rightly answered 422. The loader is the API's own validation, so a body it accepts
+  must not be refused: that part stays checked.
+- a job spec (alone or in a bulk body) naming its image by digest in a registry
+  (``host/name@sha256:...``): the API makes the Docker engine pull it, and the farm host has
+  no route to a made-up registry (the engine's failure, a 502, would say nothing about the API).
 - a *positive* ``POST /internal/host-events`` body the host-event model refuses: JSON Schema
   cannot say "a container policy's default at most its maximum" (``default_pids_limit`` and
   ``max_pids_limit``, ``default_memory_bytes`` and ``max_memory_bytes``), so such a body is
@@ -20,6 +21,10 @@ cannot carry; everything else is checked with ``--checks all``:
   request schema documents the spec as an object, the loader and the grammar validate it.
 - a *positive* ``GET /history`` naming both a ``host`` and a hardware ``class``: a series is of
   one or the other, which query parameters in OpenAPI cannot say, so it is rightly answered 422.
+- a *positive* ``POST /pools`` or ``PATCH /pools/{name}`` body the pool definition refuses (``min_hosts``
+  above ``max_hosts``, shares adding up to more than 1: JSON Schema cannot compare fields), or that gives
+  ``shares`` (its teams must exist, which is the farm's state), and any pool body with ``min_hosts`` above 0:
+  the fuzz must not make the autoscaler create hosts (the test puts the pools back as they were).
 - a host event for one of the farm's real hosts (``BENCHFARM_FUZZ_PROTECTED_HOSTS``,
   comma-separated): the fuzz must not quarantine or retire the host other tests run on.
 """
@@ -69,6 +74,23 @@ def _campaign_refused(body: dict[str, Any]) -> bool:
     return any(k not in (spec.get("env") or {}) for k in matrix)
 
 
+def _pool_body_left_out(body: dict[str, Any], positive: bool, name: str | None) -> bool:
+    from benchfarm.elastic.definition import PoolDefinition
+
+    min_hosts = body.get("min_hosts")
+    if isinstance(min_hosts, int) and min_hosts > 0:
+        return True
+    if not positive:
+        return False
+    if body.get("shares"):
+        return True
+    try:
+        PoolDefinition.model_validate({**body, "name": name} if name else body)
+    except ValidationError:
+        return True
+    return False
+
+
 def _host_event_refused(body: dict[str, Any]) -> bool:
     try:
         HostEvent.model_validate(body)
@@ -79,7 +101,7 @@ def _host_event_refused(body: dict[str, Any]) -> bool:
 
 @schemathesis.hook
 def filter_case(ctx: Any, case: Any) -> bool:
-    """Keep a generated case unless it is one of the six kinds the module docstring names."""
+    """Keep a generated case unless it is one of the seven kinds the module docstring names."""
     method, path = case.operation.method.upper(), case.operation.path
     positive = case.meta is not None and case.meta.generation.mode.is_positive
     if (method, path) == ("GET", "/history"):
@@ -92,8 +114,18 @@ def filter_case(ctx: Any, case: Any) -> bool:
         if _pulls_from_a_registry(body):
             return False
         return not (positive and _loader_refuses(body))
+    if (method, path) == ("POST", "/jobs:bulk"):
+        specs = body.get("jobs") if isinstance(body.get("jobs"), list) else []
+        if any(isinstance(spec, dict) and _pulls_from_a_registry(spec) for spec in specs):
+            return False
+        return not (positive and any(not isinstance(spec, dict) or _loader_refuses(spec) for spec in specs))
     if (method, path) == ("POST", "/campaigns"):
         return not (positive and _campaign_refused(body))
+    if (method, path) == ("POST", "/pools"):
+        return not _pool_body_left_out(body, positive, None)
+    if (method, path) == ("PATCH", "/pools/{name}"):
+        # checked as a change of a pool of defaults (the fuzz makes only such pools; min_hosts stays 0)
+        return not _pool_body_left_out(body, positive, "fuzz")
     if (method, path) == ("POST", "/internal/host-events"):
         host_id = body.get("host_id")
         if isinstance(host_id, str) and host_id in PROTECTED_HOSTS:

@@ -26,6 +26,7 @@ import pytest
 
 from benchfarm.adapters.redis_store import RedisKV
 from benchfarm.client import ApiClient
+from benchfarm.elastic.store import DEFINITIONS_KEY, SHARES_KEY
 from benchfarm.inventory.inventory import REASONS_KEY
 from benchfarm.scheduler.host_registry import HostRegistry
 
@@ -33,8 +34,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HOST_HASHES = (HostRegistry.KEY, HostRegistry.HEARTBEAT_KEY, HostRegistry.WORKER_KEY, REASONS_KEY)
-RESTORED_VALUES = (HostRegistry.KEY, REASONS_KEY)  # heartbeats of real hosts keep moving: only extras go
+# the fuzz defines and edits elastic pools too: they are put back as they were, so no pool it made outlives it
+HOST_HASHES = (HostRegistry.KEY, HostRegistry.HEARTBEAT_KEY, HostRegistry.WORKER_KEY, REASONS_KEY, DEFINITIONS_KEY,
+               SHARES_KEY)
+RESTORED_VALUES = (HostRegistry.KEY, REASONS_KEY, DEFINITIONS_KEY, SHARES_KEY)  # heartbeats keep moving: extras go
 MAX_EXAMPLES = 50  # per operation and phase: under a minute on two cores
 ACTIVE = ("submitted", "queued", "running")
 
@@ -55,7 +58,7 @@ def stopped_worker(farm):
 
 @pytest.fixture
 def real_hosts(farm, settings):
-    """The registered hosts' ids; afterwards the host registry is as it was."""
+    """The registered hosts' ids; afterwards the host registry and the elastic pools are as they were."""
     kv = RedisKV.from_settings(settings)
     before = {key: kv.hgetall(key) for key in HOST_HASHES}
     yield sorted(before[HostRegistry.KEY])

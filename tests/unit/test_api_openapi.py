@@ -22,7 +22,7 @@ from benchfarm.spec.model import JobSpec
 from tests.support.api_app import fake_farm
 
 ROUTES = {
-    ("post", "/jobs"), ("post", "/jobs/bulk"), ("get", "/jobs"), ("get", "/jobs/{job_id}"),
+    ("post", "/jobs"), ("post", "/jobs:bulk"), ("get", "/jobs"), ("get", "/jobs/{job_id}"),
     ("delete", "/jobs/{job_id}"),
     ("get", "/jobs/{job_id}/events"), ("get", "/jobs/{job_id}/logs"),
     ("get", "/jobs/{job_id}/compare"), ("get", "/jobs/{job_id}/junit"),
@@ -90,7 +90,7 @@ def test_every_error_answer_is_documented_as_the_error_body(doc):
 
 @pytest.mark.parametrize(("method", "path", "statuses"), [
     ("post", "/jobs", {"202", "401", "403", "404", "409", "422", "502", "503"}),
-    ("post", "/jobs/bulk", {"202", "401", "403", "404", "409", "422", "502", "503"}),
+    ("post", "/jobs:bulk", {"202", "401", "403", "404", "409", "422", "502", "503"}),
     ("get", "/jobs", {"200", "401", "403", "422", "503"}),
     ("get", "/jobs/{job_id}", {"200", "401", "403", "404", "422", "503"}),
     ("delete", "/jobs/{job_id}", {"202", "401", "403", "404", "409", "422", "503"}),

@@ -127,7 +127,7 @@ def _spec(name: str = "cpu", **extra):
 
 
 def test_post_bulk_answers_202_with_every_job_in_request_order(farm):
-    resp = farm.client.post("/jobs/bulk", json={"jobs": [_spec("a"), _spec("b"), _spec("c")]}, headers=AUTH)
+    resp = farm.client.post("/jobs:bulk", json={"jobs": [_spec("a"), _spec("b"), _spec("c")]}, headers=AUTH)
     assert resp.status_code == 202, resp.text
     accepted = resp.json()["jobs"]
     assert [farm.deps.repo.get(j["id"]).name for j in accepted] == ["a", "b", "c"]
@@ -137,7 +137,7 @@ def test_post_bulk_answers_202_with_every_job_in_request_order(farm):
 
 
 def test_post_bulk_with_an_invalid_spec_is_422_naming_it_and_stores_nothing(farm):
-    resp = farm.client.post("/jobs/bulk", json={"jobs": [_spec(), _spec(repetitions=0)]}, headers=AUTH)
+    resp = farm.client.post("/jobs:bulk", json={"jobs": [_spec(), _spec(repetitions=0)]}, headers=AUTH)
     assert resp.status_code == 422
     assert "jobs[1]" in resp.json()["error"] and "repetitions" in resp.json()["error"]
     assert farm.deps.repo.list() == [] and farm.dispatcher.sent == []
@@ -145,16 +145,16 @@ def test_post_bulk_with_an_invalid_spec_is_422_naming_it_and_stores_nothing(farm
 
 @pytest.mark.parametrize("body", [{"jobs": []}, {}, {"jobs": "x"}])
 def test_post_bulk_with_no_jobs_is_422(farm, body):
-    assert farm.client.post("/jobs/bulk", json=body, headers=AUTH).status_code == 422
+    assert farm.client.post("/jobs:bulk", json=body, headers=AUTH).status_code == 422
 
 
 def test_post_bulk_takes_the_same_tokens_as_post_jobs(farm):
     body = {"jobs": [_spec()]}
-    assert farm.client.post("/jobs/bulk", json=body).status_code == 401
-    assert farm.client.post("/jobs/bulk", json=body, headers={"Authorization": f"Bearer {INTERNAL_TOKEN}"}
+    assert farm.client.post("/jobs:bulk", json=body).status_code == 401
+    assert farm.client.post("/jobs:bulk", json=body, headers={"Authorization": f"Bearer {INTERNAL_TOKEN}"}
                             ).status_code == 403
     token, _ = farm.deps.tokens.create("ci", "team-ci", "submit")
-    resp = farm.client.post("/jobs/bulk", json=body, headers={"Authorization": f"Bearer {token}"})
+    resp = farm.client.post("/jobs:bulk", json=body, headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 202
     job = farm.deps.repo.get(resp.json()["jobs"][0]["id"])
     assert (job.submitted_by, job.team) == ("ci", "team-ci")
@@ -162,9 +162,9 @@ def test_post_bulk_takes_the_same_tokens_as_post_jobs(farm):
 
 def test_post_bulk_a_job_no_host_can_run_is_409(farm):
     body = {"jobs": [_spec(), _spec(requirements={"pool": "nowhere"})]}
-    resp = farm.client.post("/jobs/bulk", json=body, headers=AUTH)
+    resp = farm.client.post("/jobs:bulk", json=body, headers=AUTH)
     assert resp.status_code == 409 and "job 1" in resp.json()["error"]
-    assert farm.client.post("/jobs/bulk?queue_anyway=true", json=body, headers=AUTH).status_code == 202
+    assert farm.client.post("/jobs:bulk?queue_anyway=true", json=body, headers=AUTH).status_code == 202
 
 
 # ---------------------------------------------------------------------------- CLI

@@ -92,7 +92,9 @@ def submit_job(d: Deps, caller: Caller, spec: Annotated[JobSpec, Depends(job_spe
     return JobAccepted(id=job.id, status=job.status, queue=job.queue, image_digest=job.image_digest)
 
 
-@router.post("/bulk", status_code=202, response_model=BulkAccepted, responses=error_responses(404, 409, 422, 502))
+# ``/jobs:bulk``, a custom method (as Google's AIP-136 names them), not ``/jobs/bulk``: that path is also
+# ``/jobs/{job_id}`` for GET and DELETE, so "bulk" would read as a job id
+@router.post(":bulk", status_code=202, response_model=BulkAccepted, responses=error_responses(404, 409, 422, 502))
 def submit_jobs(d: Deps, caller: Caller, body: BulkSubmit,
                 queue_anyway: Annotated[bool, Query(description="queue even if no host can run a job now")] = False,
                 visibility: Annotated[Literal["private", "public"],

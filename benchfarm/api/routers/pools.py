@@ -7,9 +7,7 @@ planner that decides (``benchfarm.elastic.planner``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from benchfarm.access.tokens import Role
@@ -17,7 +15,7 @@ from benchfarm.api.dependencies import Authenticated, Caller, Deps, JobId, requi
 from benchfarm.api.deps import ApiDeps
 from benchfarm.api.errors import error_responses
 from benchfarm.api.routers.jobs import readable_job
-from benchfarm.elastic.definition import PoolDefinition
+from benchfarm.elastic.definition import NewPool, PoolDefinition, PoolSettings
 from benchfarm.elastic.fair_share import ShareGate
 from benchfarm.elastic.farm_view import job_pool
 from benchfarm.elastic.planner import PoolPlan
@@ -80,21 +78,19 @@ def show_pool(d: Deps, name: str) -> PoolStatus:
 
 
 @router.post("/pools", status_code=201, response_model=PoolDefinition, dependencies=[Operator],
-             responses=error_responses(422))
-def create_pool(d: Deps, caller: Caller, body: Annotated[dict[str, Any], Body(
-        description="a pool definition (fields of PoolDefinition; `name` required)")]) -> PoolDefinition:
+             responses=error_responses(409, 422))
+def create_pool(d: Deps, caller: Caller, body: NewPool) -> PoolDefinition:
     """Define an elastic pool (operate role)."""
-    pool = _store(d).create(body)
+    pool = _store(d).create(body.model_dump(exclude_unset=True))
     d.audit.record("pools.create", "allowed", caller, target=pool.name, reason=pool.summary())
     return pool
 
 
 @router.patch("/pools/{name}", response_model=PoolDefinition, dependencies=[Operator],
               responses=error_responses(404, 422))
-def edit_pool(d: Deps, caller: Caller, name: str,
-              body: Annotated[dict[str, Any], Body(description="the fields to change")]) -> PoolDefinition:
-    """Change an elastic pool's definition (operate role); the next autoscaler pass acts on it."""
-    pool = _store(d).edit(name, body)
+def edit_pool(d: Deps, caller: Caller, name: str, body: PoolSettings) -> PoolDefinition:
+    """Change an elastic pool's definition (operate role): the fields given; the next autoscaler pass acts on it."""
+    pool = _store(d).edit(name, body.model_dump(exclude_unset=True))
     d.audit.record("pools.edit", "allowed", caller, target=name, reason=pool.summary())
     return pool
 
