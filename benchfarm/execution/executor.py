@@ -259,7 +259,7 @@ class JobExecutor:
             warmup = index < spec.warmup
             self._publish_repetitions(state)
             if keeper.renew():
-                self._finish(lease, JobStatus.CANCELLED, "cancelled by request")
+                self._end(state, lease, JobStatus.CANCELLED, "cancelled by request")
                 return
             fresh = spec.fresh_container_per_repetition
             results_dir = self._attempt_dir(lease) / (f"r{index}" if fresh else "shared")
@@ -288,10 +288,10 @@ class JobExecutor:
                 rep.phases["parse"] = round(self.clock.monotonic() - mark, 6)
             state.unpublished.append((self._append(lease, rep, report), rep))
             if outcome.cancelled:
-                self._finish(lease, JobStatus.CANCELLED, "cancelled by request")
+                self._end(state, lease, JobStatus.CANCELLED, "cancelled by request")
                 return
             if failure is not None:
-                self._finish(lease, JobStatus.FAILED, failure)
+                self._end(state, lease, JobStatus.FAILED, failure)
                 return
             if spec.adaptive and not warmup:
                 for name, value in rep.metrics.items():
@@ -302,7 +302,16 @@ class JobExecutor:
                 state.converged = step.converged
                 if not step.should_continue:
                     break
-        self._finish(lease, JobStatus.SUCCEEDED, None, run_shape=self._run_shape(state.converged))
+        self._end(state, lease, JobStatus.SUCCEEDED, None, run_shape=self._run_shape(state.converged))
+
+    def _end(self, state: RunState, lease: Lease, status: JobStatus, reason: str | None,
+             run_shape: Callable[[JobRecord], None] | None = None) -> None:
+        """Remove the job's shared container (when it kept one), then write the final state: whoever sees the
+        job final finds nothing of it left running or lying on the host."""
+        if state.shared_container is not None:
+            self.engine.remove(state.shared_container)
+            state.shared_container = None
+        self._finish(lease, status, reason, run_shape=run_shape)
 
     def _container_started(self, job: JobRecord, state: RunState, container_id: str, *, index: int,
                            cpuset: str | None, fresh: bool) -> None:

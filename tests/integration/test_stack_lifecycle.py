@@ -63,7 +63,7 @@ def test_a_taken_port_gives_a_clear_error(tmp_path):
                    env={"BENCHFARM_STATE_DIR": str(tmp_path / "state"), "BENCHFARM_REDIS_PORT": str(port)})
     assert res.returncode == 3, (res.stdout, res.stderr)
     assert f"port {port} on 127.0.0.1 is already taken by" in res.stderr
-    assert "python" in res.stderr  # names the process holding it
+    assert f"(pid {os.getpid()})" in res.stderr  # names the process holding it: this one
     assert "BENCHFARM_" in res.stderr  # and says how to choose another port
     assert "Traceback" not in res.stderr
 

@@ -164,6 +164,22 @@ def test_one_container_started_again_when_the_job_opts_out_of_fresh_ones(rig):
     assert len(r.engine.created) == 1 and r.engine.removed == r.engine.created  # removed after the last run
 
 
+@pytest.mark.parametrize("last", [Behaviour(stdout=b'{"v": 2}\n'), Behaviour(exit_code=3)])
+def test_the_shared_container_is_gone_before_the_job_is_final(rig, last):
+    r = rig([Behaviour(stdout=b'{"v": 1}\n'), last], warmup=0, repetitions=2, fresh_container_per_repetition=False)
+    status_at_removal: list[JobStatus] = []
+    remove = r.engine.remove
+
+    def remove_and_look(container_id: str) -> None:
+        status_at_removal.append(r.repo.get(JOB).status)
+        remove(container_id)
+
+    r.engine.remove = remove_and_look
+    job = r.run()
+    assert job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+    assert status_at_removal == [JobStatus.RUNNING]  # whoever sees the job final finds no container of it
+
+
 @pytest.mark.parametrize(("behaviour", "reason", "flag"), [
     (Behaviour(exit_code=3, stderr=b"bad input\n"), "exit code 3", None),
     (Behaviour(exit_code=137, oom_killed=True), "oom-killed", "oom_killed"),
