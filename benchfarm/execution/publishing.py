@@ -66,14 +66,10 @@ class TelemetrySession:
             self._attaching = threading.Thread(target=run_attach, name="telemetry-attach", daemon=True)
             self._attaching.start()
 
-    def attached(self) -> Any:
-        """The sampler once the attach ended (None when it failed)."""
+    def stop(self) -> TelemetryReport:
         if self._attaching is not None:
             self._attaching.join()
-        return self.sampler
-
-    def stop(self) -> TelemetryReport:
-        if self.attached() is None:
+        if self.sampler is None:
             log.warning("telemetry failed to start: %s", self._attach_error)
             return TelemetryReport(partial=True, warning=f"telemetry failed to start: {self._attach_error}")
         try:

@@ -114,7 +114,7 @@ def test_sampler_dying_mid_job_the_job_finishes_and_says_metrics_are_partial(far
         session = start_sampler(job, rep, container_id, cpuset)
         sessions.append(session)
         # the sampler dies one second into the run
-        threading.Timer(1.0, lambda: session.attached().abort()).start()  # it attaches beside the container
+        threading.Timer(1.0, session.sampler.abort).start()
         return session
 
     caps = HostCapabilities(host_id=settings.minion_id, cpu_count=2, memory_bytes=1 << 30)
