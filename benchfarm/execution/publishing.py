@@ -40,38 +40,14 @@ class _CountingSink:
 
 
 class TelemetrySession:
-    """A sampler attached to one running container.
+    """A sampler attached to one running container."""
 
-    ``attach`` (when given) builds and starts the sampler in a thread of its own, so the job's
-    path does not wait for it: finding the container's pid asks the engine, and the sampler's
-    start waits for its thread to probe the collectors on its pinned core, which took 33–46 ms
-    of every repetition under load (``bench/e2e_overhead.py``, runner phase ``collectors_start``)
-    while the container already ran. :meth:`stop` waits for the attach to end first.
-    """
-
-    def __init__(self, sampler: Any, sink: _CountingSink, threshold: float,
-                 attach: Callable[[], Any] | None = None) -> None:
+    def __init__(self, sampler: Any, sink: _CountingSink, threshold: float) -> None:
         self.sampler = sampler
         self.sink = sink
         self.threshold = threshold
-        self._attach_error: BaseException | None = None
-        self._attaching: threading.Thread | None = None
-        if attach is not None:
-            def run_attach() -> None:
-                try:
-                    self.sampler = attach()
-                except BaseException as exc:  # reported by stop(): the run itself goes on
-                    self._attach_error = exc
-
-            self._attaching = threading.Thread(target=run_attach, name="telemetry-attach", daemon=True)
-            self._attaching.start()
 
     def stop(self) -> TelemetryReport:
-        if self._attaching is not None:
-            self._attaching.join()
-        if self.sampler is None:
-            log.warning("telemetry failed to start: %s", self._attach_error)
-            return TelemetryReport(partial=True, warning=f"telemetry failed to start: {self._attach_error}")
         try:
             self.sampler.stop()
         except Exception as exc:  # the samples stay buffered/spooled; the run itself is fine
@@ -133,22 +109,19 @@ def telemetry_factory(settings: Settings, writer: StoreWriter,
         job_cpus = set(cpuset_cpus(cpuset)) if cpuset else None
         sink = _CountingSink(MetricSink(writer, job.name))
         sampler_cpu = choose_sampler_cpu(job_cpus, sorted(os.sched_getaffinity(0)))
-
-        def attach() -> Sampler:
-            collectors = [HostCollector(job_cpus), CgroupCollector(container_id, pid=pid_of(container_id)),
-                          *(make() for make in accelerators)]
-            return Sampler(
-                collectors,
-                sink,
-                interval_s=settings.sample_interval_s,
-                batch_interval_s=settings.sample_batch_interval_s,
-                ship_between_repetitions_only=settings.ship_between_repetitions_only,
-                cpu_affinity={sampler_cpu} if sampler_cpu is not None else None,
-                job_id=job.id, host_id=job.host_id or settings.minion_id, repetition=repetition,
-                attempt=job.attempts,
-            ).start()
-
-        return TelemetrySession(None, sink, settings.telemetry_warning_threshold, attach=attach)
+        collectors = [HostCollector(job_cpus), CgroupCollector(container_id, pid=pid_of(container_id)),
+                      *(make() for make in accelerators)]
+        sampler = Sampler(
+            collectors,
+            sink,
+            interval_s=settings.sample_interval_s,
+            batch_interval_s=settings.sample_batch_interval_s,
+            ship_between_repetitions_only=settings.ship_between_repetitions_only,
+            cpu_affinity={sampler_cpu} if sampler_cpu is not None else None,
+            job_id=job.id, host_id=job.host_id or settings.minion_id, repetition=repetition,
+            attempt=job.attempts,
+        ).start()
+        return TelemetrySession(sampler, sink, settings.telemetry_warning_threshold)
 
     return start
 
