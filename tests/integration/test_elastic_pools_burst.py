@@ -7,7 +7,9 @@ One pool (max 2 nodes, CPU 1, 1 GiB, price 36 per host-hour) starts at zero host
    pool never has more than two hosts (ledger and registry), and Elasticsearch holds two create decisions;
 2. shares of half and half for teams A and B (real API tokens): A's burst of 6 jobs at priority 9 takes
    both hosts while B is idle (A borrows B's half); B's job (priority 0), submitted while A holds both,
-   takes the next host that frees, ahead of A's four queued jobs;
+   starts within 5 s of the first host freeing, ahead of A's queued jobs (one of them may take a host
+   first only when A then ran nothing else, i.e. was below its own share), and A's queued job says
+   why it waits;
 3. left idle (timeout lowered to 3 s), both nodes are drained and destroyed, their hours costed;
 4. the day's budget lowered below what the pool spent: a new job gets no host and says why, in the API,
    `benchfarm jobs show` and `benchfarm pool show`.
