@@ -59,6 +59,7 @@ import psutil
 
 from benchfarm.client import ApiClient
 from benchfarm.composition import Farm
+from benchfarm.errors import ServiceUnavailableError
 from benchfarm.nodes.model import NodeSpec
 from benchfarm.settings import Settings, get_settings
 from benchfarm.stack.stack import Stack
@@ -494,7 +495,7 @@ class Checker:
         violations: list[Violation] = []
         jobs: dict[str, dict[str, Any]] = {}
         for job_id in self.job_ids:
-            jobs[job_id] = job = self.api.job(job_id)
+            jobs[job_id] = job = _patiently(self.api.job, job_id)
             violations += self._one(job)
         violations += self._counts(jobs)
         statuses = Counter(j["status"] for j in jobs.values())
@@ -509,7 +510,7 @@ class Checker:
         jid = job["id"]
         if job["status"] not in FINAL:
             return [Violation("not-terminal", jid, f"still {job['status']} (attempt {job['attempts']})")]
-        events = self.api.events(jid)
+        events = _patiently(self.api.events, jid)
         terminal = [e["type"] for e in events if e["type"] in TERMINAL_EVENTS]
         if len(terminal) != 1:
             out.append(Violation("terminal-events", jid, f"terminal events {terminal}, record {job['status']}"))
@@ -571,6 +572,19 @@ class Checker:
             _say(f"{len(violations)} violation(s) so far ({', '.join(sorted({v.name for v in violations}))}); "
                  "checking again in 10 s")
             time.sleep(10)
+
+
+def _patiently(call: Callable[[str], Any], arg: str, timeout_s: float = 120.0) -> Any:
+    """``call(arg)``, tried again while the API is away (a Redis restart, or another user of the shared stack
+    restarting it) for up to ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return call(arg)
+        except ServiceUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def _reason_kind(reason: str | None) -> str:
