@@ -252,7 +252,7 @@ class Farm:
         """Fair share between teams at dispatch: whether a job of a pool with shares takes a host now."""
         from benchfarm.elastic.fair_share import ShareGate
 
-        return ShareGate(self.elastic_pools.definitions, self.host_registry, self.repository, self.kv)
+        return ShareGate(self.elastic_pools.all_shares, self.host_registry, self.repository, self.kv)
 
     def pool_plans(self) -> dict[str, PoolPlan]:
         """What the autoscaler's next pass will do for each elastic pool, and why (reads Redis only)."""

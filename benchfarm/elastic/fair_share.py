@@ -41,7 +41,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from benchfarm.elastic.definition import PoolDefinition
 from benchfarm.elastic.farm_view import job_pool
 from benchfarm.jobs.model import JobRecord, JobStatus
 from benchfarm.jobs.repository import JobRepository
@@ -121,10 +120,10 @@ class ShareGate:
     shows it claimed, or for :data:`RESERVATION_S` at most.
     """
 
-    def __init__(self, definitions: Callable[[], dict[str, PoolDefinition]], registry: HostRegistry,
+    def __init__(self, shares: Callable[[], dict[str, dict[str, float]]], registry: HostRegistry,
                  repo: JobRepository, kv: ShareKV | None = None, recent_queued: int = 200,
                  clock: Callable[[], float] = time.time) -> None:
-        self.definitions = definitions
+        self.shares = shares  # pool -> its teams' shares (``ElasticPoolStore.all_shares``: one read per job)
         self.registry = registry
         self.repo = repo
         self.kv = kv
@@ -145,9 +144,9 @@ class ShareGate:
         return out
 
     def state(self, pool: str, leave_out: str | None = None) -> ShareState | None:
-        """The pool's state, or None when it gives no shares (the common case: one read of the definitions)."""
-        d = self.definitions().get(pool)
-        if d is None or not d.shares:
+        """The pool's state, or None when it gives no shares (the common case: one read of the shares)."""
+        shares = self.shares().get(pool)
+        if not shares:
             return None
         hosts = sum(1 for h in self.registry.hosts() if h.pool == pool and h.status == "good")
         running = Counter(j.team or NO_TEAM for j in self.repo.running() if job_pool(j) == pool)
@@ -156,7 +155,7 @@ class ShareGate:
         reserved = self._reserved(pool, {j.id for j in queued})
         running.update(reserved.values())
         waiting = Counter(j.team or NO_TEAM for j in queued if j.id != leave_out and j.id not in reserved)
-        return ShareState(pool, dict(d.shares), hosts, dict(running), dict(waiting))
+        return ShareState(pool, dict(shares), hosts, dict(running), dict(waiting))
 
     def check(self, job: JobRecord) -> ShareVerdict:
         """Whether ``job`` may take a host now (reads only)."""
@@ -166,7 +165,7 @@ class ShareGate:
 
     def _decide_and_reserve(self, job: JobRecord) -> ShareVerdict:
         pool = job_pool(job)
-        if self.kv is None or not (d := self.definitions().get(pool)) or not d.shares:
+        if self.kv is None or not self.shares().get(pool):
             return self.check(job)
         lock = f"{PREFIX}:{pool}:lock"
         deadline = time.monotonic() + LOCK_WAIT_S

@@ -95,6 +95,10 @@ class ElasticPoolStore:
         return {k: d.model_copy(update={"shares": json.loads(shares[k])}) if k in shares else d
                 for k, d in out.items()}
 
+    def all_shares(self) -> dict[str, dict[str, float]]:
+        """Pool -> its teams' shares, for the pools that give any (one read: dispatch asks it for every job)."""
+        return {k: json.loads(v) for k, v in self.kv.hgetall(SHARES_KEY).items()}
+
     def _write(self, pool: PoolDefinition) -> None:
         self.kv.hset(DEFINITIONS_KEY, pool.name, pool.model_dump_json(exclude={"shares"}))
         if pool.shares:

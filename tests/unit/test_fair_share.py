@@ -111,7 +111,7 @@ def test_shares_are_stored_apart_so_an_older_reader_of_definitions_is_not_broken
     store = ElasticPoolStore(kv, teams=lambda: {"a", "b"})
     store.create({"name": "p", "max_hosts": 2, "shares": HALF})
     assert "shares" not in kv.h[DEFINITIONS_KEY]["p"] and SHARES_KEY in kv.h
-    assert store.get("p").shares == HALF
+    assert store.get("p").shares == HALF and store.all_shares() == {"p": HALF}
     with pytest.raises(UserInputError, match="no API user is of team"):
         store.edit("p", {"shares": {"a": 0.5, "nobody": 0.5}})
     store.edit("p", {"shares": {}})
@@ -173,8 +173,7 @@ def test_two_hosts_freeing_at_once_do_not_both_start_jobs_of_one_team():
                          team=team, status=JobStatus.QUEUED)
 
     jobs = _Jobs([job("a4", "a"), job("a5", "a"), job("b1", "b")])
-    definition = parse_definition({"name": "p", "max_hosts": 2, "shares": HALF})
-    gate = ShareGate(lambda: {"p": definition}, _Hosts(), jobs, _KV())  # type: ignore[arg-type]
+    gate = ShareGate(lambda: {"p": HALF}, _Hosts(), jobs, _KV())  # type: ignore[arg-type]
     assert gate.step_back("a4", 0) is None
     why = gate.step_back("a5", 0)
     assert why is not None and "team b is below its share" in why

@@ -107,7 +107,7 @@ def job_wait(d: Deps, caller: Caller, job_id: JobId) -> JobWait:
     reason = why_waiting(job, pool, plans)
     if reason is not None and d.elastic_pools is not None:
         # a host may be free, yet the job steps back for a team below its share (benchfarm.elastic.fair_share)
-        verdict = ShareGate(d.elastic_pools.definitions, d.hosts, d.repo).check(job)
+        verdict = ShareGate(d.elastic_pools.all_shares, d.hosts, d.repo).check(job)
         if not verdict.run:
             reason = verdict.reason
     return JobWait(job_id=job.id, status=job.status.value, pool=pool, reason=reason)
