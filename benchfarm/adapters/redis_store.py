@@ -113,6 +113,44 @@ class RedisKV(RedisClient):
                         continue
             raise ServiceUnavailableError(f"Redis key {key} is too contended to update", hint="retry")
 
+    def transact_logged(self, key: str, seq_key: str,
+                        mutate: Callable[[str | None, int], tuple[str | None, list[ZChange], list[tuple[str, str, str]],
+                                                                   int | None, Any]],
+                        retries: int = 50) -> Any:
+        """:meth:`transact_indexed` that also appends to a log in the same transaction: one fsync for a change
+        of ``key`` and the event saying so, instead of three (the change, the event's sequence, the event).
+
+        ``mutate(old_value_or_None, seq)`` gets the log's sequence (``seq_key``, 0 when absent) and returns
+        ``(new_value_or_None, changes, appends, new_seq_or_None, result)``: ``appends`` are ``(list_key,
+        channel, value)`` (RPUSH and PUBLISH), ``new_seq`` is written to ``seq_key``. ``key`` and ``seq_key``
+        are both watched, so an event another client appends meanwhile makes ``mutate`` run again.
+        """
+        with _translate_errors(self.url):
+            for _ in range(retries):
+                with self.raw.pipeline() as pipe:
+                    try:
+                        pipe.watch(key, seq_key)
+                        old, seq = cast("list[str | None]", pipe.mget([key, seq_key]))
+                        new, changes, appends, new_seq, result = mutate(old, int(seq or 0))
+                        pipe.multi()
+                        if new is not None:
+                            pipe.set(key, new)
+                        for zset, member, score in changes:
+                            if score is None:
+                                pipe.zrem(zset, member)
+                            else:
+                                pipe.zadd(zset, {member: score})
+                        if new_seq is not None:
+                            pipe.set(seq_key, str(new_seq))
+                        for list_key, channel, value in appends:
+                            pipe.rpush(list_key, value)
+                            pipe.publish(channel, value)
+                        pipe.execute()
+                        return result
+                    except redis.WatchError:
+                        continue
+            raise ServiceUnavailableError(f"Redis key {key} is too contended to update", hint="retry")
+
     def write_batch(self, sets: dict[str, str], changes: list[ZChange],
                     appends: list[tuple[str, str, str]]) -> None:
         """Write many keys, sorted-set entries and list appends in one MULTI/EXEC: one fsync for all of them.

@@ -381,7 +381,6 @@ class JobExecutor:
 
     def _append(self, lease: Lease, rep: RepetitionRecord, report: TelemetryReport) -> JobRecord:
         """Record the repetition in the job (fenced) and emit its event; returns the record as written."""
-        job_id = lease.job_id
 
         def append_repetition(job: JobRecord) -> JobRecord:
             job.repetitions.append(rep)
@@ -394,16 +393,17 @@ class JobExecutor:
                                     + ", ".join(rep.results_cut))
             return job
 
-        job, _ = self.repo.update_fenced(lease, append_repetition)
-        self.repo.emit(job_id, EventType.REPETITION_FINISHED, {
-            "index": rep.index, "warmup": rep.warmup, "exit_code": rep.exit_code, "metrics": rep.metrics,
-            "done": len(job.measured()), "of": job.spec.get("repetitions"),
-        })
+        def finished_event(job: JobRecord, _: object) -> tuple[EventType, dict[str, object]]:
+            return EventType.REPETITION_FINISHED, {
+                "index": rep.index, "warmup": rep.warmup, "exit_code": rep.exit_code, "metrics": rep.metrics,
+                "done": len(job.measured()), "of": job.spec.get("repetitions"),
+            }
+
+        job, _ = self.repo.update_fenced(lease, append_repetition, finished_event)  # the event in the same write
         return job
 
     def _finish(self, lease: Lease, status: JobStatus, reason: str | None,
                 run_shape: Callable[[JobRecord], None] | None = None) -> None:
-        job_id = lease.job_id
         finished_at = self.clock.utcnow()
 
         def mark_final(job: JobRecord) -> None:
@@ -414,7 +414,7 @@ class JobExecutor:
             job.finished_at = finished_at
             job.lease_until = None
 
-        self.repo.update_fenced(lease, mark_final)
         event = {JobStatus.SUCCEEDED: EventType.FINISHED, JobStatus.FAILED: EventType.FAILED,
                  JobStatus.CANCELLED: EventType.CANCELLED}[status]
-        self.repo.emit(job_id, event, {"reason": reason} if reason else {})
+        data: dict[str, object] = {"reason": reason} if reason else {}
+        self.repo.update_fenced(lease, mark_final, lambda _job, _result: (event, data))  # the event in the same write

@@ -53,6 +53,9 @@ class KeyValueStore(Protocol):
     def transact(self, key: str, mutate: Callable[[str | None], tuple[str | None, Any]]) -> Any: ...
     def transact_indexed(self, key: str,
                          mutate: Callable[[str | None], tuple[str | None, list[ZChange], Any]]) -> Any: ...
+    def transact_logged(self, key: str, seq_key: str,
+                        mutate: Callable[[str | None, int], tuple[str | None, list[ZChange], list[tuple[str, str, str]],
+                                                                   int | None, Any]]) -> Any: ...
     def zrange_by_score(self, key: str, max_score: float, limit: int) -> list[str]: ...
     def zadd(self, key: str, member: str, score: float) -> None: ...
     def zrem(self, key: str, members: list[str]) -> None: ...
@@ -68,6 +71,8 @@ class KeyValueStore(Protocol):
 
 
 EventListener = Callable[[JobEvent], None]
+EventFor = Callable[[JobRecord, Any], "tuple[EventType, dict[str, Any]] | None"]
+"""The event a change of a job makes: ``(type, data)`` from the changed record and the mutation's result."""
 
 
 @dataclass(frozen=True)
@@ -280,16 +285,22 @@ class JobRepository:
         """The jobs running now (from the index of running jobs, not a scan of the history)."""
         return self._due(self.leases_key, math.inf, limit, lambda j: j.status == JobStatus.RUNNING)
 
-    def update(self, job_id: str, mutate: Callable[[JobRecord], Any]) -> tuple[JobRecord, Any]:
+    def update(self, job_id: str, mutate: Callable[[JobRecord], Any],
+               event: EventFor | None = None) -> tuple[JobRecord, Any]:
         """Apply ``mutate(job)`` atomically (compare-and-set); it changes the record in place and may return a value.
 
         When ``mutate`` returns the sentinel ``NO_CHANGE``, nothing is written. The reaper's
         indexes follow the record in the same transaction. Whatever ``mutate`` raises
-        propagates and nothing is written.
+        propagates and nothing is written. ``event(job, result)``, when given, names the event
+        the change makes (``(type, data)``, or None for none): it is appended to the job's
+        stream in the same transaction (one fsync'd write where :meth:`emit` after the change
+        makes three), then handed to the listeners.
 
         Raises:
             NotFoundError: no job has that id.
         """
+        if event is not None:
+            return self._update_logged(job_id, mutate, event)
 
         def apply_mutation(raw: str | None) -> tuple[str | None, list[ZChange], tuple[JobRecord, Any]]:
             if raw is None:
@@ -302,7 +313,31 @@ class JobRepository:
 
         return self.kv.transact_indexed(self._job_key(job_id), apply_mutation)
 
-    def update_fenced(self, lease: Lease, mutate: Callable[[JobRecord], Any]) -> tuple[JobRecord, Any]:
+    def _update_logged(self, job_id: str, mutate: Callable[[JobRecord], Any],
+                       event: EventFor) -> tuple[JobRecord, Any]:
+        def apply_mutation(raw: str | None, seq: int) -> tuple[str | None, list[ZChange], list[tuple[str, str, str]],
+                                                               int | None, tuple[JobRecord, Any, JobEvent | None]]:
+            if raw is None:
+                raise NotFoundError(f"no job with id {job_id!r}")
+            job = JobRecord.model_validate_json(raw)
+            result = mutate(job)
+            if result is NO_CHANGE:
+                return None, [], [], None, (job, result, None)
+            named = event(job, result)
+            if named is None:
+                return job.model_dump_json(), self._index_changes(job_id, job), [], None, (job, result, None)
+            made = JobEvent(job_id=job_id, seq=seq + 1, type=named[0], data=named[1])
+            append = (self._events_key(job_id), self.events_channel(job_id), made.model_dump_json())
+            return job.model_dump_json(), self._index_changes(job_id, job), [append], seq + 1, (job, result, made)
+
+        job, result, made = self.kv.transact_logged(self._job_key(job_id), f"{self._events_key(job_id)}:seq",
+                                                    apply_mutation)
+        if made is not None:
+            self._notify(made)
+        return job, result
+
+    def update_fenced(self, lease: Lease, mutate: Callable[[JobRecord], Any],
+                      event: EventFor | None = None) -> tuple[JobRecord, Any]:
         """:meth:`update`, done only while ``lease`` is current: the write every worker makes after its claim.
 
         Raises:
@@ -315,7 +350,7 @@ class JobRepository:
                 raise lease.lost(job)
             return mutate(job)
 
-        return self.update(lease.job_id, if_lease_holds)
+        return self.update(lease.job_id, if_lease_holds, event)
 
     def reindex(self, job_id: str) -> None:
         """Rewrite the job's reaper index entries from its record (drops them when the job is gone)."""
@@ -405,15 +440,17 @@ class JobRepository:
             job.repetitions = []  # a re-run starts over: partial runs of a lost attempt are not mixed in
             return "claimed"
 
-        job, result = self.update(job_id, take_if_free)
-        if result == "claimed":
-            self.emit(job_id, EventType.STARTED, {"host": host_id, "worker": worker_id, "attempt": job.attempts})
-            return job
-        if result == "cancelled":
-            self.emit(job_id, EventType.CANCELLED, {"reason": job.reason})
-        if result == "gave-up":
-            self.emit(job_id, EventType.FAILED, {"reason": job.reason})
-        return None
+        def event_of(job: JobRecord, result: Any) -> tuple[EventType, dict[str, Any]] | None:
+            if result == "claimed":
+                return EventType.STARTED, {"host": host_id, "worker": worker_id, "attempt": job.attempts}
+            if result == "cancelled":
+                return EventType.CANCELLED, {"reason": job.reason}
+            if result == "gave-up":
+                return EventType.FAILED, {"reason": job.reason}
+            return None
+
+        job, result = self.update(job_id, take_if_free, event_of)
+        return job if result == "claimed" else None
 
     def renew_lease(self, lease: Lease, lease_s: float) -> bool:
         """Extend the attempt's lease by ``lease_s`` from now; returns whether cancel was requested.

@@ -132,3 +132,28 @@ def test_a_single_submit_stores_in_one_transaction_and_runs(api, busybox_image, 
     assert job["repetitions_run"] == 1 and job["hardware_class"]
     types = event_types(api, accepted["id"])
     assert types[:3] == ["submitted", "queued", "started"] and types[-1] == "finished"
+
+
+def test_a_logged_change_runs_again_when_another_client_emits_meanwhile(settings):
+    """``RedisKV.transact_logged`` on the real Redis: the record and its event in one transaction, and an event
+    appended by another client between the read and the write makes the change run again on the new sequence."""
+    from benchfarm.adapters.redis_store import RedisKV
+
+    kv, other = RedisKV.from_settings(settings), RedisKV.from_settings(settings)
+    key, seq_key, log = (f"benchfarm:c16-test:{uuid.uuid4().hex[:8]}{s}" for s in ("", ":seq", ":log"))
+    seen: list[int] = []
+
+    def change(old, seq):
+        seen.append(seq)
+        if len(seen) == 1:
+            other.incr(seq_key)  # another emitter takes sequence 1 meanwhile
+        return "v2", [], [(log, f"{log}:channel", f"event {seq + 1}")], seq + 1, seq + 1
+
+    try:
+        assert kv.transact_logged(key, seq_key, change) == 2
+        assert seen == [0, 1] and kv.get(key) == "v2" and kv.get(seq_key) == "2"
+        assert kv.lrange(log) == ["event 2"]
+    finally:
+        kv.delete(key, seq_key, log)
+        kv.close()
+        other.close()

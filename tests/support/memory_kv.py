@@ -43,6 +43,24 @@ class MemoryKV:
                     self.zsets[zset][member] = score
             return result
 
+    def transact_logged(self, key, seq_key, mutate):
+        """Like RedisKV.transact_logged: the key, its sorted-set entries and the log change together."""
+        with self.lock:
+            new, changes, appends, new_seq, result = mutate(self.data.get(key), int(self.data.get(seq_key) or 0))
+            if new is not None:
+                self.data[key] = new
+            for zset, member, score in changes:
+                if score is None:
+                    self.zsets[zset].pop(member, None)
+                else:
+                    self.zsets[zset][member] = score
+            if new_seq is not None:
+                self.data[seq_key] = str(new_seq)
+            for list_key, channel, value in appends:
+                self.lists[list_key].append(value)
+                self.published.append((channel, value))
+            return result
+
     def zrange_by_score(self, key, max_score, limit):
         items = sorted((s, m) for m, s in self.zsets[key].items() if s <= max_score)
         return [m for _, m in items[:limit]]

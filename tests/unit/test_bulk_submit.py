@@ -243,3 +243,26 @@ def test_a_job_naming_a_pool_is_matched_against_that_pools_hosts_and_refused_wit
     with pytest.raises(UnsatisfiableJobError) as err:
         rig.service.submit(load_spec_data({"name": "s", "image": "img", "requirements": {"pool": "silver"}}))
     assert "silver" in err.value.message
+
+
+def test_a_claim_writes_the_record_and_its_started_event_in_one_transaction():
+    rig = _rig()
+    seen = []
+    rig.repo.listeners.append(seen.append)
+    job = rig.service.submit(_specs(1)[0])
+    writes = []
+    real = rig.kv.transact_logged
+
+    def counting(key, seq_key, mutate):
+        writes.append(key)
+        return real(key, seq_key, mutate)
+
+    rig.kv.transact_logged = counting
+    claimed = rig.repo.claim(job.id, "w:1", "h1", lease_s=30, max_attempts=2)
+    assert claimed is not None and claimed.status == JobStatus.RUNNING and writes == [f"benchfarm:job:{job.id}"]
+    assert [(e.seq, e.type) for e in rig.repo.events(job.id)] == [
+        (1, EventType.SUBMITTED), (2, EventType.QUEUED), (3, EventType.STARTED)]
+    assert seen[-1].type == EventType.STARTED and seen[-1].data["attempt"] == 1
+    assert rig.repo.claim(job.id, "w:2", "h1", lease_s=30, max_attempts=2) is None  # leased: nothing written
+    assert len(rig.repo.events(job.id)) == 3
+    assert rig.repo.emit(job.id, EventType.WARNING).seq == 4  # a plain emit follows on
