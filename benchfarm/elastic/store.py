@@ -85,8 +85,8 @@ class ElasticPoolStore:
         unknown = sorted(set(pool.shares) - self.teams())
         if unknown:
             raise UserInputError(f"pool {pool.name}: no API user is of team(s) {', '.join(unknown)}",
-                                 hint="shares name the teams of API tokens; create one with "
-                                      "`benchfarm tokens create USER --team TEAM`, or see `benchfarm tokens list`")
+                                 hint="shares name the teams of API tokens: see `benchfarm tokens list`, or "
+                                      "create one with `benchfarm tokens create --user USER --team TEAM`")
 
     # definitions -------------------------------------------------------------
     def definitions(self) -> dict[str, PoolDefinition]:
