@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from benchfarm.scheduler.host_registry import HostRegistry
 from benchfarm.settings import Settings
 from benchfarm.stack import salt_cloud
 from benchfarm.stack.node_enrolment import SaltNodeEnrolment
+from tests.integration.jobs_support import cli
 
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -150,3 +152,15 @@ def wait_job(api: Any, job_id: str, timeout_s: float = 300) -> dict[str, Any]:
 def pool_query(pool: str, **terms: str) -> dict[str, Any]:
     """A filter on the pool and on each ``field=value`` of ``terms``."""
     return {"bool": {"filter": [{"term": {"pool": pool}}, *({"term": {k: v}} for k, v in terms.items())]}}
+
+
+def cli_when_up(*args: str, timeout_s: float = 90) -> subprocess.CompletedProcess:
+    """The CLI, run again while it exits 4 (a service of the shared stack not answering: other sessions'
+    fault tests restart it); any other outcome is returned as it is."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        res = cli(*args)
+        if res.returncode != 4 or time.monotonic() > deadline:
+            return res
+        progress(f"benchfarm {' '.join(args[:2])}: {res.stderr.strip().splitlines()[0] if res.stderr else 'exit 4'}")
+        time.sleep(2)

@@ -38,6 +38,7 @@ from tests.integration.elastic_support import (
     AWAY,
     Scalers,
     answered,
+    cli_when_up,
     poll,
     pool_events,
     pool_query,
@@ -45,7 +46,7 @@ from tests.integration.elastic_support import (
     remove_pool,
     wait_job,
 )
-from tests.integration.jobs_support import busybox_spec, cli, dump
+from tests.integration.jobs_support import busybox_spec, dump
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -68,8 +69,9 @@ def efarm(farm, settings: Settings) -> Farm:
 def pool(efarm: Farm, settings: Settings, catalogue_image) -> Iterator[str]:
     catalogue_image("base")
     NodeImageBuilder(efarm.images, efarm.nodes.config).ensure(progress)  # before the clock starts
-    res = cli("pool", "create", POOL, "--cpus", "1", "--memory", "1g", "--max-hosts", "2", "--idle-timeout", "300",
-              "--price", str(PRICE), "--description", "issue-13 burst, shares and budget test")
+    res = cli_when_up("pool", "create", POOL, "--cpus", "1", "--memory", "1g", "--max-hosts", "2",
+                      "--idle-timeout", "300", "--price", str(PRICE),
+                      "--description", "issue-13 burst, shares and budget test")
     assert res.returncode == 0, res.stderr
     scalers = Scalers(efarm, POOL).start()
     try:
@@ -153,12 +155,12 @@ def test_a_burst_of_10_jobs_never_exceeds_max(pool: str, efarm: Farm, api: ApiCl
 
 def test_two_teams_half_and_half_b_gets_the_next_free_host_and_a_borrows_while_b_is_idle(
         pool: str, efarm: Farm, teams: dict[str, ApiClient], jobs: list[str], busybox_image: str) -> None:
-    res = cli("pool", "edit", POOL, "--share", f"{TEAM_A}=0.5", "--share", f"{TEAM_B}=0.5")
+    res = cli_when_up("pool", "edit", POOL, "--share", f"{TEAM_A}=0.5", "--share", f"{TEAM_B}=0.5")
     assert res.returncode == 0, res.stderr
     assert efarm.elastic_pools.get(POOL).shares == {TEAM_A: 0.5, TEAM_B: 0.5}
     poll("both hosts of the pool live", lambda: sum(1 for e in efarm.elastic_pools.entries().values()
                                                      if e.pool == POOL and e.state == "live") == 2, timeout_s=120)
-    shown = cli("pool", "show", POOL)
+    shown = cli_when_up("pool", "show", POOL)
     assert f"team {TEAM_A}: share 0.5 (1 host(s))" in shown.stdout, shown.stdout + shown.stderr
     a, b = teams[TEAM_A], teams[TEAM_B]
     burst = [a.submit(busybox_spec(busybox_image, "sleep 8; echo '{\"value\": 1}'", name=f"{POOL}-a{i}",
@@ -205,7 +207,7 @@ def test_left_idle_both_hosts_are_drained_destroyed_and_costed(pool: str, efarm:
                                                                settings: Settings) -> None:
     made = {n.name for n in efarm.nodes.list() if n.pool == POOL}
     assert len(made) == 2
-    assert cli("pool", "edit", POOL, "--idle-timeout", "3").returncode == 0
+    assert cli_when_up("pool", "edit", POOL, "--idle-timeout", "3").returncode == 0
     poll("the idle hosts destroyed", lambda: _hosts_now(efarm) == 0 and not
          [n for n in efarm.nodes.list() if n.pool == POOL], timeout_s=180, every_s=1.0)
     def destroyed() -> list[dict[str, Any]]:
@@ -223,7 +225,7 @@ def test_a_spent_budget_stops_scale_up_and_the_job_says_why(pool: str, efarm: Fa
     spent_s = sum(float(v) for k, v in efarm.kv.hgetall(USAGE_KEY).items() if k.startswith(f"{POOL}|"))
     spent = spent_s / 3600 * PRICE
     assert spent > 0.5, spent_s  # two hosts lived through the tests above
-    assert cli("pool", "edit", POOL, "--budget", f"{spent / 2:.4f}").returncode == 0
+    assert cli_when_up("pool", "edit", POOL, "--budget", f"{spent / 2:.4f}").returncode == 0
     job_id = api.submit(busybox_spec(busybox_image, "echo '{\"value\": 3}'", name=f"{POOL}-over-budget",
                                      requirements={"pool": POOL}))["id"]
     jobs.append(job_id)
@@ -231,9 +233,9 @@ def test_a_spent_budget_stops_scale_up_and_the_job_says_why(pool: str, efarm: Fa
     wait = poll("the budget reason", lambda: api.get(f"/jobs/{job_id}/wait").json()
                 if api.get(f"/jobs/{job_id}/wait").json()["reason"] == reason else None, timeout_s=30)
     assert wait["status"] in ("submitted", "queued")
-    shown = cli("jobs", "show", job_id)
+    shown = cli_when_up("jobs", "show", job_id)
     assert shown.returncode == 0 and f"waiting: {reason}" in shown.stdout, shown.stdout + shown.stderr
-    pool_shown = cli("pool", "show", POOL)
+    pool_shown = cli_when_up("pool", "show", POOL)
     assert pool_shown.returncode == 0 and f"jobs wait: {reason}" in pool_shown.stdout, pool_shown.stdout
     # passes of the autoscalers (this process's each second; the worker's every 10 s) make no host
     end = time.monotonic() + 25
