@@ -110,6 +110,41 @@ class CeleryDispatcher:
                                           hint="check `benchfarm stack status`") from exc
         return result.id
 
+    def waiting(self, queues: list[str]) -> set[str]:
+        """Ids of the jobs with a message in one of ``queues`` (every priority step's list) or taken by a worker
+        and not acknowledged yet (kombu's ``unacked`` hash, whatever the queue); reads every such message.
+
+        Raises:
+            ServiceUnavailableError: the broker (Redis) does not answer.
+        """
+        import json
+
+        from kombu.exceptions import OperationalError
+        from redis.exceptions import RedisError
+
+        from benchfarm.errors import ServiceUnavailableError
+
+        keys = [q if step == 0 else f"{q}:{step}" for q in queues for step in PRIORITY_STEPS]
+        try:
+            with app.connection_for_read() as conn:
+                client = conn.default_channel.client  # type: ignore[attr-defined]  # the Redis channel
+                pipe = client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.lrange(key, 0, -1)
+                raws = [m for found in pipe.execute() for m in found] + list(client.hvals("unacked"))
+        except (OperationalError, RedisError, ConnectionError) as exc:
+            raise ServiceUnavailableError("cannot read the Celery broker's queues (Redis)",
+                                          hint="check `benchfarm stack status`") from exc
+        ids: set[str] = set()
+        for raw in raws:
+            try:
+                data = json.loads(raw)
+                message = data[0] if isinstance(data, list) else data  # unacked: [message, exchange, routing key]
+                ids.add(str(message["headers"]["id"]))
+            except (ValueError, KeyError, TypeError, IndexError):
+                continue
+        return ids
+
     def enqueue_many(self, jobs: list[tuple[str, str, int]]) -> None:
         """Queue many jobs (``(job_id, queue, priority)`` each) in one Redis pipeline.
 

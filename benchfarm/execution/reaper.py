@@ -33,6 +33,9 @@ class Dispatcher(Protocol):
     """Hands a job to the broker (``benchfarm.adapters.celery_app.CeleryDispatcher``)."""
 
     def enqueue(self, job_id: str, queue: str, priority: int) -> str: ...
+    def waiting(self, queues: list[str]) -> set[str]:
+        """Ids of the jobs with a message in one of ``queues`` or taken by a worker and not acknowledged yet."""
+        ...
 
     def enqueue_many(self, jobs: list[tuple[str, str, int]]) -> None: ...
 
@@ -47,7 +50,12 @@ class Reaper:
       submit): it is queued now;
     - a bulk-submitted job whose message was never confirmed sent (the API died
       or the broker refused between storing the batch and queueing it): its
-      message is sent again.
+      message is sent again;
+    - a ``queued`` job whose message is neither in its queue nor held by a
+      worker (a worker took it and died, or was cut off, before the broker
+      recorded it as taken: seen in the fault campaign, bench/faults.py): it is
+      sent again once it has waited ``lost_message_grace_s``; a look at most
+      every ``lost_check_every_s``, as it reads the queues' messages.
     So no job stays ``running`` forever and no accepted job is lost.
 
     Args:
@@ -60,13 +68,17 @@ class Reaper:
     """
 
     def __init__(self, repo: JobRepository, dispatcher: Dispatcher, engine: Engine | None = None,
-                 max_attempts: int = 2, *, submitted_grace_s: float = 30.0, clock: Clock = SYSTEM_CLOCK) -> None:
+                 max_attempts: int = 2, *, submitted_grace_s: float = 30.0, lost_message_grace_s: float = 60.0,
+                 lost_check_every_s: float = 30.0, clock: Clock = SYSTEM_CLOCK) -> None:
         self.repo = repo
         self.dispatcher = dispatcher
         self.engine = engine
         self.max_attempts = max_attempts
         self.submitted_grace_s = submitted_grace_s
+        self.lost_message_grace_s = lost_message_grace_s
+        self.lost_check_every_s = lost_check_every_s
         self.clock = clock
+        self._lost_checked_at: float | None = None
 
     def sweep(self) -> list[str]:
         """One pass; returns the ids of the jobs it acted on.
@@ -90,7 +102,25 @@ class Reaper:
             for job in undispatched:
                 self.repo.emit(job.id, EventType.QUEUED, {"queue": job.queue, "by": "reaper"})
             acted += [j.id for j in undispatched]
-        return acted
+        return acted + self._send_lost_messages_again()
+
+    def _send_lost_messages_again(self) -> list[str]:
+        """Send again the message of every queued job that has none waiting or taken (a duplicate of one that
+        was only being taken at that moment is dropped by the claim)."""
+        now = self.clock.monotonic()
+        if self._lost_checked_at is not None and now - self._lost_checked_at < self.lost_check_every_s:
+            return []
+        self._lost_checked_at = now
+        overdue = self.repo.queued_before(self.clock.now() - self.lost_message_grace_s, limit=SWEEP_LIMIT)
+        if not overdue:
+            return []
+        waiting = self.dispatcher.waiting(sorted({j.queue or DEFAULT_QUEUE for j in overdue}))
+        lost = [j for j in overdue if j.id not in waiting]
+        for job in lost:
+            self.dispatcher.enqueue(job.id, job.queue or DEFAULT_QUEUE, job.priority)
+            self.repo.emit(job.id, EventType.QUEUED, {"queue": job.queue, "by": "reaper",
+                                                      "reason": "its message was lost; sent again"})
+        return [j.id for j in lost]
 
     def _queue_submitted(self, seen: JobRecord) -> bool:
         # Enqueue first: if the broker is still down this raises and the job stays

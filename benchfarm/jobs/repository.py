@@ -145,6 +145,12 @@ class JobRepository:
         return f"{self.PREFIX}:jobs:submitted"
 
     @property
+    def queued_key(self) -> str:
+        """The sorted set of queued jobs, scored by submission time: the reaper looks there for jobs whose broker
+        message was lost (taken by a worker that died before it was recorded as taken)."""
+        return f"{self.PREFIX}:jobs:queued"
+
+    @property
     def dispatching_key(self) -> str:
         """The sorted set of bulk-submitted jobs not yet confirmed on the broker, scored by submission time."""
         return f"{self.PREFIX}:jobs:dispatching"
@@ -154,7 +160,9 @@ class JobRepository:
         lease = job.lease_until if job is not None and job.status == JobStatus.RUNNING else None
         submitted = (job.submitted_at.timestamp() if job is not None and job.status == JobStatus.SUBMITTED
                      else None)
-        return [(self.leases_key, job_id, lease), (self.submitted_key, job_id, submitted)]
+        queued = job.submitted_at.timestamp() if job is not None and job.status == JobStatus.QUEUED else None
+        return [(self.leases_key, job_id, lease), (self.submitted_key, job_id, submitted),
+                (self.queued_key, job_id, queued)]
 
     # records --------------------------------------------------------------------
     def create(self, job: JobRecord) -> JobRecord:
@@ -366,7 +374,7 @@ class JobRepository:
 
         Returns how many jobs it looked at (0 when the store was indexed already).
         """
-        marker = f"{self.PREFIX}:jobs:indexed"
+        marker = f"{self.PREFIX}:jobs:indexed:2"  # 2: with the index of queued jobs
         if self.kv.get(marker):
             return 0
         seen, start = 0, 0
@@ -398,6 +406,11 @@ class JobRepository:
         """
         return self._due(self.leases_key, at, limit,
                          lambda j: j.status == JobStatus.RUNNING and j.lease_until is not None and j.lease_until < at)
+
+    def queued_before(self, at: float, limit: int = 500) -> builtins.list[JobRecord]:
+        """Jobs ``queued`` that were submitted before ``at``, oldest first."""
+        return self._due(self.queued_key, at, limit,
+                         lambda j: j.status == JobStatus.QUEUED and j.submitted_at.timestamp() < at)
 
     def submitted_before(self, at: float, limit: int = 500) -> builtins.list[JobRecord]:
         """Jobs still ``submitted`` (never queued) that were submitted before ``at``, oldest first."""

@@ -29,12 +29,19 @@ def _no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
 class RecordingDispatcher:
     enqueued: list[tuple[str, str, int]] = field(default_factory=list)
     down: bool = False
+    held: set[str] = field(default_factory=set)  # jobs whose message waits in a queue or is taken, not acked
+    looked_at: list[list[str]] = field(default_factory=list)
 
     def enqueue(self, job_id: str, queue: str, priority: int) -> str:
         if self.down:
             raise ServiceUnavailableError("the broker is not answering")
         self.enqueued.append((job_id, queue, priority))
         return f"task-{job_id}"
+
+    def waiting(self, queues: list[str]) -> set[str]:
+        """Nothing consumes here: every message sent is still waiting, besides those held by a worker."""
+        self.looked_at.append(queues)
+        return self.held | {job_id for job_id, _, _ in self.enqueued}
 
 
 class Rig:
@@ -168,6 +175,7 @@ def test_a_submitted_job_a_worker_claims_meanwhile_keeps_its_running_state(rig: 
 def test_other_jobs_are_not_touched(rig: Rig, status: JobStatus):
     rig.repo.create(JobRecord(id="job-1", spec={"name": "noop"}, status=status, image_ref="img",
                               submitted_at=rig.clock.ago(3600), lease_until=rig.clock.now() - 100))
+    rig.dispatcher.held = {"job-1"}  # a queued job's message waits in its queue
     assert rig.sweep() == [] and rig.dispatcher.enqueued == [] and rig.events() == []
 
 
@@ -224,3 +232,37 @@ def test_due_jobs_are_found_however_long_the_history_and_only_they_are_read(rig:
     assert sorted(read) == ["benchfarm:job:job-lost", "benchfarm:job:job-unqueued"]
     read.clear()
     assert rig.sweep() == [] and read == []  # nothing due: nothing read
+
+
+def _queued(rig: Rig, job_id: str, *, age_s: float) -> JobRecord:
+    return rig.repo.create(JobRecord(id=job_id, spec={"name": "noop"}, status=JobStatus.QUEUED, image_ref="img",
+                                     queue="pool.nodes", priority=3, submitted_at=rig.clock.ago(age_s)))
+
+
+def test_a_queued_job_whose_message_is_nowhere_is_sent_again_after_the_grace(rig: Rig):
+    """Seen in the fault campaign: a worker took the message and died before the broker recorded it as taken."""
+    _queued(rig, "lost", age_s=30)
+    _queued(rig, "held", age_s=300)
+    rig.dispatcher.held = {"held"}
+    assert rig.sweep() == []  # "lost" is young, "held" has its message: nothing to do
+    assert rig.dispatcher.enqueued == [] and rig.dispatcher.looked_at == [["pool.nodes"]]
+    rig.clock.advance(31)
+    assert rig.sweep() == ["lost"]
+    assert rig.dispatcher.enqueued == [("lost", "pool.nodes", 3)]
+    assert rig.events("lost") == [EventType.QUEUED] and rig.repo.get("lost").status == JobStatus.QUEUED
+
+
+def test_the_queues_are_read_at_most_every_lost_check_period_and_only_for_overdue_jobs(rig: Rig):
+    assert rig.sweep() == [] and rig.dispatcher.looked_at == []  # nothing queued: the broker is not read
+    _queued(rig, "lost", age_s=300)
+    rig.clock.advance(10)
+    assert rig.sweep() == []  # 10 s after the last look: not yet
+    rig.clock.advance(25)
+    assert rig.sweep() == ["lost"] and len(rig.dispatcher.looked_at) == 1
+
+
+def test_a_queued_job_that_was_claimed_leaves_the_index(rig: Rig):
+    _queued(rig, "job-1", age_s=300)
+    assert rig.repo.claim("job-1", "vm:1", "vm", 15, 2) is not None
+    assert rig.repo.queued_before(rig.clock.now()) == []
+    assert rig.sweep() == [] and rig.dispatcher.enqueued == []
