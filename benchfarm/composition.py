@@ -398,7 +398,8 @@ class Farm:
     def reaper(self) -> Reaper:
         from benchfarm.execution.reaper import Reaper
 
-        return Reaper(self.repository, self.dispatcher, self.engine, self.settings.worker_max_attempts)
+        return Reaper(self.repository, self.dispatcher, self.engine, self.settings.worker_max_attempts,
+                      mirror=self.result_sink)
 
 
 def build_api_deps(settings: Settings) -> ApiDeps:

@@ -17,6 +17,7 @@ submitted jobs by age, so its work follows the jobs that are due, not the histor
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from benchfarm.clock import SYSTEM_CLOCK, Clock
@@ -24,6 +25,8 @@ from benchfarm.jobs.model import EventType, JobRecord, JobStatus
 from benchfarm.jobs.repository import NO_CHANGE, JobRepository
 from benchfarm.runner.container_spec import LABEL_JOB
 from benchfarm.runner.engine import Engine
+
+log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "pool.default"
 SWEEP_LIMIT = 500  # due jobs handled per sweep (of each kind); the next sweep takes the rest
@@ -38,6 +41,12 @@ class Dispatcher(Protocol):
         ...
 
     def enqueue_many(self, jobs: list[tuple[str, str, int]]) -> None: ...
+
+
+class JobMirror(Protocol):
+    """Where a job the reaper ended is mirrored for search (``ResultSink.job_record``)."""
+
+    def job_record(self, job: JobRecord) -> None: ...
 
 
 class Reaper:
@@ -69,7 +78,8 @@ class Reaper:
 
     def __init__(self, repo: JobRepository, dispatcher: Dispatcher, engine: Engine | None = None,
                  max_attempts: int = 2, *, submitted_grace_s: float = 30.0, lost_message_grace_s: float = 60.0,
-                 lost_check_every_s: float = 30.0, clock: Clock = SYSTEM_CLOCK) -> None:
+                 lost_check_every_s: float = 30.0, mirror: JobMirror | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.repo = repo
         self.dispatcher = dispatcher
         self.engine = engine
@@ -79,6 +89,7 @@ class Reaper:
         self.lost_check_every_s = lost_check_every_s
         self.clock = clock
         self._lost_checked_at: float | None = None
+        self.mirror = mirror
 
     def sweep(self) -> list[str]:
         """One pass; returns the ids of the jobs it acted on.
@@ -190,4 +201,9 @@ class Reaper:
         if what is NO_CHANGE:
             return False
         self.repo.emit(seen.id, EventType.FAILED, {"reason": job.reason})
+        if self.mirror is not None:  # no executor publishes this end (the fault campaign found it missing)
+            try:
+                self.mirror.job_record(job)
+            except Exception:
+                log.warning("mirroring job %s failed; the store spools it", job.id, exc_info=True)
         return True

@@ -47,5 +47,15 @@ class ResultSink:
             + [{"_op_type": "index", "_index": self.writer.names["jobs"], "_id": i, "_source": d}
                for i, d in [documents.job_doc(job)]])
 
+    def job_record(self, job: Any) -> None:
+        """The job's record in the jobs index, and the repetitions of the attempts it replaced deleted, without a
+        summary: for a job another host ended (the reaper failing a job whose worker was lost), whose hardware
+        is not this host's."""
+        results = self.writer.names["results"]
+        self.writer.write(
+            [{"_op_type": "delete", "_index": results, "_id": i} for i in documents.superseded_result_ids(job)]
+            + [{"_op_type": "index", "_index": self.writer.names["jobs"], "_id": i, "_source": d}
+               for i, d in [documents.job_doc(job)]])
+
     def event(self, event: Any) -> None:
         self.writer.index_docs(self.writer.names["events"], [documents.event_doc(event)])

@@ -266,3 +266,22 @@ def test_a_queued_job_that_was_claimed_leaves_the_index(rig: Rig):
     assert rig.repo.claim("job-1", "vm:1", "vm", 15, 2) is not None
     assert rig.repo.queued_before(rig.clock.now()) == []
     assert rig.sweep() == [] and rig.dispatcher.enqueued == []
+
+
+class RecordingMirror:
+    def __init__(self) -> None:
+        self.records: list[JobRecord] = []
+
+    def job_record(self, job: JobRecord) -> None:
+        self.records.append(job)
+
+
+def test_a_job_the_reaper_fails_is_mirrored_for_search(rig: Rig):
+    """No executor publishes a job whose last worker was lost: the fault campaign found it missing from the
+    jobs index while Redis said failed."""
+    mirror = RecordingMirror()
+    rig.reaper = Reaper(rig.repo, rig.dispatcher, rig.engine, max_attempts=2, mirror=mirror, clock=rig.clock)
+    rig.running("job-1", lease_in_s=-1, attempts=2)
+    rig.running("job-2", lease_in_s=-1, attempts=1)
+    assert sorted(rig.sweep()) == ["job-1", "job-2"]
+    assert [(j.id, j.status) for j in mirror.records] == [("job-1", JobStatus.FAILED)]  # job-2 was queued again
