@@ -53,7 +53,7 @@ class Panel:
     id: str
     title: str
     dashboard: str
-    data_view: str  # metrics | results | jobs | changepoints
+    data_view: str  # metrics | results | jobs | changepoints | pool_events
     vis_type: str  # line | histogram
     filters: tuple[tuple[str, str], ...]  # fixed (field, value) term filters
     buckets: tuple[Bucket, ...]  # outermost first; the first date_histogram is the x-axis
@@ -85,6 +85,8 @@ DATA_VIEWS = (
     DataView("benchfarm-jobs-dv", "jobs", name="benchfarm jobs (@timestamp = submitted)"),
     DataView("benchfarm-changepoints-dv", "changepoints",
              name="benchfarm change points (@timestamp = first job of the new level)"),
+    DataView("benchfarm-pool-events-dv", "pool_events",
+             name="benchfarm pool events (autoscaler decisions; host-hours and cost per host and per job)"),
 )
 
 DASHBOARDS = (
@@ -101,12 +103,18 @@ DASHBOARDS = (
               "hardware class. Type labels.benchfarm_campaign : \"<id>\" in the query bar; the panel shows "
               "m.events_per_second (edit the metric field to chart another).",
               'labels.benchfarm_campaign : "{{campaign_id}}"'),
+    Dashboard("benchfarm-costs", "benchfarm: Costs",
+              "What the elastic pools cost: host-hours and spend per pool (a host's lifetime, recorded when it "
+              "is destroyed, at its pool's price per host-hour) and per job (its share of its host's time). "
+              "Filter pool in the query bar.", 'pool : "{{pool}}"'),
 )
 
 _TIME = Bucket("date_histogram")
 _JOB = (("job_id", "{{job_id}}"),)
 _SPEC = (("spec_name", "{{spec_name}}"),)
 _CAMPAIGN = (("labels.benchfarm_campaign", "{{campaign_id}}"),)
+_POOL = (("pool", "{{pool}}"),)
+_COST = (Metric("sum", "cost", "cost (USD)"), Metric("sum", "host_hours", "host-hours"))
 
 PANELS = (
     Panel("job-cpu-host", "Job run: CPU utilisation (host, job cpuset)", "benchfarm-job-run", "metrics", "line",
@@ -152,6 +160,12 @@ PANELS = (
            Bucket("terms", "hardware.class", 20)),
           (Metric("median", "m.{{metric}}", "median"),), ("campaign_id", "metric"), _CAMPAIGN,
           "Every measured repetition of the campaign's jobs; groups are pools and hardware classes, not hosts."),
+    Panel("costs-by-pool", "Costs: spend and host-hours per pool", "benchfarm-costs", "pool_events", "histogram",
+          (("kind", "host-usage"),), (_TIME, Bucket("terms", "pool", 20)), _COST, ("pool",), _POOL,
+          "Each destroyed host's lifetime from its creation, at its pool's price, on the day it was destroyed."),
+    Panel("costs-by-job", "Costs: spend per job", "benchfarm-costs", "pool_events", "histogram",
+          (("kind", "job-cost"),), (_TIME, Bucket("terms", "job_id", 50)), _COST, ("pool",), _POOL,
+          "A job's share of its host's time (claim to end) at its pool's price."),
 )
 
 DEFAULT_METRIC = "events_per_second"  # what the saved Kibana trends panels chart

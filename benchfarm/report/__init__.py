@@ -53,8 +53,9 @@ def build_report(job_ids: list[str], api: ApiReader, es: SampleSearch, index_pre
     """
     from benchfarm.store.templates import index_names
 
-    metrics = index_names(index_prefix)["metrics"]
-    jobs = [fetch(job_id, api, es, metrics) for job_id in job_ids]
+    names = index_names(index_prefix)
+    metrics = names["metrics"]
+    jobs = [fetch(job_id, api, es, metrics, names["pool_events"]) for job_id in job_ids]
     sections = list(extra_sections or [])
     if baseline is not None:
         from benchfarm.analysis.job_compare import compare_records

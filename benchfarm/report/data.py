@@ -30,12 +30,23 @@ class Series:
     v: list[float] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class JobCost:
+    """What a job on an elastic pool cost: its share of its host's time (claim to end) at the pool's price,
+    from the autoscaler's ``job-cost`` events (``benchfarm.elastic.autoscaler``)."""
+
+    cost: float
+    host_hours: float
+    pools: tuple[str, ...]
+
+
 @dataclass
 class JobData:
     record: dict[str, Any]
     # collector -> field -> series
     samples: dict[str, dict[str, Series]] = field(default_factory=dict)
     sample_count: int = 0
+    cost: JobCost | None = None  # None: the job ran on no elastic pool's host (or its cost is not recorded yet)
 
     @property
     def id(self) -> str:
@@ -78,8 +89,10 @@ def group_samples(hits: list[dict[str, Any]], t0: float | None) -> dict[str, dic
     return {c: dict(f) for c, f in out.items()}
 
 
-def fetch(job_id: str, api: ApiReader, es: SampleSearch, metrics_index: str) -> JobData:
-    """The job's record from the API and its samples from Elasticsearch.
+def fetch(job_id: str, api: ApiReader, es: SampleSearch, metrics_index: str,
+          pool_events_index: str | None = None) -> JobData:
+    """The job's record from the API, its samples from Elasticsearch and, with ``pool_events_index``,
+    what it cost on an elastic pool.
 
     Raises:
         NotFoundError: no such job (from the API).
@@ -88,4 +101,13 @@ def fetch(job_id: str, api: ApiReader, es: SampleSearch, metrics_index: str) -> 
     record = api.job(job_id)
     hits = list(es.scan(metrics_index, {"term": {"job_id": job_id}}, sort=[{"@timestamp": "asc"}],
                         source=["@timestamp", "collector", "m"]))  # every sample, past the 10,000-hit window
-    return JobData(record, group_samples(hits, _t0(record)), len(hits))
+    cost = None
+    if pool_events_index is not None:
+        shares = list(es.scan(pool_events_index, {"bool": {"filter": [{"term": {"kind": "job-cost"}},
+                                                                       {"term": {"job_id": job_id}}]}},
+                              source=["cost", "host_hours", "pool"]))
+        if shares:  # one per attempt that ran on an elastic pool's host
+            cost = JobCost(sum(float(h["_source"].get("cost") or 0) for h in shares),
+                           sum(float(h["_source"].get("host_hours") or 0) for h in shares),
+                           tuple(sorted({str(h["_source"].get("pool")) for h in shares})))
+    return JobData(record, group_samples(hits, _t0(record)), len(hits), cost)

@@ -46,6 +46,8 @@ _JOB = _ENV.from_string("""<section class="job" id="{{ job.id }}">
 {% for k, v in labels %}<code>{{ k }}={{ v }}</code> {% endfor %}</td></tr>{% endif %}
 <tr><th>samples</th><td>{{ job.sample_count }} collector samples\
 {% if r.metrics_partial %} (partial){% endif %}</td></tr>
+{% if job.cost %}<tr><th>cost</th><td>{{ "%.6g" % job.cost.cost }} USD: {{ "%.4g" % job.cost.host_hours }} \
+host-hours of pool {{ job.cost.pools | join(", ") }} at its price</td></tr>{% endif %}
 {% for w in r.warnings or [] %}<tr><th>warning</th><td>{{ w }}</td></tr>{% endfor %}
 </table>
 <h3>Results over repetitions</h3>

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,8 @@ from benchfarm.adapters.elasticsearch import EsClient
 from benchfarm.adapters.redis_lease import RedisLeases
 from benchfarm.client import ApiClient
 from benchfarm.composition import Farm
+from benchfarm.dashboards.panels import panel
+from benchfarm.dashboards.queries import panel_request
 from benchfarm.elastic.lease import DecisionLease
 from benchfarm.nodes.image import NodeImageBuilder
 from benchfarm.settings import Settings
@@ -155,7 +159,7 @@ def test_the_lease_admits_one_holder_and_fences_a_former_one(efarm: Farm) -> Non
 
 
 def test_left_idle_the_node_is_drained_destroyed_and_costed(ran: dict[str, Any], efarm: Farm, es: EsClient,
-                                                            settings: Settings) -> None:
+                                                            settings: Settings, tmp_path: Path) -> None:
     host = ran["job"]["host_id"]
     poll("the idle node is destroyed", lambda: efarm.nodes.find(host) is None and host not in
           efarm.elastic_pools.entries(), timeout_s=240, every_s=1.0)
@@ -175,3 +179,21 @@ def test_left_idle_the_node_is_drained_destroyed_and_costed(ran: dict[str, Any],
     assert gone["host_seconds"] > 12 and gone["cost"] == pytest.approx(gone["host_seconds"] / 3600 * 3.6, rel=1e-3)
     job_cost = found["job-cost"]
     assert job_cost["job_id"] == ran["job"]["id"] and 0 < job_cost["host_seconds"] <= gone["host_seconds"]
+    # the "benchfarm: Costs" dashboard's queries, run on these documents: the pool's spend is its one host's
+    # lifetime, the job's is its share
+    window = {"from": ran["job"]["submitted_at"], "to": datetime.now(UTC).isoformat(), "interval": "1d"}
+    index, body = panel_request(panel("costs-by-pool"), settings.index_prefix, pool=POOL, **window)
+    (day,) = es.search(index, body)["aggregations"]["time"]["buckets"]
+    (by_pool,) = day["by_pool"]["buckets"]
+    assert by_pool["key"] == POOL and by_pool["sum_cost"]["value"] == pytest.approx(gone["cost"], rel=1e-6)
+    assert by_pool["sum_host_hours"]["value"] == pytest.approx(gone["host_hours"], rel=1e-6)
+    index, body = panel_request(panel("costs-by-job"), settings.index_prefix, pool=POOL, **window)
+    (day,) = es.search(index, body)["aggregations"]["time"]["buckets"]
+    (by_job,) = day["by_job_id"]["buckets"]
+    assert by_job["key"] == ran["job"]["id"] and by_job["sum_cost"]["value"] == pytest.approx(job_cost["cost"],
+                                                                                               rel=1e-6)
+    # and the job's HTML report says what it cost
+    out = tmp_path / "report.html"
+    res = cli("report", ran["job"]["id"], "-o", str(out))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"host-hours of pool {POOL} at its price" in out.read_text()

@@ -35,9 +35,10 @@ def test_every_line_is_a_saved_object_with_id_type_attributes_references():
     assert len(ids) == len(set(ids))
 
 
-def test_data_views_for_metrics_results_jobs_and_changepoints():
+def test_data_views_for_metrics_results_jobs_changepoints_and_pool_events():
     dvs = {o["attributes"]["title"]: o for o in _objects() if o["type"] == "index-pattern"}
-    assert set(dvs) == {"benchfarm-metrics", "benchfarm-results", "benchfarm-jobs", "benchfarm-changepoints"}
+    assert set(dvs) == {"benchfarm-metrics", "benchfarm-results", "benchfarm-jobs", "benchfarm-changepoints",
+                        "benchfarm-pool-events"}
     assert all(dv["attributes"]["timeFieldName"] == "@timestamp" for dv in dvs.values())
 
 
@@ -64,10 +65,11 @@ def test_embedded_json_parses_and_names_its_references():
             json.loads(attrs["kibanaSavedObjectMeta"]["searchSourceJSON"])
 
 
-def test_three_dashboards_and_every_visualization_is_on_one():
+def test_the_dashboards_and_every_visualization_is_on_one():
     objs = _objects()
     titles = {o["attributes"]["title"] for o in objs if o["type"] == "dashboard"}
-    assert titles == {"benchfarm: Job run", "benchfarm: Farm", "benchfarm: Benchmark trends", "benchfarm: Campaign"}
+    assert titles == {"benchfarm: Job run", "benchfarm: Farm", "benchfarm: Benchmark trends", "benchfarm: Campaign",
+                      "benchfarm: Costs"}
     on_dashboards = {r["id"] for o in objs if o["type"] == "dashboard" for r in o["references"]}
     assert on_dashboards == {o["id"] for o in objs if o["type"] == "visualization"}
 
@@ -92,7 +94,7 @@ def test_visualization_aggregations_mean_the_same_as_the_query(p):
     vis_obj = next(o for o in _objects() if o["id"] == p.id)
     vis = json.loads(vis_obj["attributes"]["visState"])
     query = json.loads((QUERIES_DIR / f"{p.id}.json").read_text())
-    kind = {"max": "max", "min": "min", "avg": "avg", "median": "percentiles"}
+    kind = {"max": "max", "min": "min", "avg": "avg", "sum": "sum", "median": "percentiles"}
     metric_aggs, bucket_aggs = [a for a in vis["aggs"] if a["schema"] == "metric"], \
         [a for a in vis["aggs"] if a["schema"] != "metric"]
     # walk the query's nested buckets in the order the visualization lists them

@@ -7,7 +7,7 @@ import statistics
 from datetime import UTC, datetime, timedelta
 
 from benchfarm.analysis.compare import compare_jobs
-from benchfarm.report.data import JobData, group_samples
+from benchfarm.report.data import JobCost, JobData, fetch, group_samples
 from benchfarm.report.html import comparison_section, fmt, page
 
 T0 = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
@@ -64,6 +64,34 @@ def test_page_has_timelines_distributions_and_the_numbers_of_measured_repetition
     assert '<td class="num">1000, 1010, 990</td>' in text  # every measured repetition, in order
     assert "3 measured, 1 warm-up" in text and "sha256:abc" in text and "git_ref=r1" in text
     assert "<script" not in text and "http://" not in text and "https://" not in text  # self-contained
+
+
+class _Api:
+    def job(self, job_id: str) -> dict:
+        return _record(job_id, [1000.0])
+
+
+class _Es:
+    """Answers the pool events scan with two attempts' cost shares and the samples scan with nothing."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, dict]] = []
+
+    def scan(self, index, query, *, sort=None, source=None):
+        self.asked.append((index, query))
+        if index != "bf-pool-events":
+            return iter([])
+        return iter([{"_source": {"cost": 0.01, "host_hours": 0.004, "pool": "cpu-a"}},
+                     {"_source": {"cost": 0.02, "host_hours": 0.006, "pool": "cpu-a"}}])
+
+
+def test_a_job_on_an_elastic_pool_shows_what_it_cost():
+    es = _Es()
+    job = fetch("job-a", _Api(), es, "bf-metrics", "bf-pool-events")
+    assert job.cost == JobCost(cost=0.03, host_hours=0.01, pools=("cpu-a",))
+    assert es.asked[-1][1] == {"bool": {"filter": [{"term": {"kind": "job-cost"}}, {"term": {"job_id": "job-a"}}]}}
+    assert "<th>cost</th><td>0.03 USD: 0.01 host-hours of pool cpu-a at its price</td>" in page([job])
+    assert "<th>cost</th>" not in page([_job()])  # no cost recorded: no row
 
 
 def test_page_escapes_what_comes_from_the_job():
