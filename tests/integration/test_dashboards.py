@@ -174,8 +174,9 @@ def test_changepoints_panel_shows_the_change_history_stored(es, settings, capsys
 
 
 def test_every_panel_has_a_test_here():
-    # campaign-median-by-class runs on a real campaign's results in tests/integration/test_campaigns.py
-    tested = {"campaign-median-by-class", "job-cpu-host", "job-cpu-container", "job-memory", "job-io", "job-gpu",
-              "farm-jobs-by-pool-status", "farm-host-utilisation", "trends-by-image", "trends-by-git-ref",
-              "trends-changepoints"}
+    # campaign-median-by-class runs on a real campaign's results in tests/integration/test_campaigns.py, the
+    # costs-* panels on a real elastic pool node's life in tests/integration/test_elastic_pools.py
+    tested = {"campaign-median-by-class", "costs-by-pool", "costs-by-job", "job-cpu-host", "job-cpu-container",
+              "job-memory", "job-io", "job-gpu", "farm-jobs-by-pool-status", "farm-host-utilisation",
+              "trends-by-image", "trends-by-git-ref", "trends-changepoints"}
     assert {p.id for p in PANELS} == tested
