@@ -590,9 +590,10 @@ def _patiently(call: Callable[[str], Any], arg: str, timeout_s: float = 120.0) -
 
 
 def _reason_kind(reason: str | None) -> str:
-    """A failure reason without its ids and numbers, to count them by kind."""
-    text = (reason or "").split(":")[0]
-    return "".join(c for c in text if not c.isdigit()).strip()[:60] or "-"
+    """A failure reason without its ids and numbers (its words before the first colon), to count them by kind."""
+    words = (reason or "").split(":")[0].split()
+    kept = [w for w in words if not any(c.isdigit() for c in w) and not w.startswith(("job-", "bf-job-"))]
+    return " ".join(kept)[:60] or "-"
 
 
 # ---------------------------------------------------------------------------------------------- main
