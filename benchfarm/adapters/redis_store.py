@@ -100,13 +100,7 @@ class RedisKV(RedisClient):
                         old = cast("str | None", pipe.get(key))
                         new, changes, result = mutate(old)
                         pipe.multi()
-                        if new is not None:
-                            pipe.set(key, new)
-                        for zset, member, score in changes:
-                            if score is None:
-                                pipe.zrem(zset, member)
-                            else:
-                                pipe.zadd(zset, {member: score})
+                        _queue_writes(pipe, {key: new} if new is not None else {}, changes, [])
                         pipe.execute()
                         return result
                     except redis.WatchError:
@@ -133,18 +127,10 @@ class RedisKV(RedisClient):
                         old, seq = cast("list[str | None]", pipe.mget([key, seq_key]))
                         new, changes, appends, new_seq, result = mutate(old, int(seq or 0))
                         pipe.multi()
-                        if new is not None:
-                            pipe.set(key, new)
-                        for zset, member, score in changes:
-                            if score is None:
-                                pipe.zrem(zset, member)
-                            else:
-                                pipe.zadd(zset, {member: score})
+                        sets = {key: new} if new is not None else {}
                         if new_seq is not None:
-                            pipe.set(seq_key, str(new_seq))
-                        for list_key, channel, value in appends:
-                            pipe.rpush(list_key, value)
-                            pipe.publish(channel, value)
+                            sets[seq_key] = str(new_seq)
+                        _queue_writes(pipe, sets, changes, appends)
                         pipe.execute()
                         return result
                     except redis.WatchError:
@@ -159,19 +145,7 @@ class RedisKV(RedisClient):
         ``channel``. All or nothing: the transaction is applied whole or not at all.
         """
         with _translate_errors(self.url), self.raw.pipeline(transaction=True) as pipe:
-            if sets:
-                pipe.mset(sets)
-            adds: dict[str, dict[str, float]] = {}
-            for zset, member, score in changes:
-                if score is None:
-                    pipe.zrem(zset, member)
-                else:
-                    adds.setdefault(zset, {})[member] = score
-            for zset, members in adds.items():
-                pipe.zadd(zset, members)
-            for list_key, channel, value in appends:
-                pipe.rpush(list_key, value)
-                pipe.publish(channel, value)
+            _queue_writes(pipe, sets, changes, appends)
             pipe.execute()
 
     def zrem(self, key: str, members: list[str]) -> None:
@@ -268,3 +242,29 @@ class RedisKV(RedisClient):
         """
         with _translate_errors(self.url), suppress(redis.ResponseError):
             self.raw.execute_command("WAITAOF", 1, 0, 1000)
+
+
+def _queue_writes(pipe: Any, sets: dict[str, str], changes: list[ZChange],
+                  appends: list[tuple[str, str, str]]) -> None:
+    """Queue on a MULTI pipeline the writes every transaction here makes: keys set, sorted-set entries
+    added or removed (score None) in the order given (adds in a row go as one ZADD per set), and
+    ``(list_key, channel, value)`` appends (RPUSH, then PUBLISH)."""
+    if sets:
+        pipe.mset(sets)
+    adds: dict[str, dict[str, float]] = {}
+
+    def flush_adds() -> None:
+        for zset, members in adds.items():
+            pipe.zadd(zset, members)
+        adds.clear()
+
+    for zset, member, score in changes:
+        if score is None:
+            flush_adds()  # what came before the removal is applied before it
+            pipe.zrem(zset, member)
+        else:
+            adds.setdefault(zset, {})[member] = score
+    flush_adds()
+    for list_key, channel, value in appends:
+        pipe.rpush(list_key, value)
+        pipe.publish(channel, value)
