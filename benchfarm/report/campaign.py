@@ -68,8 +68,10 @@ def medians_plot(data: dict[str, Any], metric: dict[str, Any]) -> str:
             xs.append(pi + (gi - (len(groups) - 1) / 2) * width)
             ys.append(c["median"])
             low, high = c["ci"] or (c["median"], c["median"])
-            lo.append(c["median"] - low)
-            hi.append(high - c["median"])
+            # a bootstrap interval need not contain the median (few repetitions, ties): the table shows it as
+            # it is, the bar's whiskers stop at the median rather than point the wrong way
+            lo.append(max(0.0, c["median"] - low))
+            hi.append(max(0.0, high - c["median"]))
         ax.bar(xs, ys, width=width * 0.95, yerr=[lo, hi], capsize=3, label=group)
     ax.set_xticks(range(len(points)), points, fontsize=8)
     ax.set_title(metric["name"], loc="left", fontsize=10)
@@ -85,8 +87,8 @@ def scaling_plot(curves: list[dict[str, Any]], unit: str = "") -> str:
     for curve in curves:
         xs = [p["x"] for p in curve["points"]]
         ys = [p["median"] for p in curve["points"]]
-        err_lo = [p["median"] - (p["ci"] or [p["median"]] * 2)[0] for p in curve["points"]]
-        err_hi = [(p["ci"] or [p["median"]] * 2)[1] - p["median"] for p in curve["points"]]
+        err_lo = [max(0.0, p["median"] - (p["ci"] or [p["median"]] * 2)[0]) for p in curve["points"]]  # as above
+        err_hi = [max(0.0, (p["ci"] or [p["median"]] * 2)[1] - p["median"]) for p in curve["points"]]
         label = curve["group"] + (f" ({curve['rest']})" if curve["rest"] else "")
         line = ax.errorbar(xs, ys, yerr=[err_lo, err_hi], marker="o", capsize=3, label=label)
         ax.plot(xs, [p["ideal"] for p in curve["points"]], ls="--", color=line[0].get_color(), alpha=0.6,

@@ -214,3 +214,14 @@ def test_another_teams_private_campaign_is_403_and_left_out_of_listings(farm):
     assert farm.client.get("/campaigns", headers=theirs).json() == []
     assert [c["id"] for c in farm.client.get("/campaigns", headers=operator).json()] == [view["id"]]
     assert farm.client.delete(f"/campaigns/{view['id']}", headers=operator).status_code == 202
+
+
+def test_a_campaign_plot_draws_a_median_that_lies_outside_its_bootstrap_interval():
+    from benchfarm.report.campaign import scaling_plot
+
+    # a bootstrap interval of few repetitions need not contain the median (seen on the farm: matplotlib refused
+    # the negative whisker and `benchfarm campaign report` failed)
+    points = [{"x": 1, "median": 10.0, "ci": [10.5, 12.0], "ideal": 10.0},
+              {"x": 2, "median": 18.0, "ci": [15.0, 17.5], "ideal": 20.0}]
+    curve = {"group": "a", "rest": "", "axis": "THREADS", "metric": "ops", "points": points}
+    assert scaling_plot([curve]).startswith("data:image/png;base64,")
