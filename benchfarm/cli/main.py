@@ -54,6 +54,7 @@ _SUBCOMMANDS = [
     ("benchfarm.cli.history_cmd", None),
     ("benchfarm.cli.schedule_cmd", "schedule"),
     ("benchfarm.cli.bisect_cmd", None),
+    ("benchfarm.cli.ab_cmd", None),
 ]
 
 

@@ -12,12 +12,15 @@ from pathlib import Path
 from benchfarm.clock import SYSTEM_CLOCK, Clock
 from benchfarm.jobs.model import MAX_LOG_BYTES
 from benchfarm.runner.container_spec import ContainerSpec
-from benchfarm.runner.engine import Engine
+from benchfarm.runner.engine import ContainerStatus, Engine
 from benchfarm.spec.fields import RESULTS_MOUNT
 
 __all__ = ["RESULTS_LIMIT_BYTES", "ContainerRunner", "Engine", "ResultFiles", "RunOutcome", "read_result_files"]
 
 RESULTS_LIMIT_BYTES = 16 * 1024 * 1024  # all of one repetition's results files together
+SIGKILL_EXIT_CODE = 137  # 128 + 9: what an OOM kill (and any other SIGKILL) leaves
+OOM_SETTLE_S = 2.0  # how long an unexplained SIGKILL waits for the engine's late OOM flag
+OOM_SETTLE_POLL_S = 0.1
 
 
 @dataclass
@@ -104,6 +107,21 @@ class ContainerRunner:
         self.results_limit_bytes = results_limit_bytes
         self._seen: dict[str, tuple[int, int]] = {}  # output already attributed, per reused container
 
+    def _settle_oom_flag(self, cid: str, state: ContainerStatus) -> ContainerStatus:
+        """Inspect again for up to ``OOM_SETTLE_S`` until the engine's OOM flag shows, or give up.
+
+        Docker learns of an OOM kill from a containerd event that may arrive after the
+        exit it caused, and sets ``OOMKilled`` on the stopped container only then; an
+        inspect right after the wait can see exit code 137 and ``OOMKilled: false``
+        for a container the kernel did kill for memory.  Only a SIGKILL that the farm
+        did not send (no timeout, no cancel) gets here, so a normal run never waits.
+        """
+        deadline = self.clock.monotonic() + OOM_SETTLE_S
+        while not state.oom_killed and self.clock.monotonic() < deadline:
+            self.clock.sleep(OOM_SETTLE_POLL_S)
+            state = self.engine.state(cid)
+        return state
+
     def run(
         self,
         cs: ContainerSpec,
@@ -169,6 +187,8 @@ class ContainerRunner:
                 self.engine.wait(cid, timeout=30)
             lap("run")
             state = self.engine.state(cid)
+            if exit_code == SIGKILL_EXIT_CODE and not state.oom_killed:
+                state = self._settle_oom_flag(cid, state)
             lap("inspect")
             all_out, std_out = self.engine.output(cid)
             lap("logs")

@@ -37,6 +37,7 @@ class Behaviour:
     stdout: bytes = b""
     stderr: bytes = b""
     oom_killed: bool = False
+    oom_flag_late_s: float = 0.0  # Docker may set OOMKilled this long after the exit it caused
     files: dict[str, bytes] = field(default_factory=dict)
     on_start: Callable[[FakeContainer], None] | None = None
 
@@ -64,6 +65,7 @@ class FakeContainer:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     ends_at: float | None = None  # monotonic time the current run exits by itself
+    oom_flag_at: float | None = None  # monotonic time of the exit an OOM kill caused
     behaviour: Behaviour | None = None
     logs: bytearray = field(default_factory=bytearray)
     stdout: bytearray = field(default_factory=bytearray)
@@ -146,7 +148,9 @@ class FakeEngine:
     def state(self, container_id: str) -> FakeState:
         self._maybe_fail("state")
         c = self._get(container_id)
-        return FakeState(id=c.id, status=c.status, exit_code=c.exit_code, oom_killed=c.oom_killed,
+        late = c.behaviour.oom_flag_late_s if c.behaviour else 0.0
+        oom_shown = c.oom_killed and (c.oom_flag_at is None or self.clock.monotonic() >= c.oom_flag_at + late)
+        return FakeState(id=c.id, status=c.status, exit_code=c.exit_code, oom_killed=oom_shown,
                          started_at=c.started_at, finished_at=c.finished_at)
 
     def pid(self, container_id: str) -> int | None:
@@ -205,6 +209,7 @@ class FakeEngine:
         c.status = "exited"
         c.exit_code = code
         c.oom_killed = oom_killed
+        c.oom_flag_at = self.clock.monotonic()
         c.finished_at = self.clock.utcnow()
         c.ends_at = None
 

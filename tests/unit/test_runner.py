@@ -13,7 +13,7 @@ from benchfarm.clock import FakeClock
 from benchfarm.errors import ServiceUnavailableError
 from benchfarm.jobs.model import MAX_LOG_BYTES
 from benchfarm.runner.container_spec import ContainerSpec
-from benchfarm.runner.runner import ContainerRunner, read_result_files
+from benchfarm.runner.runner import OOM_SETTLE_S, ContainerRunner, read_result_files
 from tests.support.fake_engine import KILLED_EXIT_CODE, Behaviour, FakeEngine
 
 
@@ -81,6 +81,25 @@ def test_oom_kill_is_reported(tmp_path: Path, clock: FakeClock):
     engine = FakeEngine(clock, Behaviour(exit_code=137, oom_killed=True))
     out = ContainerRunner(engine, clock=clock).run(_cs(tmp_path), timeout_s=60)
     assert out.oom_killed and out.exit_code == 137 and not out.timed_out
+
+
+def test_an_oom_flag_the_engine_sets_after_the_exit_is_still_reported(tmp_path: Path, clock: FakeClock):
+    engine = FakeEngine(clock, Behaviour(exit_code=137, oom_killed=True, oom_flag_late_s=0.35))
+    out = ContainerRunner(engine, clock=clock).run(_cs(tmp_path), timeout_s=60)
+    assert out.oom_killed and out.exit_code == 137
+    assert 0.35 <= out.phases["inspect"] < 0.5  # it waited for the flag, and no longer
+
+
+def test_a_sigkill_that_was_no_oom_kill_waits_only_the_settle_time(tmp_path: Path, clock: FakeClock):
+    engine = FakeEngine(clock, Behaviour(exit_code=137, oom_killed=False))
+    out = ContainerRunner(engine, clock=clock).run(_cs(tmp_path), timeout_s=60)
+    assert not out.oom_killed and out.exit_code == 137
+    assert out.phases["inspect"] == pytest.approx(OOM_SETTLE_S, abs=0.11)
+
+
+def test_a_clean_exit_does_not_wait_for_an_oom_flag(tmp_path: Path, clock: FakeClock):
+    out = ContainerRunner(FakeEngine(clock, Behaviour(exit_code=1)), clock=clock).run(_cs(tmp_path), timeout_s=60)
+    assert out.exit_code == 1 and out.phases["inspect"] == 0.0
 
 
 def test_result_files_are_read_and_the_results_dir_starts_empty(tmp_path: Path, clock: FakeClock):
