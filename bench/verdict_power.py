@@ -19,10 +19,19 @@ sits on the threshold itself; ``--threshold`` shows the power at another one.
 The machine is shared (2 cores; Elasticsearch, Salt, the worker and other sessions' tests compete for
 them): the noise measured is real-world noisy, and another run measures a different machine state.
 
+``--interleaved`` measures the protocol of ``benchfarm ab`` instead: single-repetition jobs of two base
+kinds and the three slowed kinds in rounds, the order rotating every round, so every kind samples the same
+machine states (benchfarm.interleaved.runner). A comparison at n takes n consecutive rounds of two kinds
+(disjoint windows, both base kinds as baseline); the simulation draws every job's value independently from
+the distribution of all real values around their kind's median, so drift within the run counts as noise and
+the interleaving gets no credit for it there (conservative). The default threshold is then ``benchfarm ab``'s
+(3%).
+
 Run (about 5 minutes with --quick, with the farm up)::
 
     python bench/verdict_power.py --quick
     python bench/verdict_power.py --baselines 4 --reps 12 --trials 600 --threshold 2.5
+    python bench/verdict_power.py --interleaved --rounds 30 --trials 1000
 """
 
 from __future__ import annotations
@@ -98,6 +107,86 @@ def run_real_jobs(iterations: int, reps: int, baselines: int) -> dict[str, list[
     return out
 
 
+def _wait_values(api, job_id: str) -> list[float]:
+    while (job := api.job(job_id))["status"] not in FINAL:
+        time.sleep(0.2)
+    if job["status"] != "succeeded":
+        sys.exit(f"job {job_id} {job['status']}: {job.get('reason')}")
+    return [float(r["metrics"]["ms"]) for r in job["repetitions"] if not r["warmup"]]
+
+
+def run_interleaved_jobs(iterations: int, rounds: int) -> dict[str, list[float]]:
+    """Rounds of one single-repetition job per kind, the order rotating; kind -> one value per round."""
+    import docker
+
+    from benchfarm.client import ApiClient
+    from benchfarm.settings import get_settings
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.support.busybox import ensure_busybox_image
+
+    settings = get_settings()
+    image = ensure_busybox_image(docker.DockerClient(base_url=settings.docker_url))
+    api = ApiClient.from_settings(settings)
+    tag = uuid.uuid4().hex[:6]
+    kinds = [("base", iterations), ("base2", iterations)] + [(f"+{s:.0%}", round(iterations * (1 + s)))
+                                                             for s in SLOWDOWNS]
+    out: dict[str, list[float]] = {k: [] for k, _ in kinds}
+    t0 = time.monotonic()
+    for r in range(rounds):
+        shift = r % len(kinds)
+        for kind, n in kinds[shift:] + kinds[:shift]:
+            job_id = api.submit(_spec(image, f"h15-power-ab-{tag}", n, 1), queue_anyway=False)["id"]
+            out[kind] += _wait_values(api, job_id)
+        print(f"  round {r + 1}/{rounds}: " + " ".join(f"{k}={v[-1]:.0f}" for k, v in out.items())
+              + f" ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+    return out
+
+
+def interleaved_real_table(streams: dict[str, list[float]], counts: list[int], threshold: float) -> None:
+    rounds = len(streams["base"])
+    print(f"\nReal interleaved jobs: verdicts on n rounds (disjoint windows of {rounds} rounds; "
+          f"threshold {threshold}%, alpha 0.05)")
+    slow = [k for k in streams if k.startswith("+")]
+    print(f"{'n':>3} | {'A/A false alarms':>32} | " + " | ".join(f"{'detected ' + k:>32}" for k in slow))
+    for n in counts:
+        windows = [slice(i, i + n) for i in range(0, rounds - n + 1, n)]
+        aa = Rate(0, 0)
+        cells = {k: Rate(0, 0) for k in slow}
+        for w in windows:
+            for a, b in (("base", "base2"), ("base2", "base")):
+                aa.total += 1
+                aa.hits += _regressed(streams[a][w], streams[b][w], threshold, seed=n)
+                for k in slow:
+                    cells[k].total += 1
+                    cells[k].hits += _regressed(streams[a][w], streams[k][w], threshold, seed=n)
+        print(f"{n:>3} | {aa.text():>32} | " + " | ".join(f"{cells[k].text():>32}" for k in slow))
+
+
+def interleaved_simulated_table(streams: dict[str, list[float]], counts: list[int], trials: int,
+                                threshold: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    residuals = np.concatenate([np.asarray(v) / statistics.median(v) - 1 for v in streams.values()])
+    level = statistics.median(streams["base"] + streams["base2"])
+    print(f"\nSimulation, every job's value drawn independently from the {residuals.size} real values around "
+          f"their kind's median (sd {np.std(residuals, ddof=1):.2%}): {trials} comparisons per cell "
+          f"(threshold {threshold}%, alpha 0.05)")
+    print(f"{'n':>3} | {'A/A false alarms':>32} | " + " | ".join(f"{'detected +' + f'{s:.0%}':>32}"
+                                                                for s in SLOWDOWNS))
+
+    def side(n: int, slowdown: float) -> np.ndarray:
+        return np.round(level * (1 + slowdown) * (1 + rng.choice(residuals, size=n)), -1)
+
+    for n in counts:
+        cells = []
+        for slowdown in (0.0, *SLOWDOWNS):
+            r = Rate(0, trials)
+            for t in range(trials):
+                r.hits += _regressed(side(n, 0.0), side(n, slowdown), threshold, seed=t)
+            cells.append(r.text())
+        print(f"{n:>3} | " + " | ".join(f"{c:>32}" for c in cells), flush=True)
+
+
 def _regressed(base: list[float] | np.ndarray, cand: list[float] | np.ndarray, threshold: float, seed: int) -> bool:
     return compare_metric(base, cand, direction="lower", max_regression_pct=threshold, seed=seed).verdict == REGRESSED
 
@@ -162,7 +251,20 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=400, help="simulated comparisons per cell")
     ap.add_argument("--threshold", type=float, default=5.0, help="max_regression_pct of the verdict (default 5)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--interleaved", action="store_true", help="measure `benchfarm ab`'s protocol: "
+                    "single-repetition jobs of every kind in rotating rounds (threshold default 3)")
+    ap.add_argument("--rounds", type=int, default=30, help="rounds of the interleaved run")
     args = ap.parse_args()
+    if args.interleaved:
+        from benchfarm.interleaved.runner import DEFAULT_AB_MAX_REGRESSION_PCT
+
+        threshold = args.threshold if "--threshold" in sys.argv else DEFAULT_AB_MAX_REGRESSION_PCT
+        print(f"interleaved: {args.rounds} rounds of {2 + len(SLOWDOWNS)} single-repetition jobs, "
+              f"N={args.iterations}, cpuset 1", file=sys.stderr)
+        streams = run_interleaved_jobs(args.iterations, args.rounds)
+        interleaved_real_table(streams, [n for n in (5, 8, 10, 15) if n <= args.rounds], threshold)
+        interleaved_simulated_table(streams, [3, 5, 8, 10, 15, 20], args.trials, threshold, args.seed)
+        return
     if args.quick:
         args.baselines, args.reps, args.trials = 2, 8, 200
     print(f"real jobs: {args.baselines} base + {len(SLOWDOWNS)} slowed, {args.reps} measured repetitions each, "

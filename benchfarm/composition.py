@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from benchfarm.adapters.docker_images import DockerImages
     from benchfarm.adapters.elasticsearch import EsClient
     from benchfarm.adapters.redis_store import RedisKV
+    from benchfarm.adapters.registry_http import RegistryHttp
     from benchfarm.adapters.salt_master import SaltMaster
     from benchfarm.api.deps import ApiDeps
     from benchfarm.campaigns.service import CampaignService
@@ -93,6 +94,13 @@ class Farm:
         from benchfarm.adapters.docker_images import DockerImages
 
         return DockerImages.from_settings(self.settings)
+
+    @cached_property
+    def registry(self) -> RegistryHttp:
+        """The farm registry's tags and image configs, over its HTTP API."""
+        from benchfarm.adapters.registry_http import RegistryHttp
+
+        return RegistryHttp(self.settings.registry_address)
 
     @cached_property
     def dispatcher(self) -> CeleryDispatcher:

@@ -66,6 +66,42 @@ def revision_images(images: ImageLister, repository: str, revisions: list[str]) 
     return out
 
 
+class RegistryReader(Protocol):
+    """The farm registry's tags and image configs (benchfarm.adapters.registry_http.RegistryHttp)."""
+
+    address: str
+
+    def tags(self, name: str) -> list[str]: ...
+    def manifest_digest_and_config(self, name: str, tag: str) -> tuple[str, dict[str, Any]]: ...
+
+
+def registry_revision_images(registry: RegistryReader, name: str, revisions: list[str]) -> list[RevisionImage]:
+    """The image of each revision among the tags of ``name`` in the farm registry, by its revision label.
+
+    Jobs name each image by its manifest digest (``<registry>/<name>@sha256:...``), which any host pulls;
+    results are matched by the config digest, the image id every engine gives the image.
+
+    Raises:
+        NotFoundError: a revision has no image there.
+    """
+    from benchfarm.images.labels import REVISION
+
+    found: dict[str, tuple[str, str, str]] = {}  # revision -> (created, manifest digest, config digest)
+    for tag in registry.tags(name):
+        digest, config = registry.manifest_digest_and_config(name, tag)
+        rev = config["labels"].get(REVISION)
+        if rev in revisions and (rev not in found or config["created"] > found[rev][0]):
+            found[rev] = (config["created"], digest, config["id"])  # a rebuild of the same revision: the newest
+    missing = [r for r in revisions if r not in found]
+    if missing:
+        raise NotFoundError(f"no image of {name} in the farm registry ({registry.address}) is labelled "
+                            f"{REVISION}= {', '.join(missing)}",
+                            hint="push one per revision (`benchfarm image push`), or bisect images only on "
+                                 "this engine with --images engine")
+    return [RevisionImage(revision=r, image_ref=f"{registry.address}/{name}@{found[r][1]}", digest=found[r][2])
+            for r in revisions]
+
+
 @dataclass
 class Bisector:
     """Runs one bisection to its answer.

@@ -1,7 +1,8 @@
 """`benchfarm bisect SPEC --good REV --bad REV`: the first revision whose image regressed a metric.
 
-The revisions' images are found in the farm's engine by their ``org.opencontainers.image.revision`` label
-(images of the spec's image repository); the order comes from ``--revisions`` or from ``git rev-list`` in
+The revisions' images are found by their ``org.opencontainers.image.revision`` label among the tags of the
+spec's image repository in the farm registry (``--images engine``: the images on this machine's engine);
+the order comes from ``--revisions`` or from ``git rev-list`` in
 ``--git-repo``. Jobs go through the API, like `benchfarm submit`; results of finished jobs of the same spec
 name on the same image are reused; the state is kept in Redis, so running the same command again resumes
 an interrupted bisection (see benchfarm.bisect.runner).
@@ -10,6 +11,7 @@ an interrupted bisection (see benchfarm.bisect.runner).
 from __future__ import annotations
 
 import subprocess
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +19,13 @@ import typer
 
 from benchfarm.cli.api_jobs import ApiJobs
 from benchfarm.cli.console import out, print_json, progress
+
+
+class ImageSource(StrEnum):
+    """Where `benchfarm bisect` looks for the revisions' images."""
+
+    REGISTRY = "registry"
+    ENGINE = "engine"
 
 
 def _git_revisions(repo: Path, good: str, bad: str) -> list[str]:
@@ -59,6 +68,11 @@ def bisect(
     restart: Annotated[bool, typer.Option("--restart", help="Forget the saved state of this bisection "
                                           "(finished jobs are still reused).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    images: Annotated[ImageSource, typer.Option(
+        "--images",
+        help="Where the revisions' images are found by their OCI revision label: every tag of the spec's "
+             "repository in the farm registry (pulled by digest where a job runs), or the images on this "
+             "machine's engine.")] = ImageSource.REGISTRY,
 ) -> None:
     """Find the first revision between --good and --bad whose image makes METRIC worse.
 
@@ -66,7 +80,7 @@ def bisect(
     cannot be reached; 5 a benchmark job failed; 1 a revision stayed undecided.
     """
     from benchfarm.bisect.model import BisectState, bisect_id
-    from benchfarm.bisect.runner import Bisector, revision_images
+    from benchfarm.bisect.runner import Bisector, registry_revision_images, revision_images
     from benchfarm.bisect.sources import RedisState, RepositoryResults
     from benchfarm.cli.farm import farm
     from benchfarm.errors import UserInputError
@@ -85,10 +99,15 @@ def bisect(
     if state is None:
         ref = spec.image.split("@", 1)[0]  # repo[:tag][@digest] -> repo
         repository = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
-        progress(f"finding the images of {len(order)} revisions of {repository}")
+        if images is ImageSource.REGISTRY:
+            name_there = repository.removeprefix(f"{f.registry.address}/")
+            progress(f"finding the images of {len(order)} revisions of {name_there} in the farm registry")
+            found = registry_revision_images(f.registry, name_there, order)
+        else:
+            progress(f"finding the images of {len(order)} revisions of {repository} on this engine")
+            found = revision_images(f.images, repository, order)
         state = BisectState(id=bid, spec=spec.model_dump(mode="json"), metric=name,
-                            direction=str(metrics[name].direction.value), revisions=revision_images(
-                                f.images, repository, order))
+                            direction=str(metrics[name].direction.value), revisions=found)
         store.save(state)
     else:
         progress(f"resuming {bid} ({len(state.jobs_submitted)} jobs submitted so far)")

@@ -9,6 +9,7 @@ pinned to no pool: it runs on the machine's own worker.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
@@ -17,6 +18,7 @@ import tarfile
 import time
 import uuid
 
+import docker
 import pytest
 
 from benchfarm.adapters.redis_store import RedisKV
@@ -25,6 +27,7 @@ from benchfarm.bisect.sources import STATE_PREFIX
 from benchfarm.cli.main import main
 from benchfarm.composition import Farm
 from benchfarm.images.labels import REVISION
+from benchfarm.images.registry import push_image
 from tests.integration.jobs_support import busybox_spec, write_spec
 
 pytestmark = pytest.mark.integration
@@ -52,16 +55,26 @@ def _build(docker_client, base: str, repository: str, revision: str, loops: int)
 
 
 @pytest.fixture(scope="module")
-def revision_images(docker_client, busybox_image):
+def revision_images(docker_client, busybox_image, settings):
+    """The 8 revisions built here and pushed to the farm registry; all of it removed after."""
     repository = f"benchfarm-test/h15-bisect-{uuid.uuid4().hex[:6]}"
-    tags = []
+    tags: list[str] = []
+    pushed: list[str] = []
+    farm = Farm(settings)
     try:
         for i, rev in enumerate(REVISIONS, 1):
             tags.append(_build(docker_client, busybox_image, repository, rev, SLOW_LOOPS if i >= 5 else LOOPS))
+            pushed.append(push_image(farm.images, tags[-1], farm.registry.address).digest)
         yield repository
     finally:
+        for digest in pushed:
+            farm.registry.delete(repository, digest)
         for tag in tags:
-            docker_client.images.remove(tag, force=True)
+            for ref in (tag, f"{farm.registry.address}/{tag}"):
+                with contextlib.suppress(docker.errors.ImageNotFound):
+                    docker_client.images.remove(ref, force=True)
+        farm.registry.close()
+        farm.close()
 
 
 def test_bisect_resumes_after_a_kill_names_revision_5_in_at_most_4_steps_then_reuses_everything(
@@ -104,6 +117,8 @@ def test_bisect_resumes_after_a_kill_names_revision_5_in_at_most_4_steps_then_re
         runs = farm.repository.list(label=(REVISION_LABEL, interrupted_rev), name=name, limit=100)
         farm.close()
         assert [j.id for j in runs] == [interrupted_job]  # never submitted twice
+        # the images came from the farm registry, named by manifest digest, as any pool host would pull them
+        assert runs[0].image_ref.startswith(f"{settings.registry_address}/{revision_images}@sha256:")
 
         again = main([*args, "--restart"])  # state forgotten: only the finished jobs' results are left
         second = json.loads(capsys.readouterr().out)
@@ -114,7 +129,11 @@ def test_bisect_resumes_after_a_kill_names_revision_5_in_at_most_4_steps_then_re
         kv.close()
 
 
-def test_bisect_refuses_a_revision_without_an_image(revision_images, tmp_path):
+def test_bisect_refuses_a_revision_without_an_image(revision_images, tmp_path, capsys):
     spec = write_spec(tmp_path, busybox_spec(f"{revision_images}:r1", SCRIPT, name="h15-bisect-missing"))
     assert main(["bisect", str(spec), "--good", "r1", "--bad", "r9", "--revisions", "r1,r9"]) == 2
+    assert "r9" in capsys.readouterr().err
+    assert main(["bisect", str(spec), "--good", "r1", "--bad", "r9", "--revisions", "r1,r9",
+                 "--images", "engine", "--restart"]) == 2
+    assert "no image of" in capsys.readouterr().err
     assert main(["bisect", str(spec), "--good", "r8", "--bad", "r1", "--revisions", ",".join(REVISIONS)]) == 2

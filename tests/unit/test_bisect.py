@@ -147,3 +147,36 @@ def test_git_orders_the_revisions_from_good_to_bad(tmp_path):
         _ordered("r4", "r2", "r1,r2,r3,r4", None)
     with pytest.raises(UserInputError):
         _ordered(commits[3], "no-such-commit", None, tmp_path)
+
+
+class FakeRegistry:
+    """Tags of one repository with their manifest digests and image configs."""
+
+    address = "127.0.0.1:15000"
+
+    def __init__(self, images: dict[str, tuple[str, str, str]]) -> None:
+        self.images = images  # tag -> (revision label, created, config digest)
+
+    def tags(self, name: str) -> list[str]:
+        return sorted(self.images) if name == "team/loop" else []
+
+    def manifest_digest_and_config(self, name: str, tag: str) -> tuple[str, dict]:
+        rev, created, config = self.images[tag]
+        return f"sha256:m-{tag}", {"id": config, "labels": {REVISION: rev} if rev else {}, "created": created}
+
+
+def test_registry_revisions_are_found_by_label_named_by_manifest_digest_and_the_newest_rebuild_wins():
+    from benchfarm.bisect.runner import registry_revision_images
+
+    registry = FakeRegistry({"r1": ("r1", "2026-01-01", "sha256:c1"), "r2": ("r2", "2026-01-02", "sha256:c2"),
+                             "r2-rebuilt": ("r2", "2026-02-01", "sha256:c2b"), "latest": ("r2", "2025-12-01", "x"),
+                             "unlabelled": ("", "2026-01-03", "sha256:c9")})
+    found = registry_revision_images(registry, "team/loop", ["r1", "r2"])
+    assert [(r.revision, r.image_ref, r.digest) for r in found] == [
+        ("r1", "127.0.0.1:15000/team/loop@sha256:m-r1", "sha256:c1"),
+        ("r2", "127.0.0.1:15000/team/loop@sha256:m-r2-rebuilt", "sha256:c2b")]
+    with pytest.raises(NotFoundError, match="r3") as e:
+        registry_revision_images(registry, "team/loop", ["r1", "r3"])
+    assert "--images engine" in e.value.hint
+    with pytest.raises(NotFoundError, match="r1"):
+        registry_revision_images(registry, "team/other", ["r1"])
