@@ -171,20 +171,11 @@ def interleaved_simulated_table(streams: dict[str, list[float]], counts: list[in
     print(f"\nSimulation, every job's value drawn independently from the {residuals.size} real values around "
           f"their kind's median (sd {np.std(residuals, ddof=1):.2%}): {trials} comparisons per cell "
           f"(threshold {threshold}%, alpha 0.05)")
-    print(f"{'n':>3} | {'A/A false alarms':>32} | " + " | ".join(f"{'detected +' + f'{s:.0%}':>32}"
-                                                                for s in SLOWDOWNS))
 
     def side(n: int, slowdown: float) -> np.ndarray:
         return np.round(level * (1 + slowdown) * (1 + rng.choice(residuals, size=n)), -1)
 
-    for n in counts:
-        cells = []
-        for slowdown in (0.0, *SLOWDOWNS):
-            r = Rate(0, trials)
-            for t in range(trials):
-                r.hits += _regressed(side(n, 0.0), side(n, slowdown), threshold, seed=t)
-            cells.append(r.text())
-        print(f"{n:>3} | " + " | ".join(f"{c:>32}" for c in cells), flush=True)
+    _simulated_rows(side, counts, trials, threshold)
 
 
 def _regressed(base: list[float] | np.ndarray, cand: list[float] | np.ndarray, threshold: float, seed: int) -> bool:
@@ -224,20 +215,25 @@ def simulated_table(residuals: np.ndarray, between: float, level: float, counts:
                     threshold: float, seed: int) -> None:
     rng = np.random.default_rng(seed)
     print(f"\nSimulation with the measured noise: {trials} comparisons per cell (threshold {threshold}%, alpha 0.05)")
-    print(f"{'n':>3} | {'A/A false alarms':>32} | " + " | ".join(f"{'detected +' + f'{s:.0%}':>32}"
-                                                                for s in SLOWDOWNS))
 
     def job(n: int, slowdown: float) -> np.ndarray:
         shift = 1 + rng.normal(0, between)
         values = level * shift * (1 + slowdown) * (1 + rng.choice(residuals, size=n))
         return np.round(values, -1)  # the benchmark's 10 ms ticks
 
+    _simulated_rows(job, counts, trials, threshold)
+
+
+def _simulated_rows(draw, counts: list[int], trials: int, threshold: float) -> None:
+    """One row per n: the rate of "regressed" verdicts of draw(n, 0) against draw(n, slowdown), per slowdown."""
+    print(f"{'n':>3} | {'A/A false alarms':>32} | " + " | ".join(f"{'detected +' + f'{s:.0%}':>32}"
+                                                                for s in SLOWDOWNS))
     for n in counts:
         cells = []
         for slowdown in (0.0, *SLOWDOWNS):
             r = Rate(0, trials)
             for t in range(trials):
-                r.hits += _regressed(job(n, 0.0), job(n, slowdown), threshold, seed=t)
+                r.hits += _regressed(draw(n, 0.0), draw(n, slowdown), threshold, seed=t)
             cells.append(r.text())
         print(f"{n:>3} | " + " | ".join(f"{c:>32}" for c in cells), flush=True)
 
