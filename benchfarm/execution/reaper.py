@@ -124,11 +124,6 @@ class Reaper:
         self._lost_checked_at = now
         cutoff = self.clock.now() - self.lost_message_grace_s
         overdue = self.repo.queued_before(cutoff, limit=SWEEP_LIMIT)
-        # a record stored by a process older than the index of queued jobs (an API not restarted since the
-        # upgrade) has no entry there: the newest jobs are looked at as well
-        known = {j.id for j in overdue}
-        overdue += [j for j in self.repo.list(status=JobStatus.QUEUED.value, limit=50)
-                    if j.id not in known and j.submitted_at.timestamp() < cutoff]
         if not overdue:
             return []
         waiting = self.dispatcher.waiting(sorted({j.queue or DEFAULT_QUEUE for j in overdue}))

@@ -285,12 +285,3 @@ def test_a_job_the_reaper_fails_is_mirrored_for_search(rig: Rig):
     rig.running("job-2", lease_in_s=-1, attempts=1)
     assert sorted(rig.sweep()) == ["job-1", "job-2"]
     assert [(j.id, j.status) for j in mirror.records] == [("job-1", JobStatus.FAILED)]  # job-2 was queued again
-
-
-def test_a_queued_job_stored_without_an_index_entry_is_found_among_the_newest(rig: Rig):
-    """An API process older than the index of queued jobs stores them without an entry (seen on a stack whose
-    API was not restarted after the upgrade)."""
-    _queued(rig, "unindexed", age_s=300)
-    rig.repo.kv.zrem(rig.repo.queued_key, ["unindexed"])
-    assert rig.repo.queued_before(rig.clock.now()) == []
-    assert rig.sweep() == ["unindexed"] and rig.dispatcher.enqueued == [("unindexed", "pool.nodes", 3)]
