@@ -12,7 +12,7 @@ done). Sides alternate which goes first; the median of the rounds is printed wit
   ``task_track_started`` (one more backend write per task): what ``configure`` set before issue 16.
 - ``farm``: ``benchfarm.adapters.celery_app.configure`` as it is now.
 
-Usage: python bench/dispatch.py [--tasks 2000] [--rounds 3] [--concurrency 1]
+Usage: python bench/dispatch.py [--tasks 2000] [--rounds 3] [--concurrency 1] [--workers 1] [--batch]
 """
 
 from __future__ import annotations
@@ -49,23 +49,39 @@ def worker(side: str, queue: str, concurrency: int) -> None:
                      "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"])
 
 
-def one_round(side: str, tasks: int, concurrency: int) -> float:
-    """Tasks per second of ``side``, with a fresh worker on a fresh queue."""
+def one_round(side: str, tasks: int, concurrency: int, workers: int = 1, batch: bool = False) -> float:
+    """Tasks per second of ``side``, with fresh workers on a fresh queue.
+
+    ``workers`` worker processes (hosts, each with its own broker connection) consume the queue;
+    ``batch`` sends the tasks in one pipeline, as the farm's bulk submit does (``enqueue_many``).
+    """
     queue = f"pool.h16-dispatch-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen([sys.executable, __file__, "--worker", side, queue, str(concurrency)],
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL)
+    procs = [subprocess.Popen([sys.executable, __file__, "--worker", side, queue, str(concurrency)],
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL)
+             for _ in range(workers)]
     try:
         setup(side)
-        app.send_task(TASK_PING, args=[-1], queue=queue, ignore_result=False).get(timeout=120)  # worker is up
+        for _ in range(workers):  # every worker is up (each takes one)
+            app.send_task(TASK_PING, args=[-1], queue=queue, ignore_result=False).get(timeout=120)
         opts: dict[str, Any] = {"queue": queue}
         start = time.perf_counter()
-        for i in range(tasks):
-            app.send_task(TASK_PING, args=[i], **opts)
-        app.send_task(TASK_PING, args=[tasks], queue=queue, ignore_result=False).get(timeout=600)
-        return (tasks + 1) / (time.perf_counter() - start)
+        if batch:
+            with app.producer_or_acquire() as producer, producer.batch(max_size=tasks):
+                for i in range(tasks):
+                    app.send_task(TASK_PING, args=[i], producer=producer, **opts)
+        else:
+            for i in range(tasks):
+                app.send_task(TASK_PING, args=[i], **opts)
+        # the queue is served in order, so once one more task per worker is done, all before are
+        last = [app.send_task(TASK_PING, args=[tasks], queue=queue, ignore_result=False) for _ in range(workers)]
+        for r in last:
+            r.get(timeout=600)
+        return (tasks + workers) / (time.perf_counter() - start)
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
         with app.connection_for_write() as conn:  # the queue's lists and kombu's bindings of it
             client = conn.default_channel.client
             client.delete(queue, *(f"{queue}:{step}" for step in range(1, 10)), f"_kombu.binding.{queue}",
@@ -79,13 +95,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--concurrency", type=int, default=1, help="worker processes (the farm's worker runs 1)")
+    ap.add_argument("--concurrency", type=int, default=1, help="pool processes per worker (the farm's runs 1)")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes on the queue (hosts of one pool)")
+    ap.add_argument("--batch", action="store_true", help="send the tasks in one pipeline (the bulk submit's way)")
     args = ap.parse_args()
     rates: dict[str, list[float]] = {"before": [], "farm": []}
     for rnd in range(args.rounds):
         order = ["before", "farm"] if rnd % 2 == 0 else ["farm", "before"]
         for side in order:
-            rate = one_round(side, args.tasks, args.concurrency)
+            rate = one_round(side, args.tasks, args.concurrency, args.workers, args.batch)
             rates[side].append(rate)
             print(f"round {rnd + 1} {side:6s}: {rate:,.0f} tasks/s ({args.tasks} no-op tasks, submit to done)",
                   flush=True)

@@ -143,6 +143,20 @@ def run_interleaved_jobs(iterations: int, rounds: int) -> dict[str, list[float]]
     return out
 
 
+def replayed_rounds(log: Path) -> dict[str, list[float]]:
+    """kind -> values from the ``round i/R: base=... base2=...`` lines a run printed."""
+    out: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines():
+        if line.strip().startswith("round ") and "base=" in line:
+            for word in line.split(":", 1)[1].split():
+                if "=" in word:
+                    kind, value = word.split("=", 1)
+                    out.setdefault(kind, []).append(float(value))
+    if not out.get("base"):
+        sys.exit(f"{log}: no round lines of an interleaved run")
+    return out
+
+
 def interleaved_real_table(streams: dict[str, list[float]], counts: list[int], threshold: float) -> None:
     rounds = len(streams["base"])
     print(f"\nReal interleaved jobs: verdicts on n rounds (disjoint windows of {rounds} rounds; "
@@ -250,15 +264,20 @@ def main() -> None:
     ap.add_argument("--interleaved", action="store_true", help="measure `benchfarm ab`'s protocol: "
                     "single-repetition jobs of every kind in rotating rounds (threshold default 3)")
     ap.add_argument("--rounds", type=int, default=30, help="rounds of the interleaved run")
+    ap.add_argument("--replay", type=Path, metavar="LOG", help="with --interleaved: judge the rounds an earlier "
+                    "run printed (its stderr saved in LOG) instead of running jobs")
     args = ap.parse_args()
     if args.interleaved:
         from benchfarm.interleaved.runner import DEFAULT_AB_MAX_REGRESSION_PCT
 
         threshold = args.threshold if "--threshold" in sys.argv else DEFAULT_AB_MAX_REGRESSION_PCT
-        print(f"interleaved: {args.rounds} rounds of {2 + len(SLOWDOWNS)} single-repetition jobs, "
-              f"N={args.iterations}, cpuset 1", file=sys.stderr)
-        streams = run_interleaved_jobs(args.iterations, args.rounds)
-        interleaved_real_table(streams, [n for n in (5, 8, 10, 15) if n <= args.rounds], threshold)
+        if args.replay:
+            streams = replayed_rounds(args.replay)
+        else:
+            print(f"interleaved: {args.rounds} rounds of {2 + len(SLOWDOWNS)} single-repetition jobs, "
+                  f"N={args.iterations}, cpuset 1", file=sys.stderr)
+            streams = run_interleaved_jobs(args.iterations, args.rounds)
+        interleaved_real_table(streams, [n for n in (5, 8, 10, 15) if n <= len(streams["base"])], threshold)
         interleaved_simulated_table(streams, [3, 5, 8, 10, 15, 20], args.trials, threshold, args.seed)
         return
     if args.quick:
