@@ -39,8 +39,8 @@ def ab(
     per metric the ratio of medians with its 95% CI, a Mann-Whitney U p-value, improved / regressed /
     no change.
 
-    Exit codes: 0 no metric regressed, 1 a metric regressed, 2 a bad spec or option, 4 the farm is
-    unreachable, 5 a job failed.
+    Exit codes: 0 no metric regressed, 1 a metric regressed, 2 a bad spec or option,
+    4 the farm is unreachable, 5 a job failed.
     """
     from benchfarm.analysis.junit import to_junit_xml
     from benchfarm.cli.farm import farm
