@@ -71,9 +71,24 @@ class Rate:
         return f"{self.hits / self.total:6.1%} [{ci.low:5.1%}, {ci.high:5.1%}] ({self.hits}/{self.total})"
 
 
-def _spec(image: str, name: str, iterations: int, reps: int) -> dict:
-    return {"name": name, "image": image, "command": ["sh", "-c", SCRIPT], "env": {"N": str(iterations)},
-            "resources": {"cpuset": "1"}, "warmup": 1, "repetitions": reps, "timeout_s": 600,
+# The loop against a reference loop in 20 alternating slices, CPU time from /proc/$$/schedstat (ns): the
+# loop's CPU ms per 1000 ms of the reference's (tests/integration/test_verdicts.py runs the same). Slices of
+# N/20 and REF/20 iterations; the reference takes the speed changes of the CPU the loop alternates with.
+CALIBRATED_SCRIPT = (
+    'loop(){ i=0; while [ $i -lt $1 ]; do i=$((i+1)); done; }; a=0; b=0; k=0; '
+    'while [ $k -lt 20 ]; do '
+    'read s x < /proc/$$/schedstat; loop $((REF / 20)); read e x < /proc/$$/schedstat; a=$((a+e-s)); '
+    'read s x < /proc/$$/schedstat; loop $((N / 20)); read e x < /proc/$$/schedstat; b=$((b+e-s)); '
+    'k=$((k+1)); done; '
+    'echo "{\\"ms\\": $(( b*1000/a ))}"'
+)
+
+
+def _spec(image: str, name: str, iterations: int, reps: int, *, calibrated: bool = False,
+          reference: int = 0, warmup: int = 1) -> dict:
+    env = {"N": str(iterations), **({"REF": str(reference)} if calibrated else {})}
+    return {"name": name, "image": image, "command": ["sh", "-c", CALIBRATED_SCRIPT if calibrated else SCRIPT],
+            "env": env, "resources": {"cpuset": "1"}, "warmup": warmup, "repetitions": reps, "timeout_s": 600,
             "results": {"format": "json-lines", "metrics": {"ms": {"unit": "ms", "direction": "lower"}}}}
 
 
@@ -115,8 +130,11 @@ def _wait_values(api, job_id: str) -> list[float]:
     return [float(r["metrics"]["ms"]) for r in job["repetitions"] if not r["warmup"]]
 
 
-def run_interleaved_jobs(iterations: int, rounds: int) -> dict[str, list[float]]:
-    """Rounds of one single-repetition job per kind, the order rotating; kind -> one value per round."""
+def run_interleaved_jobs(iterations: int, rounds: int, calibrated: bool = False) -> dict[str, list[float]]:
+    """Rounds of one single-repetition job per kind, the order rotating; kind -> one value per round.
+
+    ``calibrated``: the benchmark times its loop against a reference loop of the base length (no warm-up).
+    """
     import docker
 
     from benchfarm.client import ApiClient
@@ -136,7 +154,9 @@ def run_interleaved_jobs(iterations: int, rounds: int) -> dict[str, list[float]]
     for r in range(rounds):
         shift = r % len(kinds)
         for kind, n in kinds[shift:] + kinds[:shift]:
-            job_id = api.submit(_spec(image, f"h15-power-ab-{tag}", n, 1), queue_anyway=False)["id"]
+            spec = _spec(image, f"h15-power-ab-{tag}", n, 1, calibrated=calibrated, reference=iterations,
+                         warmup=0 if calibrated else 1)
+            job_id = api.submit(spec, queue_anyway=False)["id"]
             out[kind] += _wait_values(api, job_id)
         print(f"  round {r + 1}/{rounds}: " + " ".join(f"{k}={v[-1]:.0f}" for k, v in out.items())
               + f" ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
@@ -264,6 +284,8 @@ def main() -> None:
     ap.add_argument("--interleaved", action="store_true", help="measure `benchfarm ab`'s protocol: "
                     "single-repetition jobs of every kind in rotating rounds (threshold default 3)")
     ap.add_argument("--rounds", type=int, default=30, help="rounds of the interleaved run")
+    ap.add_argument("--calibrated", action="store_true", help="with --interleaved: the benchmark times its loop "
+                    "against a reference loop in alternating slices (as tests/integration/test_verdicts.py)")
     ap.add_argument("--replay", type=Path, metavar="LOG", help="with --interleaved: judge the rounds an earlier "
                     "run printed (its stderr saved in LOG) instead of running jobs")
     args = ap.parse_args()
@@ -275,8 +297,8 @@ def main() -> None:
             streams = replayed_rounds(args.replay)
         else:
             print(f"interleaved: {args.rounds} rounds of {2 + len(SLOWDOWNS)} single-repetition jobs, "
-                  f"N={args.iterations}, cpuset 1", file=sys.stderr)
-            streams = run_interleaved_jobs(args.iterations, args.rounds)
+                  f"N={args.iterations}, cpuset 1{', calibrated' if args.calibrated else ''}", file=sys.stderr)
+            streams = run_interleaved_jobs(args.iterations, args.rounds, args.calibrated)
         interleaved_real_table(streams, [n for n in (5, 8, 10, 15) if n <= len(streams["base"])], threshold)
         interleaved_simulated_table(streams, [3, 5, 8, 10, 15, 20], args.trials, threshold, args.seed)
         return

@@ -26,8 +26,9 @@ Side = Literal["baseline", "candidate"]
 #: Label on every job of an interleaved comparison (its id), and the side the job ran.
 AB_LABEL = "benchfarm_ab"
 SIDE_LABEL = "benchfarm_ab_side"
-#: Default pairs of jobs: the power table's smallest count with a 5% slowdown caught in at least 90% of
-#: comparisons and A/A false alarms under 5%, at the default interleaved threshold (README, "Verdict power").
+#: Default pairs of jobs: the repetition budget the farm's power goal names (a 5% slowdown caught with at most
+#: 10 repetitions a side). What it buys depends on the host's noise: README, "Verdict power", has the table
+#: per count (`bench/verdict_power.py --interleaved`); a noisier host needs more (--pairs).
 DEFAULT_PAIRS = 10
 #: Threshold of an interleaved verdict where the spec sets none: the drift it no longer has to absorb
 #: lets it sit below the 5% that single-job verdicts need (the power table shows both).
