@@ -92,8 +92,8 @@ def _spec(image: str, name: str, iterations: int, reps: int, *, calibrated: bool
             "results": {"format": "json-lines", "metrics": {"ms": {"unit": "ms", "direction": "lower"}}}}
 
 
-def run_real_jobs(iterations: int, reps: int, baselines: int) -> dict[str, list[list[float]]]:
-    """Submit the jobs (one at a time: they share CPU 1) and return kind -> per-job measured values."""
+def _farm_and_image():
+    """(the farm's API client, the tests' busybox image, built when missing)."""
     import docker
 
     from benchfarm.client import ApiClient
@@ -103,19 +103,19 @@ def run_real_jobs(iterations: int, reps: int, baselines: int) -> dict[str, list[
     from tests.support.busybox import ensure_busybox_image
 
     settings = get_settings()
-    image = ensure_busybox_image(docker.DockerClient(base_url=settings.docker_url))
-    api = ApiClient.from_settings(settings)
+    return ApiClient.from_settings(settings), ensure_busybox_image(docker.DockerClient(base_url=settings.docker_url))
+
+
+def run_real_jobs(iterations: int, reps: int, baselines: int) -> dict[str, list[list[float]]]:
+    """Submit the jobs (one at a time: they share CPU 1) and return kind -> per-job measured values."""
+    api, image = _farm_and_image()
     tag = uuid.uuid4().hex[:6]
     plan = [("base", iterations)] * baselines + [(f"+{s:.0%}", round(iterations * (1 + s))) for s in SLOWDOWNS]
     out: dict[str, list[list[float]]] = {}
     for i, (kind, n) in enumerate(plan):
         t0 = time.monotonic()
         job_id = api.submit(_spec(image, f"h15-power-{tag}", n, reps), queue_anyway=False)["id"]
-        while (job := api.job(job_id))["status"] not in FINAL:
-            time.sleep(0.5)
-        if job["status"] != "succeeded":
-            sys.exit(f"job {job_id} {job['status']}: {job.get('reason')}")
-        values = [float(r["metrics"]["ms"]) for r in job["repetitions"] if not r["warmup"]]
+        values = _wait_values(api, job_id)
         out.setdefault(kind, []).append(values)
         print(f"  job {i + 1}/{len(plan)} {kind:>5} N={n}: {job_id} median {statistics.median(values):.0f} ms "
               f"({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
@@ -135,17 +135,7 @@ def run_interleaved_jobs(iterations: int, rounds: int, calibrated: bool = False)
 
     ``calibrated``: the benchmark times its loop against a reference loop of the base length (no warm-up).
     """
-    import docker
-
-    from benchfarm.client import ApiClient
-    from benchfarm.settings import get_settings
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.support.busybox import ensure_busybox_image
-
-    settings = get_settings()
-    image = ensure_busybox_image(docker.DockerClient(base_url=settings.docker_url))
-    api = ApiClient.from_settings(settings)
+    api, image = _farm_and_image()
     tag = uuid.uuid4().hex[:6]
     kinds = [("base", iterations), ("base2", iterations)] + [(f"+{s:.0%}", round(iterations * (1 + s)))
                                                              for s in SLOWDOWNS]

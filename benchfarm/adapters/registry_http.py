@@ -29,12 +29,15 @@ class RegistryHttp:
     def close(self) -> None:
         self.http.close()
 
-    def _get(self, path: str, what: str, **headers: str) -> httpx.Response:
+    def _request(self, method: str, path: str, **headers: str) -> httpx.Response:
         try:
-            resp = self.http.get(path, headers=headers)
+            return self.http.request(method, path, headers=headers)
         except httpx.HTTPError as exc:
             raise RegistryError(f"the farm registry at {self.address} cannot be reached ({exc})",
                                 hint="start it with `benchfarm stack up`") from exc
+
+    def _get(self, path: str, what: str, **headers: str) -> httpx.Response:
+        resp = self._request("GET", path, **headers)
         if resp.status_code == 404:
             raise NotFoundError(f"{what} is not in the farm registry at {self.address}",
                                 hint="push it with `benchfarm image push`")
@@ -65,9 +68,6 @@ class RegistryHttp:
 
     def delete(self, name: str, digest: str) -> None:
         """Delete a manifest by digest (the farm's registry runs with deletion on); gone already is fine."""
-        try:
-            resp = self.http.delete(f"/v2/{name}/manifests/{digest}")
-        except httpx.HTTPError as exc:
-            raise RegistryError(f"the farm registry at {self.address} cannot be reached ({exc})") from exc
+        resp = self._request("DELETE", f"/v2/{name}/manifests/{digest}")
         if resp.status_code not in (202, 404):
             raise RegistryError(f"the farm registry refused to delete {name}@{digest}: {resp.status_code}")

@@ -112,14 +112,15 @@ class InterleavedComparison:
             if job.status != JobStatus.SUCCEEDED:
                 raise BenchmarkFailedError(f"{side} job {job_id} {job.status.value}: {job.reason}",
                                            hint=f"see `benchfarm jobs logs {job_id}`")
-            for name, vs in measured_values(job).items():
+            measured = measured_values(job)
+            for name, vs in measured.items():
                 values[side].setdefault(name, []).extend(vs)
             if job.host_id and job.host_id not in hosts:
                 hosts.append(job.host_id)
             if job.hardware_class:
                 classes.add(job.hardware_class)
             self.progress(f"{i}/{len(order)} {side:>9} {job_id} on {job.host_id}: " + ", ".join(
-                f"{k}={statistics.median(v):.6g}" for k, v in sorted(measured_values(job).items())))
+                f"{k}={statistics.median(v):.6g}" for k, v in sorted(measured.items())))
         comparison = compare_jobs(values["baseline"], values["candidate"], metric_specs, per_metric,
                                   default_max_regression_pct=max_pct, seed=seed)
         # A single-job verdict's regression waits for a re-run; here both sides were just run side by side,
