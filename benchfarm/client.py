@@ -118,6 +118,16 @@ class ApiClient:
     def campaign_junit(self, campaign_id: str) -> str:
         return self._request("GET", f"/campaigns/{campaign_id}/junit").text
 
+    # schedules ---------------------------------------------------------------------
+    def add_schedule(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._request("POST", "/schedules", json=request).json()
+
+    def schedules(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/schedules").json()
+
+    def remove_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return self._request("DELETE", f"/schedules/{schedule_id}").json()
+
     def hosts(self) -> list[dict[str, Any]]:
         return self._request("GET", "/hosts").json()
 

@@ -330,12 +330,13 @@ class Farm:
         """What the API's handlers use."""
         from benchfarm.adapters.celery_app import queue_depths
         from benchfarm.api.deps import ApiDeps
+        from benchfarm.schedules.service import ScheduleService
 
         return ApiDeps(settings=self.settings, repo=self.repository, hosts=self.host_registry, jobs=self.job_service,
                        tokens=self.tokens, audit=self.audit, pools=self.pools, store=self.store_repository,
                        queue_depths=lambda queues: queue_depths(self.kv.list_lengths, queues),
                        campaigns=self.campaign_service, elastic_pools=self.elastic_pools,
-                       pool_plans=self.pool_plans)
+                       pool_plans=self.pool_plans, schedules=ScheduleService(self.schedules))
 
     @cached_property
     def campaign_service(self) -> CampaignService:

@@ -25,7 +25,7 @@ from benchfarm.api import console
 from benchfarm.api.dependencies import ApiState
 from benchfarm.api.deps import ApiDeps
 from benchfarm.api.errors import ERROR_BODY_REF, ErrorBody, install_error_handlers
-from benchfarm.api.routers import campaigns, farm, history, hosts, internal, jobs, meta, pools, verdicts
+from benchfarm.api.routers import campaigns, farm, history, hosts, internal, jobs, meta, pools, schedules, verdicts
 from benchfarm.errors import SetupError
 from benchfarm.settings import Settings, get_settings
 
@@ -51,6 +51,7 @@ _TAGS = [
     {"name": "history", "description": "A benchmark's per-job results over time, with their change points."},
     {"name": "internal", "description": "Reports from the Salt side (reactors); not for users."},
     {"name": "campaigns", "description": "One spec on many targets and parameter points, compared side by side."},
+    {"name": "schedules", "description": "Recurring jobs and campaigns on a cron schedule, as their creator."},
     {"name": "meta", "description": "Liveness."},
 ]
 
@@ -78,8 +79,8 @@ def create_app(settings: Settings | None = None, deps: ApiDeps | None = None, *,
     app.state.api = ApiState(settings=settings, token=token or "",
                              internal_token=settings.resolved_internal_token() or "", deps=deps, build_deps=build_deps)
     install_error_handlers(app)
-    for router in (jobs.router, verdicts.router, campaigns.router, hosts.router, farm.router, history.router,
-                   internal.router, pools.router, meta.router):
+    for router in (jobs.router, verdicts.router, campaigns.router, schedules.router, hosts.router, farm.router,
+                   history.router, internal.router, pools.router, meta.router):
         app.include_router(router)
     console.install(app)  # the web console under /ui (not in the OpenAPI document)
     return app

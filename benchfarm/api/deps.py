@@ -18,6 +18,7 @@ from benchfarm.inventory.pools import PoolStore
 from benchfarm.jobs.repository import JobRepository
 from benchfarm.scheduler.host_registry import HostRegistry
 from benchfarm.scheduler.service import JobService
+from benchfarm.schedules.service import ScheduleService
 from benchfarm.settings import Settings
 from benchfarm.store.repository import StoreRepository
 
@@ -43,3 +44,5 @@ class ApiDeps:
     pool_plans: Callable[[], dict[str, PoolPlan]] | None = None
     #: campaigns (None in apps made without them: /campaigns answers 503)
     campaigns: CampaignService | None = None
+    #: schedules (None in apps made without them: /schedules answers 503)
+    schedules: ScheduleService | None = None

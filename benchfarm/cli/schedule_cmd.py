@@ -1,14 +1,14 @@
 """`benchfarm schedule add|list|remove`: recurring jobs, fired by the workers' schedulers (benchfarm.schedules).
 
-Schedules live in Redis beside the jobs, so this talks to Redis through the composition root, as
-`benchfarm history` reads Elasticsearch directly. A schedule's job is submitted as the schedule was made:
-its spec (validated now, its image resolved at every fire), labelled with the schedule id and fire time.
+Through the API (``/schedules``), so a schedule records the token's user and team, and its jobs are
+submitted as them: its spec (validated now, its image resolved at every fire), labelled with the
+schedule id and fire time.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -41,61 +41,35 @@ def add(
     """Add a schedule: SPEC_FILE is submitted at every fire time of --cron (with --across, --each-host or
     --matrix, a campaign is created at every fire, as `benchfarm submit` makes one).
 
-    Exit codes: 0 added; 2 bad spec, cron expression, targets, matrix or id, or the id exists; 4 Redis cannot
+    Exit codes: 0 added; 2 bad spec, cron expression, targets, matrix or id, or the id exists; 4 the API cannot
     be reached.
     """
-    import getpass
-    import socket
-    from datetime import UTC, datetime
-
-    from benchfarm.campaigns.plan import parse_matrix, parse_targets
+    from benchfarm.campaigns.plan import parse_matrix
     from benchfarm.errors import UserInputError
-    from benchfarm.schedules.cron import next_fire, validate
-    from benchfarm.schedules.model import ID_PATTERN, Schedule, new_schedule_id
+    from benchfarm.schedules.model import ID_PATTERN
     from benchfarm.spec.loader import load_spec_file
 
     spec = load_spec_file(spec_file)
-    targets = [t.label for t in parse_targets(across or [])]  # refused now, not at the first fire
-    axes = parse_matrix(matrix or [])
-    unknown = [k for k in axes if k not in spec.env]
-    if unknown:
-        raise UserInputError(f"--matrix {', '.join(unknown)}: not an environment variable of the spec",
-                             hint=f"its env: {', '.join(spec.env) or 'none'}")
-    try:
-        expr = validate(cron)
-    except ValueError as exc:
-        raise UserInputError(str(exc), hint='e.g. --cron "0 2 * * *" (every day at 02:00 UTC)') from exc
     if schedule_id is not None and not ID_PATTERN.match(schedule_id):
         raise UserInputError(f"schedule id {schedule_id!r} is not lower-case letters, digits, '.', '_' or '-'")
     if visibility not in ("private", "public"):
         raise UserInputError(f"--visibility {visibility!r}: give private or public")
-    vis: Literal["private", "public"] = "public" if visibility == "public" else "private"
-    schedule = farm().schedules.add(Schedule(
-        id=schedule_id or new_schedule_id(), cron=expr, spec=spec.model_dump(mode="json"),
-        created_at=datetime.now(UTC), created_by=f"{getpass.getuser()}@{socket.gethostname()}", visibility=vis,
-        across=targets, each_host=each_host, pool=pool, matrix=axes))
+    request = {"cron": cron, "spec": spec.model_dump(mode="json", exclude_unset=True), "visibility": visibility,
+               "across": across or [], "each_host": each_host, "pool": pool, "matrix": parse_matrix(matrix or [])}
+    if schedule_id is not None:
+        request["id"] = schedule_id
+    schedule = farm().api_client.add_schedule(request)
     if as_json:
-        print_json(schedule.model_dump(mode="json"))
+        print_json(schedule)
         return
-    out.print(f"schedule {schedule.id}: {schedule.name} at {expr} (UTC); next fire "
-              f"{next_fire(expr, datetime.now(UTC)).isoformat()}", highlight=False)
+    out.print(f"schedule {schedule['id']}: {schedule['spec']['name']} at {schedule['cron']} (UTC); next fire "
+              f"{schedule['next_fire']}", highlight=False)
 
 
 @app.command("list")
 def list_(as_json: JsonOpt = False) -> None:
-    """Schedules, with their next fire time and what their latest fire did."""
-    from datetime import UTC, datetime
-
-    from benchfarm.schedules.cron import next_fire
-
-    repo = farm().schedules
-    now = datetime.now(UTC)
-    last = repo.last_fires()
-    rows = []
-    for s in repo.list():
-        latest = last.get(s.id)
-        rows.append({**s.model_dump(mode="json"), "next_fire": next_fire(s.cron, now).isoformat(),
-                     "last_fire": latest.model_dump(mode="json") if latest else None})
+    """Schedules the token may see, with their next fire time and what their latest fire did."""
+    rows = farm().api_client.schedules()
     if as_json:
         print_json(rows)
         return
@@ -112,9 +86,10 @@ def list_(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def remove(schedule_id: Annotated[str, typer.Argument(help="Schedule id.")], as_json: JsonOpt = False) -> None:
-    """Remove a schedule; jobs it already submitted stay. Exit code 2 for an unknown id."""
-    schedule = farm().schedules.remove(schedule_id)
+    """Remove a schedule (your team's; an operator's token removes any); jobs it already submitted stay.
+    Exit code 2 for an unknown id or another team's schedule."""
+    schedule = farm().api_client.remove_schedule(schedule_id)
     if as_json:
-        print_json(schedule.model_dump(mode="json"))
+        print_json(schedule)
         return
-    out.print(f"removed schedule {schedule.id}", highlight=False)
+    out.print(f"removed schedule {schedule['id']}", highlight=False)

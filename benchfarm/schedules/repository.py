@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from benchfarm.errors import NotFoundError
+from benchfarm.errors import ConflictError, NotFoundError
 from benchfarm.schedules.model import Fire, Schedule
 
 NAMESPACE = "benchfarm"
@@ -45,12 +45,10 @@ class ScheduleRepository:
         """Store a new schedule durably.
 
         Raises:
-            UserInputError: a schedule with this id exists.
+            ConflictError: a schedule with this id exists.
         """
-        from benchfarm.errors import UserInputError
-
         if schedule.id in self.kv.hgetall(self.key):
-            raise UserInputError(f"a schedule with id {schedule.id!r} exists",
+            raise ConflictError(f"a schedule with id {schedule.id!r} exists",
                                  hint="pick another --id, or remove it first with `benchfarm schedule remove`")
         self.kv.hset(self.key, schedule.id, schedule.model_dump_json())
         self.kv.wait_persisted()

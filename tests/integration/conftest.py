@@ -14,6 +14,9 @@ import sys
 import docker
 import pytest
 
+from benchfarm.adapters.docker_images import DockerImages
+from benchfarm.nodes.config import NodeFarmConfig
+from benchfarm.nodes.image import NodeImage, NodeImageBuilder
 from benchfarm.settings import Settings, get_settings
 from benchfarm.stack.stack import Stack
 from tests.support.busybox import ensure_busybox_image
@@ -78,3 +81,14 @@ def catalogue_image(farm, docker_client):
         return tag
 
     return ensure
+
+
+@pytest.fixture(scope="session")
+def node_image(farm, catalogue_image, settings: Settings) -> NodeImage:
+    """benchfarm-node:<version> from the golden base (each built first when missing), for the node tests."""
+    catalogue_image("base")
+    images = DockerImages.from_settings(settings)
+    try:
+        return NodeImageBuilder(images, NodeFarmConfig.from_settings(settings)).ensure(_progress)
+    finally:
+        images.close()

@@ -23,11 +23,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchfarm.adapters.docker_images import DockerImages
 from benchfarm.client import ApiClient
 from benchfarm.composition import Farm
-from benchfarm.nodes.config import NodeFarmConfig
-from benchfarm.nodes.image import NodeImage, NodeImageBuilder
+from benchfarm.nodes.image import NodeImage
 from benchfarm.settings import Settings
 from tests.integration.jobs_support import busybox_spec, cli, dump, wait_final
 
@@ -55,16 +53,6 @@ os._exit(3)
 
 def _progress(message: str) -> None:
     sys.stderr.write(f"[redelivery] {message}\n")
-
-
-@pytest.fixture(scope="module")
-def node_image(farm, catalogue_image, settings: Settings) -> NodeImage:
-    catalogue_image("base")
-    images = DockerImages.from_settings(settings)
-    try:
-        return NodeImageBuilder(images, NodeFarmConfig.from_settings(settings)).ensure(_progress)
-    finally:
-        images.close()
 
 
 @pytest.fixture

@@ -20,10 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from benchfarm.adapters.docker_images import DockerImages
 from benchfarm.composition import Farm
-from benchfarm.nodes.config import NodeFarmConfig
-from benchfarm.nodes.image import NodeImage, NodeImageBuilder
+from benchfarm.nodes.image import NodeImage
 from benchfarm.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -36,16 +34,6 @@ KINDS = {"worker-kill", "node-kill", "partition", "dockerd-restart", "redis-rest
 
 def _progress(message: str) -> None:
     sys.stderr.write(f"[fault-campaign] {message}\n")
-
-
-@pytest.fixture(scope="module")
-def node_image(farm, catalogue_image, settings: Settings) -> NodeImage:
-    catalogue_image("base")
-    images = DockerImages.from_settings(settings)
-    try:
-        return NodeImageBuilder(images, NodeFarmConfig.from_settings(settings)).ensure(_progress)
-    finally:
-        images.close()
 
 
 @pytest.fixture

@@ -23,11 +23,9 @@ from typing import Any
 
 import pytest
 
-from benchfarm.adapters.docker_images import DockerImages
 from benchfarm.client import ApiClient
 from benchfarm.composition import Farm
-from benchfarm.nodes.config import NodeFarmConfig
-from benchfarm.nodes.image import NodeImage, NodeImageBuilder
+from benchfarm.nodes.image import NodeImage
 from benchfarm.runner.container_spec import LABEL_JOB
 from benchfarm.settings import Settings
 from tests.integration.jobs_support import FINAL, busybox_spec, dump, wait_final, wait_status
@@ -50,16 +48,6 @@ def _ts(value: str) -> float:
 @pytest.fixture(scope="module")
 def node_farm(farm, settings: Settings) -> Iterator[Farm]:
     yield Farm(settings)
-
-
-@pytest.fixture(scope="module")
-def node_image(farm, catalogue_image, settings: Settings) -> NodeImage:
-    catalogue_image("base")
-    images = DockerImages.from_settings(settings)
-    try:
-        return NodeImageBuilder(images, NodeFarmConfig.from_settings(settings)).ensure(_progress)
-    finally:
-        images.close()
 
 
 @pytest.fixture(scope="module")

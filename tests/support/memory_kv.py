@@ -118,3 +118,11 @@ class MemoryKV:
 
     def hdel(self, key, field):
         self.hashes[key].pop(field, None)
+
+    def set_if_absent(self, key, value, ttl_s):
+        """``SET NX EX``: True when the key was absent (the expiry is not modelled)."""
+        assert ttl_s > 0
+        if key in self.data:
+            return False
+        self.data[key] = value
+        return True

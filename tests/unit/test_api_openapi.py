@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from benchfarm.analysis.baseline_ref import parse_baseline_ref
 from benchfarm.api.app import create_app
-from benchfarm.api.routers import campaigns, farm, history, hosts, internal, jobs, meta, pools, verdicts
+from benchfarm.api.routers import campaigns, farm, history, hosts, internal, jobs, meta, pools, schedules, verdicts
 from benchfarm.api.routers.verdicts import BASELINE_PATTERN
 from benchfarm.errors import ServiceUnavailableError, SetupError
 from benchfarm.inventory.host_states import HostStatus
@@ -32,6 +32,7 @@ ROUTES = {
     ("post", "/campaigns"), ("get", "/campaigns"), ("get", "/campaigns/{campaign_id}"),
     ("delete", "/campaigns/{campaign_id}"), ("get", "/campaigns/{campaign_id}/compare"),
     ("get", "/campaigns/{campaign_id}/junit"),
+    ("post", "/schedules"), ("get", "/schedules"), ("delete", "/schedules/{schedule_id}"),
     ("post", "/internal/container-events"), ("post", "/internal/host-events"),
     ("get", "/healthz"),
 }
@@ -65,6 +66,7 @@ def test_each_resource_has_its_router():
     assert paths(farm.router) == {("get", "/farm")}
     assert paths(history.router) == {("get", "/history")}
     assert paths(campaigns.router) == {r for r in ROUTES if r[1].startswith("/campaigns")}
+    assert paths(schedules.router) == {r for r in ROUTES if r[1].startswith("/schedules")}
     assert paths(internal.router) == {r for r in ROUTES if r[1].startswith("/internal")}
     assert paths(meta.router) == {("get", "/healthz")}
 
@@ -100,6 +102,9 @@ def test_every_error_answer_is_documented_as_the_error_body(doc):
     ("post", "/campaigns", {"202", "401", "403", "404", "409", "422", "502", "503"}),
     ("get", "/campaigns/{campaign_id}/compare", {"200", "401", "403", "404", "422", "503"}),
     ("delete", "/campaigns/{campaign_id}", {"202", "401", "403", "404", "422", "503"}),
+    ("post", "/schedules", {"201", "401", "403", "409", "422", "503"}),
+    ("get", "/schedules", {"200", "401", "403", "503"}),
+    ("delete", "/schedules/{schedule_id}", {"200", "401", "403", "404", "422", "503"}),
 ])
 def test_each_route_documents_what_it_answers(doc, method, path, statuses):
     assert set(doc["paths"][path][method]["responses"]) == statuses

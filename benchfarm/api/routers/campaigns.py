@@ -17,6 +17,7 @@ from benchfarm.access.tokens import Principal
 from benchfarm.api.dependencies import JOB_ID_PATTERN, Authenticated, Caller, Deps
 from benchfarm.api.errors import error_responses
 from benchfarm.api.routers.verdicts import XmlResponse
+from benchfarm.api.team_access import require_own_team_or_operator, visible_to
 from benchfarm.campaigns.junit import campaign_junit
 from benchfarm.campaigns.model import CampaignRecord, CampaignRequest, CampaignSummary, CampaignView
 from benchfarm.campaigns.pricing import parse_prices
@@ -50,7 +51,7 @@ def _service(d: Deps) -> CampaignService:
 
 def _readable(d: Deps, caller: Principal, campaign_id: str, doing: str = "see") -> CampaignRecord:
     record = _service(d).campaigns.get(campaign_id)
-    if not (caller.sees_all_teams() or record.visibility == "public" or record.team in (None, caller.team)):
+    if not visible_to(caller, record.team, record.visibility):
         raise ForbiddenError(f"campaign {campaign_id} is a private campaign of team {record.team}: {caller.user} "
                              f"of team {caller.team} may not {doing} it",
                              hint="ask its team to submit it with visibility=public, or use a token of that team")
@@ -81,7 +82,7 @@ def list_campaigns(d: Deps, caller: Caller, limit: Annotated[int, Query(ge=1, le
     """Campaigns the token may see, most recent first, with their jobs counted by status."""
     service = _service(d)
     records = [r for r in service.campaigns.list(limit=limit if caller.sees_all_teams() else 500)
-               if caller.sees_all_teams() or r.visibility == "public" or r.team in (None, caller.team)][:limit]
+               if visible_to(caller, r.team, r.visibility)][:limit]
     return [CampaignSummary.of(service.view(r)) for r in records]
 
 
@@ -95,12 +96,8 @@ def get_campaign(d: Deps, caller: Caller, campaign_id: CampaignId) -> CampaignVi
 def cancel_campaign(d: Deps, caller: Caller, campaign_id: CampaignId) -> CampaignView:
     """Cancel every unfinished job of the campaign (its own team's, or any for operate and admin, audited)."""
     record = _readable(d, caller, campaign_id, "cancel")
-    if record.team not in (None, caller.team):
-        if not caller.sees_all_teams():
-            raise ForbiddenError(f"campaign {campaign_id} belongs to team {record.team}: {caller.user} may not "
-                                 "cancel it", hint="only its team or an operator may cancel it")
-        d.audit.record("campaigns.cancel", "allowed", caller, target=campaign_id,
-                       reason=f"a campaign of team {record.team}", method="DELETE", path=f"/campaigns/{campaign_id}")
+    require_own_team_or_operator(d.audit, caller, kind="campaign", item_id=campaign_id, team=record.team,
+                                 verb="cancel", action="campaigns.cancel", path=f"/campaigns/{campaign_id}")
     service = _service(d)
     return service.view(service.cancel(campaign_id))
 
