@@ -281,8 +281,8 @@ def worker_status() -> dict[str, Any]:
 def quarantine(reason: str, checks: dict[str, dict[str, Any]] | None = None, notify: bool = True) -> dict[str, Any]:
     """
     Quarantine this host: write ``<state_dir>/quarantine.json`` (the worker takes no
-    job while it exists), stop the worker service where Salt manages it (systemd, a node's runner), and tell
-    the farm (``POST /internal/host-events``).
+    job while it exists), tell the farm (``POST /internal/host-events``), then stop the worker service where
+    Salt manages it (systemd, a node's runner).
 
     CLI Example:
 
@@ -297,12 +297,14 @@ def quarantine(reason: str, checks: dict[str, dict[str, Any]] | None = None, not
     os.makedirs(_state_dir(), exist_ok=True)
     with open(_quarantine_file(), "w", encoding="utf-8") as fh:
         json.dump(record, fh)
+    ret: dict[str, Any] = {"quarantined": True, "reason": record["reason"]}
+    # the farm first, so it routes nothing more here while the worker stops (the marker already keeps the
+    # worker from taking a job it is handed meanwhile)
+    if notify:
+        ret["notified"] = _api_post("/internal/host-events", _host_payload("quarantined", record["reason"], checks))
     worker = _worker_service()
     if worker is not None:
         __salt__["service.stop"](worker)
-    ret: dict[str, Any] = {"quarantined": True, "reason": record["reason"]}
-    if notify:
-        ret["notified"] = _api_post("/internal/host-events", _host_payload("quarantined", record["reason"], checks))
     return ret
 
 

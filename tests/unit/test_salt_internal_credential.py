@@ -61,3 +61,21 @@ def test_a_pillar_older_than_the_internal_credential_still_posts_with_its_token(
     mod.__pillar__ = {"benchfarm": {"api_token": "admin"}}
     mod._api_post("/internal/host-events", {})
     assert sent == [{"Authorization": "Bearer admin"}]
+
+
+def test_quarantine_tells_the_farm_before_it_stops_the_worker(mod, monkeypatch, tmp_path):
+    """The farm stops routing jobs to the host first; the marker is written before either."""
+    steps: list[str] = []
+
+    def post(url: str, json: Any, headers: dict[str, str], timeout: float) -> httpx.Response:
+        assert (tmp_path / "quarantine.json").exists()
+        steps.append(f"post {json['status']}")
+        return httpx.Response(200, request=httpx.Request("POST", url))
+
+    monkeypatch.setattr(httpx, "post", post)
+    mod.__pillar__ = {"benchfarm": {"state_dir": str(tmp_path)}}  # the marker goes here, not to the farm's
+    mod.__grains__ = {"id": "node-a", "benchfarm_service_manager": "systemd"}
+    mod.__salt__ = {"service.stop": lambda name: steps.append(f"stop {name}")}
+    ret = mod.quarantine("disk full")
+    assert ret["quarantined"] is True and ret["notified"]["posted"] is True
+    assert steps == ["post quarantined", "stop benchfarm-worker"], steps
