@@ -50,6 +50,10 @@ from scipy import stats
 
 from benchfarm.analysis.compare import REGRESSED, compare_metric
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the tests' support modules
+from tests.support.calibrated_loop import SCRIPT as CALIBRATED_SCRIPT
+from tests.support.calibrated_loop import calibrated_env
+
 SLOWDOWNS = (0.02, 0.05, 0.10)
 SCRIPT = (
     't(){ set -- $(cat /proc/$$/stat); echo $(( ${14} + ${15} )); }; '
@@ -71,22 +75,9 @@ class Rate:
         return f"{self.hits / self.total:6.1%} [{ci.low:5.1%}, {ci.high:5.1%}] ({self.hits}/{self.total})"
 
 
-# The loop against a reference loop in 20 alternating slices, CPU time from /proc/$$/schedstat (ns): the
-# loop's CPU ms per 1000 ms of the reference's (tests/integration/test_verdicts.py runs the same). Slices of
-# N/20 and REF/20 iterations; the reference takes the speed changes of the CPU the loop alternates with.
-CALIBRATED_SCRIPT = (
-    'loop(){ i=0; while [ $i -lt $1 ]; do i=$((i+1)); done; }; a=0; b=0; k=0; '
-    'while [ $k -lt 20 ]; do '
-    'read s x < /proc/$$/schedstat; loop $((REF / 20)); read e x < /proc/$$/schedstat; a=$((a+e-s)); '
-    'read s x < /proc/$$/schedstat; loop $((N / 20)); read e x < /proc/$$/schedstat; b=$((b+e-s)); '
-    'k=$((k+1)); done; '
-    'echo "{\\"ms\\": $(( b*1000/a ))}"'
-)
-
-
 def _spec(image: str, name: str, iterations: int, reps: int, *, calibrated: bool = False,
           reference: int = 0, warmup: int = 1) -> dict:
-    env = {"N": str(iterations), **({"REF": str(reference)} if calibrated else {})}
+    env = calibrated_env(iterations, reference) if calibrated else {"N": str(iterations)}
     return {"name": name, "image": image, "command": ["sh", "-c", CALIBRATED_SCRIPT if calibrated else SCRIPT],
             "env": env, "resources": {"cpuset": "1"}, "warmup": warmup, "repetitions": reps, "timeout_s": 600,
             "results": {"format": "json-lines", "metrics": {"ms": {"unit": "ms", "direction": "lower"}}}}
@@ -98,15 +89,13 @@ def _farm_and_image():
 
     from benchfarm.client import ApiClient
     from benchfarm.settings import get_settings
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the tests' image helper
     from tests.support.busybox import ensure_busybox_image
 
     settings = get_settings()
     return ApiClient.from_settings(settings), ensure_busybox_image(docker.DockerClient(base_url=settings.docker_url))
 
 
-def run_real_jobs(iterations: int, reps: int, baselines: int) -> dict[str, list[list[float]]]:
+def run_real_jobs(iterations: int, reps: int, baselines: int, calibrated: bool = False) -> dict[str, list[list[float]]]:
     """Submit the jobs (one at a time: they share CPU 1) and return kind -> per-job measured values."""
     api, image = _farm_and_image()
     tag = uuid.uuid4().hex[:6]
@@ -114,7 +103,8 @@ def run_real_jobs(iterations: int, reps: int, baselines: int) -> dict[str, list[
     out: dict[str, list[list[float]]] = {}
     for i, (kind, n) in enumerate(plan):
         t0 = time.monotonic()
-        job_id = api.submit(_spec(image, f"h15-power-{tag}", n, reps), queue_anyway=False)["id"]
+        spec = _spec(image, f"h15-power-{tag}", n, reps, calibrated=calibrated, reference=iterations)
+        job_id = api.submit(spec, queue_anyway=False)["id"]
         values = _wait_values(api, job_id)
         out.setdefault(kind, []).append(values)
         print(f"  job {i + 1}/{len(plan)} {kind:>5} N={n}: {job_id} median {statistics.median(values):.0f} ms "
@@ -192,12 +182,14 @@ def interleaved_simulated_table(streams: dict[str, list[float]], counts: list[in
     rng = np.random.default_rng(seed)
     residuals = np.concatenate([np.asarray(v) / statistics.median(v) - 1 for v in streams.values()])
     level = statistics.median(streams["base"] + streams["base2"])
+    # the raw loop reads 10 ms ticks; the calibrated one prints whole thousandths of the reference
+    resolution = -1 if all(v % 10 == 0 for vs in streams.values() for v in vs) else 0
     print(f"\nSimulation, every job's value drawn independently from the {residuals.size} real values around "
           f"their kind's median (sd {np.std(residuals, ddof=1):.2%}): {trials} comparisons per cell "
           f"(threshold {threshold}%, alpha 0.05)")
 
     def side(n: int, slowdown: float) -> np.ndarray:
-        return np.round(level * (1 + slowdown) * (1 + rng.choice(residuals, size=n)), -1)
+        return np.round(level * (1 + slowdown) * (1 + rng.choice(residuals, size=n)), resolution)
 
     _simulated_rows(side, counts, trials, threshold)
 
@@ -236,14 +228,15 @@ def measured_noise(jobs: dict[str, list[list[float]]]) -> tuple[np.ndarray, floa
 
 
 def simulated_table(residuals: np.ndarray, between: float, level: float, counts: list[int], trials: int,
-                    threshold: float, seed: int) -> None:
+                    threshold: float, seed: int, resolution: int) -> None:
+    """``resolution``: decimals of a simulated value (-1: the raw loop's 10 ms ticks)."""
     rng = np.random.default_rng(seed)
     print(f"\nSimulation with the measured noise: {trials} comparisons per cell (threshold {threshold}%, alpha 0.05)")
 
     def job(n: int, slowdown: float) -> np.ndarray:
         shift = 1 + rng.normal(0, between)
         values = level * shift * (1 + slowdown) * (1 + rng.choice(residuals, size=n))
-        return np.round(values, -1)  # the benchmark's 10 ms ticks
+        return np.round(values, resolution)
 
     _simulated_rows(job, counts, trials, threshold)
 
@@ -262,6 +255,78 @@ def _simulated_rows(draw, counts: list[int], trials: int, threshold: float) -> N
         print(f"{n:>3} | " + " | ".join(f"{c:>32}" for c in cells), flush=True)
 
 
+TABLE_NOISE_PCT = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0)
+TABLE_COUNTS = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50)
+TABLE_CASES = ((2.0, 1.0), (5.0, 3.0), (10.0, 5.0))  # (change to catch, threshold), percent
+TABLE_PATH = Path(__file__).resolve().parents[1] / "benchfarm" / "power" / "power_table.json"
+
+
+def write_power_table(path: Path, residuals: np.ndarray, source: str, trials: int, seed: int,
+                      cases: tuple[tuple[float, float], ...]) -> None:
+    """The table adaptive repetitions read (benchfarm/power/table.py), simulated with the noise's shape.
+
+    The measured residuals, centred on their median and scaled to unit standard deviation, give the
+    shape; every cell scales it to its noise level and draws baseline and candidate values independently
+    (within-job noise only: a drift between the baseline's job and the candidate's is not in the table).
+    """
+
+    from benchfarm.power.table import PowerTable
+
+    shape = (residuals - np.median(residuals)) / np.std(residuals, ddof=1)
+    rng = np.random.default_rng(seed)
+    out = []
+    t0 = time.monotonic()
+    for effect, threshold in cases:
+        detected, false_alarms = [], []
+        for noise in TABLE_NOISE_PCT:
+            det_row, fa_row = [], []
+            for n in TABLE_COUNTS:
+                def draw(change: float, n: int = n, noise: float = noise) -> np.ndarray:
+                    return 1000 * (1 + change) * (1 + noise / 100 * rng.choice(shape, size=n))
+
+                det = sum(_regressed(draw(0), draw(effect / 100), threshold, seed=t) for t in range(trials))
+                fa = sum(_regressed(draw(0), draw(0), threshold, seed=t) for t in range(trials))
+                det_row.append(round(det / trials, 3))
+                fa_row.append(round(fa / trials, 3))
+            detected.append(det_row)
+            false_alarms.append(fa_row)
+            print(f"  table {effect:g}%/{threshold:g}% noise {noise:g}%: "
+                  + " ".join(f"{n}:{r:.2f}" for n, r in zip(TABLE_COUNTS, det_row, strict=True))
+                  + f" ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+        out.append({"effect_pct": effect, "threshold_pct": threshold, "detected": detected,
+                    "false_alarms": false_alarms})
+    table = PowerTable.model_validate({
+        "source": source, "alpha": 0.05, "trials": trials, "noise_pct": list(TABLE_NOISE_PCT),
+        "counts": list(TABLE_COUNTS), "cases": out})
+    path.write_text(table_json(table.model_dump()))
+    print(f"\nwrote {path} ({len(cases)} cases x {len(TABLE_NOISE_PCT)} noise levels x {len(TABLE_COUNTS)} counts, "
+          f"{trials} comparisons per cell)")
+
+
+def table_json(table: dict) -> str:
+    """The table as JSON with one line per row of rates (a diff shows which cells moved)."""
+    import json
+
+    lines = ["{"] + [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in table.items() if k != "cases"]
+    lines.append('  "cases": [')
+    for i, case in enumerate(table["cases"]):
+        lines.append(f'    {{"effect_pct": {case["effect_pct"]}, "threshold_pct": {case["threshold_pct"]},')
+        for key in ("detected", "false_alarms"):
+            rows = ",\n".join(f"      {json.dumps(row)}" for row in case[key])
+            lines.append(f'     "{key}": [\n{rows}\n     ]' + ("," if key == "detected" else ""))
+        lines.append("    }" + ("," if i < len(table["cases"]) - 1 else ""))
+    lines += ["  ]", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def _table_case(text: str) -> tuple[float, float]:
+    effect, _, threshold = text.partition(":")
+    try:
+        return float(effect), float(threshold)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected EFFECT:THRESHOLD in percent, e.g. 5:3") from None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 base jobs of 8 repetitions, 200 trials per cell")
@@ -274,11 +339,17 @@ def main() -> None:
     ap.add_argument("--interleaved", action="store_true", help="measure `benchfarm ab`'s protocol: "
                     "single-repetition jobs of every kind in rotating rounds (threshold default 3)")
     ap.add_argument("--rounds", type=int, default=30, help="rounds of the interleaved run")
-    ap.add_argument("--calibrated", action="store_true", help="with --interleaved: the benchmark times its loop "
-                    "against a reference loop in alternating slices (as tests/integration/test_verdicts.py)")
+    ap.add_argument("--calibrated", action="store_true", help="the benchmark times its loop against a "
+                    "reference loop in alternating slices (tests/support/calibrated_loop.py, as test_verdicts.py)")
     ap.add_argument("--replay", type=Path, metavar="LOG", help="with --interleaved: judge the rounds an earlier "
                     "run printed (its stderr saved in LOG) instead of running jobs")
+    ap.add_argument("--write-table", nargs="?", type=Path, const=TABLE_PATH, metavar="PATH",
+                    help="write the power table adaptive repetitions read, simulated with the shape of this run's "
+                    f"noise (default path: {TABLE_PATH.relative_to(TABLE_PATH.parents[2])})")
+    ap.add_argument("--table-case", type=_table_case, action="append", metavar="EFFECT:THRESHOLD",
+                    help="a (change, threshold) row of the table, in percent (default: 2:1, 5:3 and 10:5)")
     args = ap.parse_args()
+    cases = tuple(args.table_case or TABLE_CASES)
     if args.interleaved:
         from benchfarm.interleaved.runner import DEFAULT_AB_MAX_REGRESSION_PCT
 
@@ -291,12 +362,16 @@ def main() -> None:
             streams = run_interleaved_jobs(args.iterations, args.rounds, args.calibrated)
         interleaved_real_table(streams, [n for n in (5, 8, 10, 15) if n <= len(streams["base"])], threshold)
         interleaved_simulated_table(streams, [3, 5, 8, 10, 15, 20], args.trials, threshold, args.seed)
+        if args.write_table:
+            residuals = np.concatenate([np.asarray(v) / statistics.median(v) - 1 for v in streams.values()])
+            source = " ".join(["python bench/verdict_power.py", *sys.argv[1:]])
+            write_power_table(args.write_table, residuals, source, args.trials, args.seed, cases)
         return
     if args.quick:
         args.baselines, args.reps, args.trials = 2, 8, 200
     print(f"real jobs: {args.baselines} base + {len(SLOWDOWNS)} slowed, {args.reps} measured repetitions each, "
-          f"N={args.iterations}, cpuset 1", file=sys.stderr)
-    jobs = run_real_jobs(args.iterations, args.reps, args.baselines)
+          f"N={args.iterations}, cpuset 1{', calibrated' if args.calibrated else ''}", file=sys.stderr)
+    jobs = run_real_jobs(args.iterations, args.reps, args.baselines, args.calibrated)
     counts = [n for n in (3, 5, 8, 10, 12) if n <= args.reps]
     real_table(jobs, counts, args.threshold)
     residuals, between = measured_noise(jobs)
@@ -304,7 +379,11 @@ def main() -> None:
     print(f"\nmeasured noise: within-job sd {np.std(residuals, ddof=1):.2%} of the job median "
           f"({residuals.size} repetitions), between-job sd of base medians {between:.2%} "
           f"({len(jobs['base'])} jobs); base median {level:.0f} ms")
-    simulated_table(residuals, between, level, [3, 5, 8, 10, 15, 20, 30], args.trials, args.threshold, args.seed)
+    simulated_table(residuals, between, level, [3, 5, 8, 10, 15, 20, 30], args.trials, args.threshold, args.seed,
+                    resolution=0 if args.calibrated else -1)
+    if args.write_table:
+        source = " ".join(["python bench/verdict_power.py", *sys.argv[1:]])
+        write_power_table(args.write_table, residuals, source, args.trials, args.seed, cases)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import typer
 from benchfarm.cli.api_jobs import ApiJobs
 from benchfarm.cli.compare_cmd import verdict_table
 from benchfarm.cli.console import err, out, print_json, progress
-from benchfarm.interleaved.runner import DEFAULT_AB_MAX_REGRESSION_PCT, DEFAULT_PAIRS
+from benchfarm.interleaved.runner import DEFAULT_AB_MAX_REGRESSION_PCT, DEFAULT_MAX_PAIRS, DEFAULT_PAIRS
 
 
 def ab(
@@ -25,7 +25,12 @@ def ab(
                                               dir_okay=False)],
     baseline_image: Annotated[str, typer.Option("--baseline-image", "-b", help="The image to compare against "
                                                 "(e.g. the same benchmark built from main).")],
-    pairs: Annotated[int, typer.Option(help="Jobs per side, run alternately (A B B A ...).")] = DEFAULT_PAIRS,
+    pairs: Annotated[int, typer.Option(help="Jobs per side, run alternately (A B B A ...); with --detect, "
+                                       "the least.")] = DEFAULT_PAIRS,
+    detect: Annotated[float | None, typer.Option(
+        help="Run A B B A blocks until the farm's power table says the values catch a change of this many "
+             "percent (rows: 2 at a 1% threshold, 5 at 3%, 10 at 5%), up to --max-pairs.")] = None,
+    max_pairs: Annotated[int, typer.Option(help="With --detect: the most jobs per side.")] = DEFAULT_MAX_PAIRS,
     reps_per_job: Annotated[int, typer.Option(help="Measured repetitions in each job (the spec's warm-up "
                                               "runs before them).")] = 1,
     threshold: Annotated[float | None, typer.Option(
@@ -51,11 +56,12 @@ def ab(
     if threshold is None and "max_regression_pct" not in spec.thresholds.model_fields_set:
         threshold = DEFAULT_AB_MAX_REGRESSION_PCT
     ab_id = f"ab-{uuid.uuid4().hex[:10]}"
-    progress(f"{ab_id}: {pairs} jobs each of {baseline_image} (baseline) and {spec.image} (candidate), "
+    count = f"{pairs}-{max_pairs} jobs (until a {detect:g}% change is caught)" if detect else f"{pairs} jobs"
+    progress(f"{ab_id}: {count} each of {baseline_image} (baseline) and {spec.image} (candidate), "
              f"{reps_per_job} measured repetition(s) a job, alternating")
     runner = InterleavedComparison(ApiJobs(farm().api_client), progress=progress)
     result = runner.run(spec.model_dump(mode="json"), baseline_image, pairs=pairs, reps_per_job=reps_per_job,
-                        threshold_pct=threshold, ab_id=ab_id)
+                        threshold_pct=threshold, ab_id=ab_id, detect_pct=detect, max_pairs=max_pairs)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     data = {"ab_id": ab_id, "job_id": ab_id, "baseline_id": baseline_image, "baseline_ref": "interleaved",

@@ -22,12 +22,13 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from benchfarm.analysis.adaptive import adaptive_state
+from benchfarm.analysis.adaptive import CvTarget, PowerTarget, StopRule, adaptive_state
 from benchfarm.analysis.baselines import hardware_class
 from benchfarm.clock import SYSTEM_CLOCK, Clock
 from benchfarm.errors import BenchfarmError, LeaseLostError, NotFoundError, RegistryError
 from benchfarm.jobs.model import MAX_LOG_BYTES, EventType, JobRecord, JobStatus, RepetitionRecord
 from benchfarm.jobs.repository import JobRepository, Lease
+from benchfarm.power.table import load_power_table
 from benchfarm.runner.container_spec import build_container_spec
 from benchfarm.runner.engine import Engine
 from benchfarm.runner.host_lock import host_slot
@@ -120,6 +121,16 @@ class RunState:
     # repetitions recorded in Redis whose results document is not written yet: written before the next
     # repetition starts, and the last one after the job's final state (not between the run and ``finished``)
     unpublished: list[tuple[JobRecord, RepetitionRecord]] = field(default_factory=list)
+
+
+def stop_rule(spec: JobSpec) -> StopRule:
+    """The rule of the spec's ``adaptive`` section (which has one of target_cv and detect_change_pct)."""
+    a = spec.adaptive
+    assert a is not None
+    if a.detect_change_pct is not None:
+        return PowerTarget(load_power_table(), a.detect_change_pct, spec.threshold_pct, a.power)
+    assert a.target_cv is not None
+    return CvTarget(a.target_cv)
 
 
 class JobExecutor:
@@ -297,7 +308,7 @@ class JobExecutor:
                 for name, value in rep.metrics.items():
                     state.measured_values.setdefault(name, []).append(value)
                 a = spec.adaptive
-                step = adaptive_state(state.measured_values, target_cv=a.target_cv, min_n=a.min_repetitions,
+                step = adaptive_state(state.measured_values, rule=stop_rule(spec), min_n=a.min_repetitions,
                                       max_n=a.max_repetitions, measured=index + 1 - spec.warmup)
                 state.converged = step.converged
                 if not step.should_continue:

@@ -17,22 +17,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from benchfarm.analysis.adaptive import PowerTarget
 from benchfarm.analysis.compare import Comparison, compare_jobs
 from benchfarm.analysis.job_compare import measured_values, spec_thresholds
 from benchfarm.errors import BenchmarkFailedError, UserInputError
 from benchfarm.jobs.model import JobRecord, JobStatus
+from benchfarm.power.table import DEFAULT_POWER, load_power_table
 
 Side = Literal["baseline", "candidate"]
 #: Label on every job of an interleaved comparison (its id), and the side the job ran.
 AB_LABEL = "benchfarm_ab"
 SIDE_LABEL = "benchfarm_ab_side"
 #: Default pairs of jobs: the repetition budget the farm's power goal names (a 5% slowdown caught with at most
-#: 10 repetitions a side). What it buys depends on the host's noise: README, "Verdict power", has the table
-#: per count (`bench/verdict_power.py --interleaved`); a noisier host needs more (--pairs).
+#: 10 repetitions a side). What it buys depends on the benchmark's noise: README, "Verdict power", has the
+#: table per count (`bench/verdict_power.py --interleaved`); ``detect_pct`` lets the power table choose.
 DEFAULT_PAIRS = 10
 #: Threshold of an interleaved verdict where the spec sets none: the drift it no longer has to absorb
 #: lets it sit below the 5% that single-job verdicts need (the power table shows both).
 DEFAULT_AB_MAX_REGRESSION_PCT = 3.0
+#: With ``detect_pct``: the most jobs a side gets while the power table asks for more.
+DEFAULT_MAX_PAIRS = 30
 
 
 class JobRunner(Protocol):
@@ -61,9 +65,11 @@ class InterleavedResult:
     hosts: list[str]
     values: dict[Side, dict[str, list[float]]]
     warnings: list[str] = field(default_factory=list)
+    power: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.comparison.to_dict(), "jobs": self.jobs, "hosts": self.hosts, "warnings": self.warnings}
+        return {**self.comparison.to_dict(), "jobs": self.jobs, "hosts": self.hosts, "warnings": self.warnings,
+                **({"power": self.power} if self.power is not None else {})}
 
 
 @dataclass
@@ -80,10 +86,15 @@ class InterleavedComparison:
 
     def run(self, spec: dict[str, Any], baseline_image: str, *, pairs: int = DEFAULT_PAIRS,
             reps_per_job: int = 1, threshold_pct: float | None = None, ab_id: str = "ab",
-            seed: int = 0) -> InterleavedResult:
+            seed: int = 0, detect_pct: float | None = None, max_pairs: int = DEFAULT_MAX_PAIRS,
+            power: float = DEFAULT_POWER) -> InterleavedResult:
         """Alternate jobs of ``spec`` with ``baseline_image`` and with its own image; compare the pooled values.
 
         ``threshold_pct`` replaces the spec's ``max_regression_pct`` (its ``per_metric`` limits still hold).
+        ``detect_pct``: ``pairs`` is the least; after every A B B A block the power table
+        (:mod:`benchfarm.power.table`) decides, from each side's noise so far, whether the values catch a
+        change of ``detect_pct`` in ``power`` of comparisons at each metric's threshold; else another block,
+        up to ``max_pairs`` jobs a side.
 
         Raises:
             UserInputError: no metric with a direction, or a bad count.
@@ -97,12 +108,20 @@ class InterleavedComparison:
             raise UserInputError(f"--reps-per-job must be at least 1 (got {reps_per_job})")
         if threshold_pct is not None:
             max_pct = threshold_pct
+        rule = None
+        if detect_pct is not None:
+            if max_pairs < pairs:
+                raise UserInputError(f"--max-pairs ({max_pairs}) is below --pairs ({pairs})")
+            rule = PowerTarget(load_power_table(), detect_pct, lambda m: per_metric.get(m, max_pct), power)
+            for name in metric_specs:
+                rule.table.case(detect_pct, rule.threshold_pct(name))  # no row: refused before any job
         images: dict[Side, str] = {"baseline": baseline_image, "candidate": str(spec["image"])}
         jobs: dict[Side, list[str]] = {"baseline": [], "candidate": []}
         values: dict[Side, dict[str, list[float]]] = {"baseline": {}, "candidate": {}}
         hosts: list[str] = []
         classes: set[str] = set()
-        order = abba_order(pairs)
+        order = abba_order(max_pairs if rule else pairs)
+        needed: dict[str, int | None] = {}
         for i, side in enumerate(order, 1):
             labels = {**(spec.get("labels") or {}), AB_LABEL: ab_id, SIDE_LABEL: side}
             job_id = self.runner.submit({**spec, "image": images[side], "repetitions": reps_per_job,
@@ -121,13 +140,41 @@ class InterleavedComparison:
                 classes.add(job.hardware_class)
             self.progress(f"{i}/{len(order)} {side:>9} {job_id} on {job.host_id}: " + ", ".join(
                 f"{k}={statistics.median(v):.6g}" for k, v in sorted(measured.items())))
+            if rule and i % 4 == 0 and i // 2 >= pairs:
+                needed = _needed(rule, values)
+                self.progress(f"after {i // 2} jobs a side the power table asks for " + ", ".join(
+                    f"{k}: {'more than the table has' if n is None else n}" for k, n in sorted(needed.items())))
+                if needed and all(n is not None and n <= len(values[s][k]) for k, n in needed.items()
+                                  for s in ("baseline", "candidate")):
+                    break
         comparison = compare_jobs(values["baseline"], values["candidate"], metric_specs, per_metric,
                                   default_max_regression_pct=max_pct, seed=seed)
         # A single-job verdict's regression waits for a re-run; here both sides were just run side by side,
         # which is what that re-run would check, so the verdict stands as it is.
         comparison = replace(comparison, metrics=[replace(m, needs_confirmation=False) for m in comparison.metrics])
         warnings = []
+        power_doc = None
+        if rule:
+            needed = _needed(rule, values)
+            enough = bool(needed) and all(n is not None and n <= min(len(values["baseline"].get(k, [])),
+                                                                      len(values["candidate"].get(k, [])))
+                                          for k, n in needed.items())
+            power_doc = {"detect_pct": detect_pct, "power": power, "jobs_per_side": len(jobs["baseline"]),
+                         "needed": needed, "enough": enough}
+            if not enough:
+                warnings.append(f"after {len(jobs['baseline'])} jobs a side (--max-pairs) the power table says a "
+                                f"{detect_pct:g}% change may be missed: noise too high for the table "
+                                "(see README, Verdict power)")
         if len(classes) > 1:
             warnings.append(f"the jobs ran on {len(classes)} hardware classes ({', '.join(sorted(classes))}): "
                             "pin them with requirements (a pool) so both sides share one")
-        return InterleavedResult(comparison, jobs, hosts, values, warnings)
+        return InterleavedResult(comparison, jobs, hosts, values, warnings, power_doc)
+
+
+def _needed(rule: PowerTarget, values: dict[Side, dict[str, list[float]]]) -> dict[str, int | None]:
+    """Per metric, the values a side needs at the noisier side's noise (None: more than the table has)."""
+    out: dict[str, int | None] = {}
+    for name in values["baseline"].keys() & values["candidate"].keys():
+        counts = [rule.needed(name, values[s][name]) for s in ("baseline", "candidate")]
+        out[name] = None if None in counts else max(c for c in counts if c is not None)
+    return out

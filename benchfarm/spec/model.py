@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from benchfarm.errors import UserInputError
+from benchfarm.power.table import load_power_table
 from benchfarm.spec.fields import (
     RESULTS_MOUNT,
     check_cpuset,
@@ -287,17 +289,30 @@ class DeviceSpec(_Strict):
 
 
 class AdaptiveRepetitions(_Strict):
-    """Repeat until the coefficient of variation of every declared metric falls below ``target_cv``.
+    """Repeat until the values are steady enough, by one of two rules.
 
-    Between ``min_repetitions`` and ``max_repetitions`` measured repetitions; replaces ``repetitions``.
+    ``target_cv``: until the coefficient of variation of every declared metric is at most this.
+    ``detect_change_pct``: until the farm's power table (``benchfarm.power.table``, measured by
+    ``bench/verdict_power.py``) says the repetitions so far, at the noise they show, catch a change of
+    this many percent against a baseline as noisy in at least ``power`` of comparisons, at the metric's
+    threshold. Between ``min_repetitions`` and ``max_repetitions`` measured repetitions; replaces
+    ``repetitions``.
     """
 
-    target_cv: StrictFloat = Field(gt=0, lt=1, description="stop once stdev/mean is below this, e.g. 0.02")
+    target_cv: StrictFloat | None = Field(default=None, gt=0, lt=1,
+                                          description="stop once stdev/mean is at most this, e.g. 0.02")
+    detect_change_pct: StrictFloat | None = Field(
+        default=None, gt=0, le=100, description="stop once a change of this many percent would be caught "
+                                                "(the power table's rows: 2, 5, 10 at thresholds 1, 3, 5)")
+    power: StrictFloat = Field(default=0.9, ge=0.5, le=0.99,
+                               description="with detect_change_pct: the share of comparisons that must catch it")
     min_repetitions: StrictInt = Field(default=3, ge=2, description="repetitions always run")
     max_repetitions: StrictInt = Field(default=30, ge=2, le=1000, description="give up converging after this many")
 
     @model_validator(mode="after")
     def _bounds(self) -> AdaptiveRepetitions:
+        if (self.target_cv is None) == (self.detect_change_pct is None):
+            raise ValueError("give exactly one of target_cv (e.g. 0.02) and detect_change_pct (e.g. 5)")
         if self.max_repetitions < self.min_repetitions:
             raise ValueError(f"max_repetitions ({self.max_repetitions}) must be at least "
                              f"min_repetitions ({self.min_repetitions})")
@@ -385,9 +400,32 @@ class JobSpec(_Strict):
                                                  "{name} is not a metric in results.metrics ({declared})",
                                                  {"name": repr(name), "declared": ", ".join(declared)}),
                         loc=("thresholds", "per_metric", name), input=pct))
+        if self.adaptive and self.adaptive.detect_change_pct is not None:
+            errors += self._power_table_errors(self.adaptive.detect_change_pct)
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
+
+    def _power_table_errors(self, effect_pct: float) -> list[InitErrorDetails]:
+        """Adaptive repetitions by power need the table's row for the change and each threshold in use."""
+        table = load_power_table()
+        in_use = set(self.thresholds.per_metric.values())
+        if not self.results.metrics or set(self.results.metrics) - set(self.thresholds.per_metric):
+            in_use.add(self.thresholds.max_regression_pct)
+        errors = []
+        for threshold in sorted(in_use):
+            try:
+                table.case(effect_pct, threshold)
+            except UserInputError as exc:
+                errors.append(InitErrorDetails(
+                    type=PydanticCustomError("no_power_row", "{message}; {hint}",
+                                             {"message": exc.message, "hint": exc.hint or ""}),
+                    loc=("adaptive", "detect_change_pct"), input=effect_pct))
+        return errors
+
+    def threshold_pct(self, metric: str) -> float:
+        """The largest regression of ``metric`` that still passes, in percent."""
+        return self.thresholds.per_metric.get(metric, self.thresholds.max_regression_pct)
 
     @property
     def measured_repetitions_max(self) -> int:

@@ -82,3 +82,21 @@ def test_an_unknown_baseline_image_fails_with_its_name_and_no_traceback(loop_ima
     captured = capsys.readouterr()
     assert rc == 2, captured.err[-3000:]
     assert "benchfarm-test/none:nope" in captured.err and "Traceback" not in captured.err
+
+
+def test_detect_lets_the_power_table_choose_how_many_jobs_run(loop_images, tmp_path, capsys):
+    rc = main(["ab", str(_spec(tmp_path, loop_images["slow"])), "--baseline-image", loop_images["fast"],
+               "--pairs", "2", "--max-pairs", "6", "--detect", "10", "--threshold", "5", "--json"])
+    captured = capsys.readouterr()
+    assert rc == 1, captured.err[-3000:]
+    result = json.loads(captured.out)
+    power = result["power"]
+    runs = power["jobs_per_side"]
+    assert power["detect_pct"] == 10.0 and runs == len(result["jobs"]["baseline"]) == len(result["jobs"]["candidate"])
+    assert 2 <= runs <= 6 and runs % 2 == 0, power  # whole A B B A blocks
+    if power["enough"]:  # stopped at the first block whose values the table called enough
+        assert power["needed"]["ms"] <= runs, power
+    else:  # this machine's loop was too noisy for the table: ran to --max-pairs and said so
+        assert runs == 6 and any("may be missed" in w for w in result["warnings"]), result
+    assert "the power table asks for ms:" in captured.err
+    assert result["metrics"][0]["verdict"] == "regressed"

@@ -1,13 +1,11 @@
 """Verdicts on the real farm, through the real CLI: A/A gives no change, a planted slowdown regresses.
 
-The benchmark is a busybox shell loop timed against a reference loop it runs in
-alternating slices (20 of each, CPU time of its own process from ``/proc/$$/schedstat``,
-in nanoseconds), printing ``{"ms": <loop CPU ms per 1000 ms of the reference>}``; lower is
-better. On this VM the CPU time of a fixed loop pinned to one CPU moved by 20-30% between
-jobs minutes apart and by about 10% between runs seconds apart (2026-12-02: an A/A job
-pair read 725 and 945 ms); the reference slices take the same speed changes as the loop
-they alternate with, so the ratio keeps only the faster noise. The slow variant runs 60%
-more iterations against a 20% threshold. Jobs are submitted with ``benchfarm submit --wait --baseline
+The benchmark is tests/support/calibrated_loop.py: a busybox shell loop timed against a
+reference loop in 100 alternating slices, exact CPU time of its own process, printing
+``{"ms": <loop CPU ms per 1000 ms of the reference>}``; lower is better. A raw CPU-time
+loop moved by 20-30% between jobs on this VM (2026-12-02: an A/A job pair read 725 and
+945 ms); the calibrated one moved by about 1%. The slow variant runs 25% more iterations
+against a 10% threshold. Jobs are submitted with ``benchfarm submit --wait --baseline
 ... --junit ...`` exactly as the README's Jenkins recipe does, and the exit code and
 JUnit file are checked.
 """
@@ -22,19 +20,12 @@ from pathlib import Path
 import pytest
 
 from tests.integration.jobs_support import busybox_spec, cli, dump, write_spec
+from tests.support.calibrated_loop import SCRIPT, calibrated_env
 
 pytestmark = pytest.mark.integration
 
-ITERATIONS = 15_000  # per slice: 20 slices of the loop, 20 of the reference (REF, as long as the base loop)
-SLOW_ITERATIONS = int(ITERATIONS * 1.6)
-SCRIPT = (
-    'loop(){ i=0; while [ $i -lt $1 ]; do i=$((i+1)); done; }; a=0; b=0; k=0; '
-    'while [ $k -lt 20 ]; do '
-    'read s x < /proc/$$/schedstat; loop $REF; read e x < /proc/$$/schedstat; a=$((a+e-s)); '
-    'read s x < /proc/$$/schedstat; loop $N; read e x < /proc/$$/schedstat; b=$((b+e-s)); '
-    'k=$((k+1)); done; '
-    'echo "{\\"ms\\": $(( b*1000/a ))}"'
-)
+ITERATIONS = 300_000  # of the loop and of the reference loop, each in 100 slices
+SLOW_ITERATIONS = int(ITERATIONS * 1.25)
 
 
 def _loop_spec(image: str, name: str, iterations: int) -> dict:
@@ -42,14 +33,14 @@ def _loop_spec(image: str, name: str, iterations: int) -> dict:
         image,
         SCRIPT,
         name=name,
-        env={"N": str(iterations), "REF": str(ITERATIONS)},
+        env=calibrated_env(iterations, ITERATIONS),
         resources={"cpuset": "1"},
         warmup=1,
         repetitions=6,  # n=6 per side: the rank test can reach p < 0.05 (min two-sided p = 0.0022)
         timeout_s=60,
         results={"format": "json-lines", "metrics": {"ms": {"unit": "ms", "direction": "lower"}}},
-        # the calibrated ratio still moves by about 8% a repetition here; the planted change is 60%
-        thresholds={"max_regression_pct": 20.0},
+        # the calibrated ratio moves by about 1% a repetition; the planted change is 25%
+        thresholds={"max_regression_pct": 10.0},
     )
 
 
@@ -110,7 +101,7 @@ def test_planted_slowdown_regresses_with_confirmation(busybox_image, baseline_jo
     verdict = json.loads(res.stdout)
     m = verdict["metrics"][0]
     assert m["verdict"] == "regressed" and m["confirmed"] is True, dump(verdict)
-    assert m["change_pct"] > 20.0 and m["p_value"] < 0.05
+    assert m["change_pct"] > 10.0 and m["p_value"] < 0.05
     assert verdict["rerun_id"] and m["rerun"]["verdict"] == "regressed"
     suite = _junit(junit)
     assert suite.get("failures") == "1"
@@ -151,3 +142,29 @@ def test_adaptive_repetitions_record_how_many_ran_and_convergence(busybox_image,
     assert len(measured) == runs and job["repetitions_run"] == runs, dump(job)
     assert job["adaptive_converged"] is converged
     assert job["hardware_class"], dump(job)
+
+
+def test_adaptive_repetitions_by_power_stop_where_the_power_table_says(busybox_image, tmp_path):
+    """The worker reads the shipped power table: a job stops at the count the table gives for its own noise."""
+    from benchfarm.analysis.statistics import coefficient_of_variation
+    from benchfarm.power.table import load_power_table
+
+    spec = _loop_spec(busybox_image, f"verdict-power-{uuid.uuid4().hex[:6]}", ITERATIONS)
+    spec["adaptive"] = {"detect_change_pct": 10.0, "min_repetitions": 3, "max_repetitions": 15}
+    spec["thresholds"] = {"max_regression_pct": 5.0}  # the table's row: a 10% change at a 5% threshold
+    res = cli("submit", str(write_spec(tmp_path, spec)), "--wait", "--json", timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    job = json.loads(res.stdout)
+    values = [r["metrics"]["ms"] for r in job["repetitions"] if not r["warmup"]]
+    table = load_power_table()
+    needed = [table.repetitions_needed(coefficient_of_variation(values[:n]), 10.0, 5.0) for n in
+              range(2, len(values) + 1)]
+    if job["adaptive_converged"]:
+        # it stopped at the first count the table called enough, not later and not sooner
+        n = len(values)
+        assert needed[-1] is not None and n >= needed[-1], (values, needed)
+        assert all(k is None or k > m for m, k in enumerate(needed[:-1], start=2) if m >= 3), (values, needed)
+        assert n < 15, dump(job)
+    else:  # the machine was too noisy for the table at every count: it ran to the maximum
+        assert len(values) == 15 and all(k is None or k > m for m, k in enumerate(needed, start=2)), needed
+    assert job["repetitions_run"] == len(values)

@@ -124,3 +124,34 @@ def test_a_spec_without_a_directed_metric_or_a_bad_count_is_refused_before_any_j
     with pytest.raises(UserInputError, match="--reps-per-job"):
         InterleavedComparison(farm).run(SPEC, "bench:old", reps_per_job=0)
     assert farm.specs == []
+
+
+def test_with_detect_a_quiet_farm_stops_as_soon_as_the_power_table_is_satisfied():
+    # 0.5% noise: the shipped table's 0.5% row catches 5% at a 3% threshold with a handful of values a side
+    farm = DriftingFarm({"bench:old": 100.0, "bench:new": 105.0}, noise=0.005)
+    seen: list[str] = []
+    result = InterleavedComparison(farm, progress=seen.append).run(SPEC, "bench:old", pairs=4, threshold_pct=3.0,
+                                                                   detect_pct=5.0, max_pairs=30)
+    power = result.power
+    assert power is not None and power["enough"] is True and power["detect_pct"] == 5.0
+    runs = power["jobs_per_side"]
+    assert 4 <= runs < 30 and runs % 2 == 0 and len(farm.specs) == 2 * runs  # whole A B B A blocks
+    assert runs >= power["needed"]["ms"], power
+    assert result.comparison.get("ms").verdict == "regressed"
+    assert any("the power table asks for ms:" in line for line in seen)
+
+
+def test_with_detect_a_noisy_farm_runs_to_the_maximum_and_warns():
+    farm = DriftingFarm({"bench:old": 100.0, "bench:new": 100.0}, noise=0.30)  # beyond the table's noisiest row
+    result = InterleavedComparison(farm).run(SPEC, "bench:old", pairs=2, threshold_pct=3.0, detect_pct=5.0,
+                                             max_pairs=6)
+    assert result.power == {"detect_pct": 5.0, "power": 0.9, "jobs_per_side": 6, "needed": {"ms": None},
+                            "enough": False}
+    assert len(farm.specs) == 12 and any("may be missed" in w for w in result.warnings)
+
+
+def test_with_detect_a_change_the_table_has_no_row_for_is_refused_before_any_job():
+    farm = DriftingFarm({"bench:old": 100.0, "bench:new": 100.0})
+    with pytest.raises(UserInputError, match="no row for catching a 7% change at a 3% threshold"):
+        InterleavedComparison(farm).run(SPEC, "bench:old", threshold_pct=3.0, detect_pct=7.0)
+    assert farm.specs == []

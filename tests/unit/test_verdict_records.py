@@ -213,7 +213,7 @@ def test_job_verdict_confirms_with_a_labelled_rerun_and_refuses_an_unrelated_one
 
 # --- adaptive repetitions over a job's metrics ---------------------------------------------------------------------
 
-from benchfarm.analysis.adaptive import adaptive_state  # noqa: E402
+from benchfarm.analysis.adaptive import CvTarget, adaptive_state  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -227,4 +227,4 @@ from benchfarm.analysis.adaptive import adaptive_state  # noqa: E402
     ],
 )
 def test_adaptive_state_goes_on_while_any_metric_is_noisy(values, measured, expected):
-    assert tuple(adaptive_state(values, target_cv=0.02, min_n=3, max_n=5, measured=measured)) == expected
+    assert tuple(adaptive_state(values, rule=CvTarget(0.02), min_n=3, max_n=5, measured=measured)) == expected
