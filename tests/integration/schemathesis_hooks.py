@@ -1,6 +1,6 @@
 """Schemathesis hooks of the API fuzz run (``test_api_fuzz.py``), loaded through ``SCHEMATHESIS_HOOKS``.
 
-Seven kinds of generated request are not sent, each for a reason the OpenAPI document
+Eight kinds of generated request are not sent, each for a reason the OpenAPI document
 cannot carry; everything else is checked with ``--checks all``:
 
 - a *positive* ``POST /jobs`` body (or a spec of a ``POST /jobs:bulk`` body) the spec
@@ -19,6 +19,8 @@ cannot carry; everything else is checked with ``--checks all``:
 - a *positive* ``POST /campaigns`` body whose spec the loader refuses, or whose targets or
   matrix the campaign grammar refuses (a matrix key must be an env variable of the spec): the
   request schema documents the spec as an object, the loader and the grammar validate it.
+- a *positive* ``POST /schedules`` body the same checks refuse, or whose cron expression the
+  farm's cron parser refuses (a grammar JSON Schema cannot carry).
 - a *positive* ``GET /history`` naming both a ``host`` and a hardware ``class``: a series is of
   one or the other, which query parameters in OpenAPI cannot say, so it is rightly answered 422.
 - a *positive* ``POST /pools`` or ``PATCH /pools/{name}`` body the pool definition refuses (``min_hosts``
@@ -74,6 +76,16 @@ def _campaign_refused(body: dict[str, Any]) -> bool:
     return any(k not in (spec.get("env") or {}) for k in matrix)
 
 
+def _cron_refused(cron: Any) -> bool:
+    from benchfarm.schedules.cron import validate
+
+    try:
+        validate(cron)
+    except (ValueError, TypeError):
+        return True
+    return False
+
+
 def _pool_body_left_out(body: dict[str, Any], positive: bool, name: str | None) -> bool:
     from benchfarm.elastic.definition import PoolDefinition
 
@@ -101,7 +113,7 @@ def _host_event_refused(body: dict[str, Any]) -> bool:
 
 @schemathesis.hook
 def filter_case(ctx: Any, case: Any) -> bool:
-    """Keep a generated case unless it is one of the seven kinds the module docstring names."""
+    """Keep a generated case unless it is one of the eight kinds the module docstring names."""
     method, path = case.operation.method.upper(), case.operation.path
     positive = case.meta is not None and case.meta.generation.mode.is_positive
     if (method, path) == ("GET", "/history"):
@@ -121,6 +133,8 @@ def filter_case(ctx: Any, case: Any) -> bool:
         return not (positive and any(not isinstance(spec, dict) or _loader_refuses(spec) for spec in specs))
     if (method, path) == ("POST", "/campaigns"):
         return not (positive and _campaign_refused(body))
+    if (method, path) == ("POST", "/schedules"):
+        return not (positive and (_campaign_refused(body) or _cron_refused(body.get("cron"))))
     if (method, path) == ("POST", "/pools"):
         return not _pool_body_left_out(body, positive, None)
     if (method, path) == ("PATCH", "/pools/{name}"):

@@ -29,6 +29,7 @@ from benchfarm.client import ApiClient
 from benchfarm.elastic.store import DEFINITIONS_KEY, SHARES_KEY
 from benchfarm.inventory.inventory import REASONS_KEY
 from benchfarm.scheduler.host_registry import HostRegistry
+from benchfarm.schedules.repository import ScheduleRepository
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -58,11 +59,15 @@ def stopped_worker(farm):
 
 @pytest.fixture
 def real_hosts(farm, settings):
-    """The registered hosts' ids; afterwards the host registry and the elastic pools are as they were."""
+    """The registered hosts' ids; afterwards the host registry, the elastic pools and the schedules are as they
+    were."""
     kv = RedisKV.from_settings(settings)
-    before = {key: kv.hgetall(key) for key in HOST_HASHES}
+    schedules = ScheduleRepository(kv)
+    # schedules the fuzz added go too, before the worker (whose housekeeping fires schedules) starts again
+    hashes = (*HOST_HASHES, schedules.key, schedules.last_key)
+    before = {key: kv.hgetall(key) for key in hashes}
     yield sorted(before[HostRegistry.KEY])
-    for key in HOST_HASHES:
+    for key in hashes:
         now = kv.hgetall(key)
         for field in set(now) - set(before[key]):
             kv.hdel(key, field)
