@@ -407,7 +407,7 @@ class JobExecutor:
         def finished_event(job: JobRecord, _: object) -> tuple[EventType, dict[str, object]]:
             return EventType.REPETITION_FINISHED, {
                 "index": rep.index, "warmup": rep.warmup, "exit_code": rep.exit_code, "metrics": rep.metrics,
-                "done": len(job.measured()), "of": job.spec.get("repetitions"),
+                "done": len(job.measured()), "of": job.planned_repetitions,
             }
 
         job, _ = self.repo.update_fenced(lease, append_repetition, finished_event)  # the event in the same write

@@ -125,6 +125,14 @@ class JobRecord(BaseModel):
     def measured(self) -> list[RepetitionRecord]:
         return [r for r in self.repetitions if not r.warmup]
 
+    @property
+    def planned_repetitions(self) -> int | None:
+        """The most measured repetitions the job runs: ``adaptive.max_repetitions`` when adaptive (it may stop
+        sooner), else ``repetitions``."""
+        adaptive = self.spec.get("adaptive") or {}
+        total = (adaptive.get("max_repetitions") if adaptive else None) or self.spec.get("repetitions")
+        return int(total) if total is not None else None
+
     def summary(self) -> dict[str, Any]:
         """A compact line for listings."""
         return {
@@ -135,7 +143,7 @@ class JobRecord(BaseModel):
             "host": self.host_id,
             "queue": self.queue,
             "repetitions_done": len(self.measured()),
-            "repetitions": self.spec.get("repetitions"),
+            "repetitions": self.planned_repetitions,
             "submitted_at": self.submitted_at.isoformat(),
         }
 

@@ -247,3 +247,11 @@ def test_a_job_goes_to_the_queue_of_a_host_with_a_live_worker():
     service = JobService(JobRepository(kv), hosts, Images(), Dispatcher())
     job = service.submit(load_spec_data({"name": "j", "image": "i"}))
     assert job.queue == "pool.beta" and sent == ["pool.beta"]
+
+
+def test_listings_count_an_adaptive_jobs_repetitions_against_its_maximum():
+    plain = JobRecord(id="job-1", spec={"name": "noop", "repetitions": 2}, image_ref="x")
+    adaptive = JobRecord(id="job-2", spec={"name": "noop", "repetitions": 5,
+                                           "adaptive": {"target_cv": 0.02, "max_repetitions": 15}}, image_ref="x")
+    assert plain.summary()["repetitions"] == plain.planned_repetitions == 2
+    assert adaptive.summary()["repetitions"] == adaptive.planned_repetitions == 15  # not the ignored 5

@@ -100,9 +100,7 @@ class Progress:
 
 def progress(job: JobRecord) -> Progress:
     """The job's :class:`Progress` (adaptive jobs may stop before ``total``)."""
-    total = job.spec.get("repetitions")
-    return Progress(job.status.value, len(job.measured()), int(total) if total is not None else None,
-                    job.status.final)
+    return Progress(job.status.value, len(job.measured()), job.planned_repetitions, job.status.final)
 
 
 @dataclass(frozen=True)
