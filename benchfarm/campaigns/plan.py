@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -85,6 +85,29 @@ def parse_matrix(items: Iterable[str]) -> dict[str, list[str]]:
                                  hint="write distinct values separated by commas")
         matrix[key] = vals
     return matrix
+
+
+def checked_shape(env: Mapping[str, str], *, across: list[str], each_host: bool, pool: str | None,
+                  matrix: Mapping[str, list[str]], spec_name: str) -> tuple[list[Target], dict[str, list[str]]]:
+    """What a campaign request can be refused for without the farm's state: (its ``across`` targets, its
+    parsed matrix). ``each_host``'s targets are the farm's hosts, found when the campaign is created.
+
+    Raises:
+        UserInputError: each_host with across, pool without each_host, a malformed target or matrix, or a
+            matrix key the spec has no environment variable for.
+    """
+    if each_host and across:
+        raise UserInputError("--each-host and --across exclude each other", hint="give one of them")
+    if pool and not each_host:
+        raise UserInputError("--pool goes with --each-host", hint="for pools as targets use --across pool:NAME")
+    targets = parse_targets(across)
+    axes = parse_matrix(f"{k}={','.join(v)}" for k, v in matrix.items())
+    unknown = [k for k in axes if k not in env]
+    if unknown:
+        raise UserInputError(f"--matrix {', '.join(unknown)}: not an environment variable of spec "
+                             f"{spec_name!r} (its env: {', '.join(env) or 'none'})",
+                             hint="add it to the spec's env with its default value, or fix the name")
+    return targets, axes
 
 
 def points(matrix: dict[str, list[str]]) -> list[dict[str, str]]:

@@ -25,10 +25,10 @@ from benchfarm.campaigns.model import (
     new_campaign_id,
     point_key,
 )
-from benchfarm.campaigns.plan import Target, parse_matrix, parse_targets, plan_jobs, points
+from benchfarm.campaigns.plan import Target, checked_shape, plan_jobs, points
 from benchfarm.campaigns.pricing import merge_prices
 from benchfarm.campaigns.repository import CampaignRepository
-from benchfarm.errors import BenchfarmError, UnsatisfiableJobError, UserInputError
+from benchfarm.errors import BenchfarmError, UnsatisfiableJobError
 from benchfarm.jobs.model import JobRecord, JobStatus
 from benchfarm.scheduler.capabilities import HostCapabilities
 from benchfarm.spec.loader import load_spec_data
@@ -87,12 +87,10 @@ class CampaignService:
         Raises:
             UserInputError: both or an empty each-host set, or a malformed target.
         """
-        if request.each_host and request.across:
-            raise UserInputError("--each-host and --across exclude each other", hint="give one of them")
-        if request.pool and not request.each_host:
-            raise UserInputError("--pool goes with --each-host", hint="for pools as targets use --across pool:NAME")
+        across, _ = checked_shape({}, across=request.across, each_host=request.each_host, pool=request.pool,
+                                  matrix={}, spec_name="")
         if not request.each_host:
-            return parse_targets(request.across)
+            return across
         hosts = sorted((h for h in self.hosts.hosts() if h.status not in _UNUSABLE
                         and (request.pool is None or h.pool == request.pool)), key=lambda h: h.host_id)
         if not hosts:
@@ -111,12 +109,8 @@ class CampaignService:
             UnsatisfiableJobError: some (target, point) has no host that can run it (unless ``queue_anyway``).
         """
         base = load_spec_data(request.spec, source="<campaign spec>")
-        matrix = parse_matrix(f"{k}={','.join(v)}" for k, v in request.matrix.items())
-        unknown = [k for k in matrix if k not in base.env]
-        if unknown:
-            raise UserInputError(f"--matrix {', '.join(unknown)}: not an environment variable of spec "
-                                 f"{base.name!r} (its env: {', '.join(base.env) or 'none'})",
-                                 hint="add it to the spec's env with its default value, or fix the name")
+        _, matrix = checked_shape(base.env, across=request.across, each_host=request.each_host, pool=request.pool,
+                                  matrix=request.matrix, spec_name=base.name)
         targets = self.targets(request)
         campaign_id = new_campaign_id()
         planned = [(entry, load_spec_data(data, source=f"<campaign job {entry.target} {point_key(entry.point)}>"))

@@ -265,6 +265,7 @@ class JobExecutor:
                      keeper: LeaseKeeper) -> None:
         image = job.image_digest or job.image_ref
         total = spec.warmup + spec.measured_repetitions_max
+        rule = stop_rule(spec) if spec.adaptive else None
 
         for index in range(total):
             warmup = index < spec.warmup
@@ -304,11 +305,11 @@ class JobExecutor:
             if failure is not None:
                 self._end(state, lease, JobStatus.FAILED, failure)
                 return
-            if spec.adaptive and not warmup:
+            if spec.adaptive and rule and not warmup:
                 for name, value in rep.metrics.items():
                     state.measured_values.setdefault(name, []).append(value)
                 a = spec.adaptive
-                step = adaptive_state(state.measured_values, rule=stop_rule(spec), min_n=a.min_repetitions,
+                step = adaptive_state(state.measured_values, rule=rule, min_n=a.min_repetitions,
                                       max_n=a.max_repetitions, measured=index + 1 - spec.warmup)
                 state.converged = step.converged
                 if not step.should_continue:

@@ -144,8 +144,7 @@ class InterleavedComparison:
                 needed = _needed(rule, values)
                 self.progress(f"after {i // 2} jobs a side the power table asks for " + ", ".join(
                     f"{k}: {'more than the table has' if n is None else n}" for k, n in sorted(needed.items())))
-                if needed and all(n is not None and n <= len(values[s][k]) for k, n in needed.items()
-                                  for s in ("baseline", "candidate")):
+                if _enough(needed, values):
                     break
         comparison = compare_jobs(values["baseline"], values["candidate"], metric_specs, per_metric,
                                   default_max_regression_pct=max_pct, seed=seed)
@@ -156,9 +155,7 @@ class InterleavedComparison:
         power_doc = None
         if rule:
             needed = _needed(rule, values)
-            enough = bool(needed) and all(n is not None and n <= min(len(values["baseline"].get(k, [])),
-                                                                      len(values["candidate"].get(k, [])))
-                                          for k, n in needed.items())
+            enough = _enough(needed, values)
             power_doc = {"detect_pct": detect_pct, "power": power, "jobs_per_side": len(jobs["baseline"]),
                          "needed": needed, "enough": enough}
             if not enough:
@@ -169,6 +166,12 @@ class InterleavedComparison:
             warnings.append(f"the jobs ran on {len(classes)} hardware classes ({', '.join(sorted(classes))}): "
                             "pin them with requirements (a pool) so both sides share one")
         return InterleavedResult(comparison, jobs, hosts, values, warnings, power_doc)
+
+
+def _enough(needed: dict[str, int | None], values: dict[Side, dict[str, list[float]]]) -> bool:
+    """Every metric has the values the table asks for, on both sides."""
+    return bool(needed) and all(n is not None and n <= len(values[side][name]) for name, n in needed.items()
+                                for side in ("baseline", "candidate"))
 
 
 def _needed(rule: PowerTarget, values: dict[Side, dict[str, list[float]]]) -> dict[str, int | None]:

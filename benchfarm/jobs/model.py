@@ -78,6 +78,18 @@ class RepetitionRecord(BaseModel):
         return None
 
 
+#: ``repetitions`` of a spec that gives none (benchfarm.spec.model.JobSpec's default)
+DEFAULT_REPETITIONS = 5
+
+
+def planned_repetitions(spec: dict[str, Any]) -> int | None:
+    """The most measured repetitions of a stored spec: ``adaptive.max_repetitions`` when adaptive (it may stop
+    sooner), else ``repetitions``; None when the record does not say."""
+    adaptive = spec.get("adaptive") or {}
+    total = adaptive.get("max_repetitions") or spec.get("repetitions")
+    return int(total) if total is not None else None
+
+
 class JobRecord(BaseModel):
     """Everything the farm knows about one job, stored durably at submit."""
 
@@ -127,11 +139,8 @@ class JobRecord(BaseModel):
 
     @property
     def planned_repetitions(self) -> int | None:
-        """The most measured repetitions the job runs: ``adaptive.max_repetitions`` when adaptive (it may stop
-        sooner), else ``repetitions``."""
-        adaptive = self.spec.get("adaptive") or {}
-        total = (adaptive.get("max_repetitions") if adaptive else None) or self.spec.get("repetitions")
-        return int(total) if total is not None else None
+        """The most measured repetitions the job runs (:func:`planned_repetitions` of its spec)."""
+        return planned_repetitions(self.spec)
 
     def summary(self) -> dict[str, Any]:
         """A compact line for listings."""

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchfarm.campaigns.plan import parse_matrix, parse_targets
+from benchfarm.campaigns.plan import checked_shape
 from benchfarm.errors import UserInputError
 from benchfarm.schedules.cron import next_fire, validate
 from benchfarm.schedules.model import ID_PATTERN, Fire, Schedule, new_schedule_id
@@ -62,21 +62,13 @@ class ScheduleService:
             expr = validate(request.cron)
         except ValueError as exc:
             raise UserInputError(str(exc), hint='e.g. "0 2 * * *" (every day at 02:00 UTC)') from exc
-        # what a campaign refuses is refused now, not at the first fire
-        if request.each_host and request.across:
-            raise UserInputError("each_host and across exclude each other", hint="give one of them")
-        if request.pool and not request.each_host:
-            raise UserInputError("pool goes with each_host", hint="for pools as targets use across: [pool:NAME]")
-        targets = [t.label for t in parse_targets(request.across)]
-        parse_matrix(f"{k}={','.join(values)}" for k, values in request.matrix.items())
-        unknown = [k for k in request.matrix if k not in request.spec.env]
-        if unknown:
-            raise UserInputError(f"matrix {', '.join(unknown)}: not an environment variable of the spec",
-                                 hint=f"its env: {', '.join(request.spec.env) or 'none'}")
+        # what a campaign fire would refuse without the farm's state is refused now, not at the first fire
+        targets, matrix = checked_shape(request.spec.env, across=request.across, each_host=request.each_host,
+                                        pool=request.pool, matrix=request.matrix, spec_name=request.spec.name)
         return self.repo.add(Schedule(
             id=request.id or new_schedule_id(), cron=expr, spec=request.spec.model_dump(mode="json"),
             created_at=self.now(), created_by=created_by, team=team, visibility=request.visibility,
-            across=targets, each_host=request.each_host, pool=request.pool, matrix=request.matrix))
+            across=[t.label for t in targets], each_host=request.each_host, pool=request.pool, matrix=matrix))
 
     def views(self, visible: Callable[[Schedule], bool]) -> list[ScheduleView]:
         """The schedules ``visible`` lets through, by id."""

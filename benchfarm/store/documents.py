@@ -8,6 +8,7 @@ import platform
 from datetime import UTC, datetime
 from typing import Any
 
+from benchfarm.jobs.model import DEFAULT_REPETITIONS, planned_repetitions
 from benchfarm.store import ids
 
 
@@ -85,8 +86,7 @@ def superseded_result_ids(job: Any) -> list[str]:
     if job.attempts <= 1:
         return []
     spec = job.spec or {}
-    adaptive = spec.get("adaptive") or {}
-    most = int(spec.get("warmup", 1)) + int(adaptive.get("max_repetitions") or spec.get("repetitions", 5))
+    most = int(spec.get("warmup", 1)) + (planned_repetitions(spec) or DEFAULT_REPETITIONS)
     return ids.superseded_repetition_ids(job.id, job.attempts, most)
 
 

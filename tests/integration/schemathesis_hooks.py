@@ -60,20 +60,18 @@ def _loader_refuses(spec: dict[str, Any]) -> bool:
 
 
 def _campaign_refused(body: dict[str, Any]) -> bool:
-    from benchfarm.campaigns.plan import parse_matrix, parse_targets
+    from benchfarm.campaigns.plan import checked_shape
     from benchfarm.errors import UserInputError
 
     spec = body.get("spec")
-    if (body.get("pool") and not body.get("each_host")) or (body.get("each_host") and body.get("across")):
-        return True  # --pool goes with --each-host, which excludes --across
     if not isinstance(spec, dict) or _pulls_from_a_registry(spec) or _loader_refuses(spec):
         return True
-    try:
-        matrix = parse_matrix(f"{k}={','.join(v)}" for k, v in (body.get("matrix") or {}).items())
-        parse_targets(body.get("across") or [])
+    try:  # the check the campaign and schedule services make
+        checked_shape(spec.get("env") or {}, across=body.get("across") or [], each_host=bool(body.get("each_host")),
+                      pool=body.get("pool"), matrix=body.get("matrix") or {}, spec_name=str(spec.get("name")))
     except (UserInputError, TypeError):
         return True
-    return any(k not in (spec.get("env") or {}) for k in matrix)
+    return False
 
 
 def _cron_refused(cron: Any) -> bool:

@@ -52,7 +52,7 @@ def test_a_schedule_records_the_tokens_user_and_team_and_its_fire_submits_as_the
     ({"cron": "0 2 * * *", "spec": SPEC, "across": ["rack:7"]}, 422, "rack"),
     ({"cron": "0 2 * * *", "spec": SPEC, "id": "Has Spaces"}, 422, "id"),
     ({"cron": "0 2 * * *", "spec": SPEC, "each_host": True, "across": ["pool:a"]}, 422, "exclude each other"),
-    ({"cron": "0 2 * * *", "spec": SPEC, "pool": "a"}, 422, "pool goes with each_host"),
+    ({"cron": "0 2 * * *", "spec": SPEC, "pool": "a"}, 422, "--pool goes with --each-host"),
     ({"cron": "0 2 * * *", "spec": SPEC, "matrix": {"SIZE": ["1", "1"]}}, 422, "empty or repeated value"),
 ])
 def test_a_bad_schedule_is_refused_naming_what_is_wrong(farm, body, status, says):
